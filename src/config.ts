@@ -1,0 +1,281 @@
+/**
+ * Reads the service's configuration from the environment (SPEC §3) and turns
+ * every bad value into a {@linkcode ConfigError} naming the variable.
+ *
+ * @module
+ */
+import * as v from "valibot";
+
+/** Log levels, least to most severe. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Which halves of the process run (`ROLE`). */
+export const ROLES = ["all", "ingest", "api"] as const;
+/** One of {@linkcode ROLES}. */
+export type Role = typeof ROLES[number];
+
+/** How the process authenticates to NATS. */
+export type NatsAuth =
+  | { kind: "none" }
+  | { kind: "token"; token: string }
+  | { kind: "userPassword"; user: string; password: string }
+  | { kind: "credsFile"; path: string };
+
+/** The validated configuration of one process. */
+export interface Config {
+  /** Servers from `NATS_URL`, all of one transport. */
+  natsServers: string[];
+  /** `websocket` for ws:// and wss://, `tcp` for nats:// and tls://. */
+  natsTransport: "websocket" | "tcp";
+  natsAuth: NatsAuth;
+  /** `NATS_STREAM` */
+  stream: string;
+  /** `NATS_SUBJECT` */
+  subject: string;
+  /** `NATS_DURABLE` */
+  durable: string;
+  /** `DATABASE_URL` */
+  databaseUrl: string;
+  /** `DATABASE_AUTH_TOKEN` */
+  databaseAuthToken?: string;
+  /** `DATABASE_SYNC_URL` */
+  databaseSyncUrl?: string;
+  /** `HOST` */
+  host: string;
+  /** `PORT` */
+  port: number;
+  /** `API_JWT_SECRET`; without it every `/v1` route answers 401. */
+  apiJwtSecret?: string;
+  /** `API_CORS_ORIGINS`: origins allowed to call the API from a browser. */
+  apiCorsOrigins: string[];
+  /** `LOG_LEVEL` */
+  logLevel: LogLevel;
+  /** `ROLE` */
+  role: Role;
+  /** `INGEST_BATCH_SIZE`: most messages stored in one transaction. */
+  ingestBatchSize: number;
+}
+
+/** A configuration value that stops start-up; its message is one line naming the variable. */
+export class ConfigError extends Error {
+  /** The environment variable at fault. */
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+const NATS_SCHEMES = {
+  "ws:": "websocket",
+  "wss:": "websocket",
+  "nats:": "tcp",
+  "tls:": "tcp",
+} as const;
+const DATABASE_SCHEMES = ["file:", "libsql:", "http:", "https:", "ws:", "wss:"];
+// NATS subject tokens: no whitespace, no empty token; wildcards only as whole tokens.
+const SUBJECT = /^(?:[^.\s*>]+|\*)(?:\.(?:[^.\s*>]+|\*))*(?:\.>)?$|^>$/;
+const NAME = /^[A-Za-z0-9_-]{1,255}$/;
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === "" ? undefined : value;
+}
+
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 80 ? value.slice(0, 77) + "..." : value);
+}
+
+/** Validates one variable with a valibot schema, turning the first issue into a ConfigError. */
+function check<T>(
+  name: string,
+  raw: string,
+  schema: v.GenericSchema<string, T>,
+): T {
+  const result = v.safeParse(schema, raw);
+  if (!result.success) {
+    throw new ConfigError(
+      name,
+      `${result.issues[0].message}: current value is ${quoted(raw)}`,
+    );
+  }
+  return result.output;
+}
+
+function integerIn(min: number, max: number, what: string) {
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, `must be ${what}`),
+    v.transform(Number),
+    v.number(),
+    v.minValue(min, `must be ${what}`),
+    v.maxValue(max, `must be ${what}`),
+  );
+}
+
+function parseNatsServers(raw: string): Pick<Config, "natsServers" | "natsTransport"> {
+  const servers = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (servers.length === 0) throw new ConfigError("NATS_URL", "names no server");
+  const transports = new Set<string>();
+  for (const server of servers) {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new ConfigError("NATS_URL", `${quoted(server)} is not a URL`);
+    }
+    const transport = NATS_SCHEMES[url.protocol as keyof typeof NATS_SCHEMES];
+    if (!transport) {
+      throw new ConfigError(
+        "NATS_URL",
+        `${quoted(server)} must start with ws://, wss://, nats:// or tls://`,
+      );
+    }
+    transports.add(transport);
+  }
+  if (transports.size > 1) {
+    throw new ConfigError(
+      "NATS_URL",
+      "mixes WebSocket (ws://, wss://) and TCP (nats://, tls://) servers; one process uses one transport",
+    );
+  }
+  return {
+    natsServers: servers,
+    natsTransport: [...transports][0] as Config["natsTransport"],
+  };
+}
+
+function parseNatsAuth(env: Env): NatsAuth {
+  const token = read(env, "NATS_TOKEN");
+  const user = read(env, "NATS_USER");
+  const password = env["NATS_PASSWORD"];
+  const creds = read(env, "NATS_CREDS_FILE");
+  const chosen = [token && "NATS_TOKEN", user && "NATS_USER", creds && "NATS_CREDS_FILE"]
+    .filter(Boolean);
+  if (chosen.length > 1) {
+    throw new ConfigError(
+      chosen[1] as string,
+      `conflicts with ${chosen[0]}: set only one NATS authentication method`,
+    );
+  }
+  if (password && !user) {
+    throw new ConfigError("NATS_PASSWORD", "is set but NATS_USER is not");
+  }
+  if (token) return { kind: "token", token };
+  if (user) return { kind: "userPassword", user, password: password ?? "" };
+  if (creds) return { kind: "credsFile", path: creds };
+  return { kind: "none" };
+}
+
+function parseDatabaseUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `${quoted(raw)} is not a URL (try file:data/audit.db)`);
+  }
+  if (!DATABASE_SCHEMES.includes(url.protocol)) {
+    throw new ConfigError(
+      name,
+      `${quoted(raw)} must start with file:, libsql://, http(s):// or ws(s)://`,
+    );
+  }
+  if (url.protocol === "file:" && url.pathname === "") {
+    throw new ConfigError(name, `${quoted(raw)} names no file`);
+  }
+  return raw;
+}
+
+/**
+ * Builds the {@linkcode Config} from environment variables.
+ *
+ * @param env The environment, `Deno.env.toObject()` in production.
+ * @throws {ConfigError} for the first bad value, naming its variable.
+ */
+export function loadConfig(env: Env): Config {
+  const databaseUrl = parseDatabaseUrl(
+    "DATABASE_URL",
+    read(env, "DATABASE_URL") ?? "file:data/audit.db",
+  );
+  const databaseSyncUrlRaw = read(env, "DATABASE_SYNC_URL");
+  const databaseSyncUrl = databaseSyncUrlRaw === undefined
+    ? undefined
+    : parseDatabaseUrl("DATABASE_SYNC_URL", databaseSyncUrlRaw);
+  if (databaseSyncUrl && !databaseUrl.startsWith("file:")) {
+    throw new ConfigError(
+      "DATABASE_SYNC_URL",
+      "needs DATABASE_URL to be a local file: URL (the embedded replica)",
+    );
+  }
+  const apiJwtSecret = env["API_JWT_SECRET"] || undefined;
+  if (apiJwtSecret !== undefined && apiJwtSecret.length < 32) {
+    throw new ConfigError(
+      "API_JWT_SECRET",
+      `must be at least 32 characters for HS256: current length is ${apiJwtSecret.length}`,
+    );
+  }
+  const corsRaw = read(env, "API_CORS_ORIGINS");
+  const apiCorsOrigins = corsRaw === undefined
+    ? []
+    : corsRaw.split(",").map((o) => o.trim()).filter(Boolean).map((origin) =>
+      check(
+        "API_CORS_ORIGINS",
+        origin,
+        v.pipe(
+          v.string(),
+          v.regex(/^https?:\/\/[^/\s]+$/, "each origin must look like https://host[:port]"),
+        ),
+      )
+    );
+
+  return {
+    ...parseNatsServers(read(env, "NATS_URL") ?? "ws://127.0.0.1:8080"),
+    natsAuth: parseNatsAuth(env),
+    stream: check(
+      "NATS_STREAM",
+      read(env, "NATS_STREAM") ?? "DEVICE_EVENTS",
+      v.pipe(v.string(), v.regex(NAME, "must be a stream name (letters, digits, - and _)")),
+    ),
+    subject: check(
+      "NATS_SUBJECT",
+      read(env, "NATS_SUBJECT") ?? "audit.session.end.>",
+      v.pipe(v.string(), v.regex(SUBJECT, "must be a NATS subject")),
+    ),
+    durable: check(
+      "NATS_DURABLE",
+      read(env, "NATS_DURABLE") ?? "api-session-audit-consumer",
+      v.pipe(v.string(), v.regex(NAME, "must be a consumer name (letters, digits, - and _)")),
+    ),
+    databaseUrl,
+    databaseAuthToken: read(env, "DATABASE_AUTH_TOKEN"),
+    databaseSyncUrl,
+    host: check(
+      "HOST",
+      read(env, "HOST") ?? "127.0.0.1",
+      v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:[\]-]+$/, "must be a host name or IP address")),
+    ),
+    port: check("PORT", read(env, "PORT") ?? "8000", integerIn(0, 65535, "a port (0-65535)")),
+    apiJwtSecret,
+    apiCorsOrigins,
+    logLevel: check(
+      "LOG_LEVEL",
+      (read(env, "LOG_LEVEL") ?? "info").toLowerCase(),
+      v.pipe(v.string(), v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`)),
+    ),
+    role: check(
+      "ROLE",
+      (read(env, "ROLE") ?? "all").toLowerCase(),
+      v.pipe(v.string(), v.picklist(ROLES, `must be one of ${ROLES.join(", ")}`)),
+    ),
+    ingestBatchSize: check(
+      "INGEST_BATCH_SIZE",
+      read(env, "INGEST_BATCH_SIZE") ?? "500",
+      integerIn(1, 5000, "an integer from 1 to 5000"),
+    ),
+  };
+}

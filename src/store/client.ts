@@ -1,0 +1,133 @@
+/**
+ * The libSQL connection: opening it from the configuration (local file,
+ * embedded replica or remote), durability settings for a local file, and
+ * recovery of a client that a failed write left unusable.
+ *
+ * @module
+ */
+import { createClient } from "@libsql/client";
+import type { Client, InStatement, ResultSet, TransactionMode } from "@libsql/client";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Config } from "../config.ts";
+
+/** Busy timeout of every local connection, in milliseconds. */
+export const BUSY_TIMEOUT_MS = 5_000;
+/** How often an embedded replica pulls from its primary, in seconds. */
+export const SYNC_INTERVAL_SECONDS = 60;
+
+/** Where a `file:` URL points, relative paths resolved against the working directory. */
+export function localPath(url: string): string | undefined {
+  if (!url.startsWith("file:")) return undefined;
+  const rest = url.slice("file:".length).split("?")[0];
+  if (rest.startsWith("//")) return fileURLToPath(url.split("?")[0]);
+  return rest;
+}
+
+/** What {@linkcode openDatabase} needs from the configuration. */
+export type DatabaseConfig = Pick<Config, "databaseUrl" | "databaseAuthToken" | "databaseSyncUrl">;
+
+/**
+ * The database handle shared by ingest and API. It wraps a libSQL client and
+ * replaces it after an error that can leave a local client broken
+ * (`SQLITE_BUSY` and friends), so the next attempt starts clean.
+ */
+export class Database {
+  #client: Client;
+  readonly #config: DatabaseConfig;
+  /** True for a `file:` database without a sync URL. */
+  readonly isLocalFile: boolean;
+
+  private constructor(config: DatabaseConfig, client: Client) {
+    this.#config = config;
+    this.#client = client;
+    this.isLocalFile = config.databaseUrl.startsWith("file:") && !config.databaseSyncUrl;
+  }
+
+  /** Opens the database; creates a local file's directory; sets WAL and checks durability. */
+  static async open(config: DatabaseConfig): Promise<Database> {
+    const path = localPath(config.databaseUrl);
+    if (path && path !== ":memory:") {
+      const dir = dirname(path);
+      if (dir && dir !== ".") await Deno.mkdir(dir, { recursive: true });
+    }
+    const db = new Database(config, Database.#create(config));
+    if (db.isLocalFile) await db.#configureLocalFile();
+    return db;
+  }
+
+  static #create(config: DatabaseConfig): Client {
+    return createClient({
+      url: config.databaseUrl,
+      authToken: config.databaseAuthToken,
+      syncUrl: config.databaseSyncUrl,
+      syncInterval: config.databaseSyncUrl ? SYNC_INTERVAL_SECONDS : undefined,
+      timeout: BUSY_TIMEOUT_MS,
+    });
+  }
+
+  async #configureLocalFile(): Promise<void> {
+    await this.#client.execute("PRAGMA journal_mode = WAL");
+    // An ack promises the row survives a crash: in WAL mode that takes
+    // synchronous = FULL (2) or EXTRA (3); NORMAL may lose the last commits on power loss.
+    const rs = await this.#client.execute("PRAGMA synchronous");
+    const level = Number(rs.rows[0]?.[0]);
+    if (!(level >= 2)) {
+      throw new Error(`libSQL opened the database with synchronous=${level}; FULL (2) is required`);
+    }
+  }
+
+  /** The current client. Do not keep it across an await that may fail. */
+  get client(): Client {
+    return this.#client;
+  }
+
+  /** Runs one statement, replacing the client if it failed in a way that can break it. */
+  async execute(stmt: InStatement): Promise<ResultSet> {
+    try {
+      return await this.#client.execute(stmt);
+    } catch (err) {
+      this.#recoverFrom(err);
+      throw err;
+    }
+  }
+
+  /** Runs statements in one transaction, replacing the client if it failed in a way that can break it. */
+  async batch(stmts: InStatement[], mode: TransactionMode = "write"): Promise<ResultSet[]> {
+    try {
+      return await this.#client.batch(stmts, mode);
+    } catch (err) {
+      this.#recoverFrom(err);
+      throw err;
+    }
+  }
+
+  /** Answers whether the database responds to a trivial query. */
+  async ping(): Promise<void> {
+    await this.execute("SELECT 1");
+  }
+
+  #recoverFrom(err: unknown): void {
+    if (!this.isLocalFile && !this.#config.databaseSyncUrl) return;
+    const text = `${(err as { code?: string }).code ?? ""} ${(err as Error).message ?? ""}`;
+    if (/BUSY|LOCKED|in progress|CLIENT_CLOSED|IOERR|READONLY|FULL|CANTOPEN/i.test(text)) {
+      const broken = this.#client;
+      try {
+        this.#client = Database.#create(this.#config);
+      } catch {
+        // cannot reopen now (file gone, directory read-only): keep the old one and retry later
+        return;
+      }
+      try {
+        broken.close();
+      } catch {
+        // already unusable
+      }
+    }
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#client.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Versioned schema migrations, applied in order at start-up. Safe when
+ * several workers start at once against one database: each version is
+ * applied in one write transaction together with its bookkeeping row, and a
+ * worker that loses the race re-reads and moves on.
+ *
+ * @module
+ */
+import type { Client } from "@libsql/client";
+
+/** One schema version: statements applied atomically. */
+export interface Migration {
+  version: number;
+  description: string;
+  statements: string[];
+}
+
+/** Every migration, oldest first. Append only: never edit a released one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "session ends and dead letters",
+    statements: [
+      // One row per session end. `id` is the storage order (the feed);
+      // `sort_time` is end_time, or the time the stream received the event when
+      // end_time is unknown, so that every row has a place in the list order.
+      `CREATE TABLE IF NOT EXISTS session_ends (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL UNIQUE,
+        tenant_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        user_id TEXT,
+        start_time INTEGER,
+        end_time INTEGER,
+        duration_seconds INTEGER,
+        source_ip TEXT,
+        reason TEXT,
+        sort_time INTEGER NOT NULL,
+        stream_seq INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL
+      )`,
+      `CREATE INDEX IF NOT EXISTS session_ends_by_tenant
+        ON session_ends (tenant_id, sort_time, session_id)`,
+      `CREATE INDEX IF NOT EXISTS session_ends_by_tenant_device
+        ON session_ends (tenant_id, device_id, sort_time, session_id)`,
+      `CREATE INDEX IF NOT EXISTS session_ends_by_tenant_user
+        ON session_ends (tenant_id, user_id, sort_time, session_id)`,
+      `CREATE INDEX IF NOT EXISTS session_ends_by_tenant_reason
+        ON session_ends (tenant_id, reason, sort_time, session_id)`,
+      `CREATE INDEX IF NOT EXISTS session_ends_by_time
+        ON session_ends (sort_time, session_id)`,
+      // Quarantined messages, verbatim. A redelivered bad message is recognised by
+      // its stream position and the time the stream received it.
+      `CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY,
+        stream TEXT NOT NULL,
+        stream_seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        error TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        quarantined_at INTEGER NOT NULL,
+        UNIQUE (stream, stream_seq, received_at)
+      )`,
+    ],
+  },
+];
+
+const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  description TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+)`;
+
+async function appliedVersions(client: Client): Promise<Set<number>> {
+  const rs = await client.execute("SELECT version FROM schema_migrations");
+  return new Set(rs.rows.map((row) => Number(row.version)));
+}
+
+/**
+ * Applies every migration not yet recorded in `schema_migrations`.
+ *
+ * @returns the versions this call applied (empty when up to date).
+ */
+export async function migrate(
+  client: Client,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  await client.execute(BOOKKEEPING);
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    if ((await appliedVersions(client)).has(migration.version)) continue;
+    try {
+      await client.batch([
+        ...migration.statements,
+        {
+          sql: "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+          args: [migration.version, migration.description, Date.now()],
+        },
+      ], "write");
+      applied.push(migration.version);
+    } catch (err) {
+      // Another worker applied the same version between our read and our write.
+      if ((await appliedVersions(client)).has(migration.version)) continue;
+      throw err;
+    }
+  }
+  return applied;
+}
