@@ -1,0 +1,92 @@
+/**
+ * The process's Prometheus metrics: counters and gauges kept in memory and
+ * rendered in the text exposition format for `GET /metrics`.
+ *
+ * @module
+ */
+
+/** Outcome of one consumed message. */
+export type IngestOutcome = "stored" | "duplicate" | "quarantined" | "retried";
+
+type Labels = Record<string, string>;
+
+interface Family {
+  help: string;
+  type: "counter" | "gauge";
+  values: Map<string, { labels: Labels; value: number }>;
+}
+
+function labelKey(labels: Labels): string {
+  return Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "\\$&")}"`)
+    .join(",");
+}
+
+/** A small registry of counters and gauges. */
+export class Metrics {
+  readonly #families = new Map<string, Family>();
+
+  constructor() {
+    this.#define("session_audit_events_total", "counter", "Consumed session-end messages by outcome.");
+    for (const outcome of ["stored", "duplicate", "quarantined", "retried"]) {
+      this.add("session_audit_events_total", 0, { outcome });
+    }
+    this.#define("session_audit_batches_total", "counter", "Committed ingest batches.");
+    this.add("session_audit_batches_total", 0);
+    this.#define("session_audit_batch_failures_total", "counter", "Ingest batches whose transaction failed (then nak'd).");
+    this.add("session_audit_batch_failures_total", 0);
+    this.#define("session_audit_consumer_pending", "gauge", "Messages in the stream not yet delivered to the consumer.");
+    this.#define("session_audit_consumer_ack_pending", "gauge", "Messages delivered but not yet acknowledged.");
+    this.#define("session_audit_oldest_unprocessed_age_seconds", "gauge", "Age of the oldest event not yet stored (0 when caught up).");
+    this.#define("session_audit_ready", "gauge", "1 when the database answers and the consumer is bound.");
+    this.#define("session_audit_nats_reconnects_total", "counter", "NATS reconnections.");
+    this.add("session_audit_nats_reconnects_total", 0);
+  }
+
+  #define(name: string, type: Family["type"], help: string): void {
+    this.#families.set(name, { help, type, values: new Map() });
+  }
+
+  #family(name: string): Family {
+    const family = this.#families.get(name);
+    if (!family) throw new Error(`unknown metric ${name}`);
+    return family;
+  }
+
+  /** Adds `delta` to a counter (or gauge). */
+  add(name: string, delta: number, labels: Labels = {}): void {
+    const family = this.#family(name);
+    const key = labelKey(labels);
+    const entry = family.values.get(key);
+    if (entry) entry.value += delta;
+    else family.values.set(key, { labels, value: delta });
+  }
+
+  /** Sets a gauge. */
+  set(name: string, value: number, labels: Labels = {}): void {
+    this.#family(name).values.set(labelKey(labels), { labels, value });
+  }
+
+  /** Reads one value (0 when never set). */
+  get(name: string, labels: Labels = {}): number {
+    return this.#family(name).values.get(labelKey(labels))?.value ?? 0;
+  }
+
+  /** Counts messages by outcome. */
+  countEvents(outcome: IngestOutcome, n = 1): void {
+    if (n > 0) this.add("session_audit_events_total", n, { outcome });
+  }
+
+  /** Renders every family in the Prometheus text format (version 0.0.4). */
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, family] of this.#families) {
+      if (family.values.size === 0) continue;
+      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
+      for (const { labels, value } of family.values.values()) {
+        const key = labelKey(labels);
+        lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);
+      }
+    }
+    return lines.join("\n") + "\n";
+  }
+}
