@@ -15,7 +15,7 @@ export function opsRoutes({ db, readiness, metrics }: AppDeps): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const problems = readiness.problems();
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
         db.ping(),
