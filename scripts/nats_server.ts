@@ -86,7 +86,9 @@ export async function ensureNatsServer(): Promise<string> {
   }
   if (isRoot && hasApt) {
     console.error("nats-server not found: installing it with apt-get ...");
-    for (const args of [["update", "-qq"], ["install", "-y", "-qq", "nats-server"]]) {
+    for (
+      const args of [["update", "-qq"], ["install", "-y", "-qq", "nats-server"]]
+    ) {
       const out = await new Deno.Command("apt-get", {
         args,
         stdout: "inherit",
@@ -124,7 +126,8 @@ export async function startNatsServer(
   options: NatsServerOptions = {},
 ): Promise<NatsServer> {
   const bin = await ensureNatsServer();
-  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "session-audit-nats-" });
+  const dir = options.dir ??
+    await Deno.makeTempDir({ prefix: "session-audit-nats-" });
   await Deno.mkdir(`${dir}/jetstream`, { recursive: true });
   const port = options.port ?? freePort();
   const wsPort = options.wsPort ?? freePort();
@@ -146,12 +149,15 @@ export async function startNatsServer(
       stderr: options.verbose ? "inherit" : "null",
       stdin: "null",
     }).spawn();
-    const ok = await waitForPort(port, 10_000) && await waitForPort(wsPort, 10_000);
+    const ok = await waitForPort(port, 10_000) &&
+      await waitForPort(wsPort, 10_000);
     if (!ok) {
       try {
         child.kill("SIGKILL");
       } catch { /* already gone */ }
-      throw new Error(`nats-server did not start listening on ${port}/${wsPort} within 10 s`);
+      throw new Error(
+        `nats-server did not start listening on ${port}/${wsPort} within 10 s`,
+      );
     }
   };
   const terminate = async (signal: Deno.Signal) => {

@@ -118,9 +118,13 @@ function integerIn(min: number, max: number, what: string) {
   );
 }
 
-function parseNatsServers(raw: string): Pick<Config, "natsServers" | "natsTransport"> {
+function parseNatsServers(
+  raw: string,
+): Pick<Config, "natsServers" | "natsTransport"> {
   const servers = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (servers.length === 0) throw new ConfigError("NATS_URL", "names no server");
+  if (servers.length === 0) {
+    throw new ConfigError("NATS_URL", "names no server");
+  }
   const transports = new Set<string>();
   for (const server of servers) {
     let url: URL;
@@ -155,7 +159,11 @@ function parseNatsAuth(env: Env): NatsAuth {
   const user = read(env, "NATS_USER");
   const password = env["NATS_PASSWORD"];
   const creds = read(env, "NATS_CREDS_FILE");
-  const chosen = [token && "NATS_TOKEN", user && "NATS_USER", creds && "NATS_CREDS_FILE"]
+  const chosen = [
+    token && "NATS_TOKEN",
+    user && "NATS_USER",
+    creds && "NATS_CREDS_FILE",
+  ]
     .filter(Boolean);
   if (chosen.length > 1) {
     throw new ConfigError(
@@ -177,7 +185,10 @@ function parseDatabaseUrl(name: string, raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(name, `${quoted(raw)} is not a URL (try file:data/audit.db)`);
+    throw new ConfigError(
+      name,
+      `${quoted(raw)} is not a URL (try file:data/audit.db)`,
+    );
   }
   if (!DATABASE_SCHEMES.includes(url.protocol)) {
     throw new ConfigError(
@@ -228,7 +239,10 @@ export function loadConfig(env: Env): Config {
         origin,
         v.pipe(
           v.string(),
-          v.regex(/^https?:\/\/[^/\s]+$/, "each origin must look like https://host[:port]"),
+          v.regex(
+            /^https?:\/\/[^/\s]+$/,
+            "each origin must look like https://host[:port]",
+          ),
         ),
       )
     );
@@ -239,7 +253,10 @@ export function loadConfig(env: Env): Config {
     stream: check(
       "NATS_STREAM",
       read(env, "NATS_STREAM") ?? "DEVICE_EVENTS",
-      v.pipe(v.string(), v.regex(NAME, "must be a stream name (letters, digits, - and _)")),
+      v.pipe(
+        v.string(),
+        v.regex(NAME, "must be a stream name (letters, digits, - and _)"),
+      ),
     ),
     subject: check(
       "NATS_SUBJECT",
@@ -249,7 +266,10 @@ export function loadConfig(env: Env): Config {
     durable: check(
       "NATS_DURABLE",
       read(env, "NATS_DURABLE") ?? "api-session-audit-consumer",
-      v.pipe(v.string(), v.regex(NAME, "must be a consumer name (letters, digits, - and _)")),
+      v.pipe(
+        v.string(),
+        v.regex(NAME, "must be a consumer name (letters, digits, - and _)"),
+      ),
     ),
     databaseUrl,
     databaseAuthToken: read(env, "DATABASE_AUTH_TOKEN"),
@@ -257,20 +277,33 @@ export function loadConfig(env: Env): Config {
     host: check(
       "HOST",
       read(env, "HOST") ?? "127.0.0.1",
-      v.pipe(v.string(), v.regex(/^[A-Za-z0-9.:[\]-]+$/, "must be a host name or IP address")),
+      v.pipe(
+        v.string(),
+        v.regex(/^[A-Za-z0-9.:[\]-]+$/, "must be a host name or IP address"),
+      ),
     ),
-    port: check("PORT", read(env, "PORT") ?? "8000", integerIn(0, 65535, "a port (0-65535)")),
+    port: check(
+      "PORT",
+      read(env, "PORT") ?? "8000",
+      integerIn(0, 65535, "a port (0-65535)"),
+    ),
     apiJwtSecret,
     apiCorsOrigins,
     logLevel: check(
       "LOG_LEVEL",
       (read(env, "LOG_LEVEL") ?? "info").toLowerCase(),
-      v.pipe(v.string(), v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`)),
+      v.pipe(
+        v.string(),
+        v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`),
+      ),
     ),
     role: check(
       "ROLE",
       (read(env, "ROLE") ?? "all").toLowerCase(),
-      v.pipe(v.string(), v.picklist(ROLES, `must be one of ${ROLES.join(", ")}`)),
+      v.pipe(
+        v.string(),
+        v.picklist(ROLES, `must be one of ${ROLES.join(", ")}`),
+      ),
     ),
     ingestBatchSize: check(
       "INGEST_BATCH_SIZE",

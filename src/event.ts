@@ -36,7 +36,8 @@ export type DecodeResult =
   | { ok: true; event: SessionEnd }
   | { ok: false; reason: string };
 
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV4 =
+  /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /** True for IPv4 dotted-quad or IPv6 text (no port, no zone). */
 export function isIpAddress(text: string): boolean {
@@ -83,7 +84,9 @@ export const SessionEndPayload = v.object({
   end_time: timeField,
   source_ip: optionalText(isIpAddress, "must be an IPv4 or IPv6 address"),
   reason: optionalText(
-    (s) => s.length <= MAX_REASON_LENGTH && /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(s),
+    (s) =>
+      s.length <= MAX_REASON_LENGTH &&
+      /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(s),
     `must be a short printable string (at most ${MAX_REASON_LENGTH} characters)`,
   ),
 }, "must be a JSON object");
@@ -97,7 +100,10 @@ function toTime(text: string | null | undefined): number | null {
 }
 
 /** Whole seconds from `start` to `end`, truncated; null when either is unknown or end precedes start. */
-export function durationSeconds(start: number | null, end: number | null): number | null {
+export function durationSeconds(
+  start: number | null,
+  end: number | null,
+): number | null {
   if (start === null || end === null || end < start) return null;
   return Math.trunc((end - start) / 1000);
 }
@@ -130,7 +136,8 @@ export function decodeSessionEnd(data: Uint8Array): DecodeResult {
   if (data.byteLength > MAX_EVENT_BYTES) {
     return {
       ok: false,
-      reason: `payload is ${data.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte limit`,
+      reason:
+        `payload is ${data.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte limit`,
     };
   }
   let json: unknown;
@@ -142,14 +149,18 @@ export function decodeSessionEnd(data: Uint8Array): DecodeResult {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return {
       ok: false,
-      reason: `not a JSON object: got ${Array.isArray(json) ? "array" : json === null ? "null" : typeof json}`,
+      reason: `not a JSON object: got ${
+        Array.isArray(json) ? "array" : json === null ? "null" : typeof json
+      }`,
     };
   }
   const result = v.safeParse(SessionEndPayload, json);
   if (!result.success) {
     const issue = result.issues[0];
     const path = v.getDotPath(issue);
-    const problem = issue.received === "undefined" ? "is missing" : issue.message;
+    const problem = issue.received === "undefined"
+      ? "is missing"
+      : issue.message;
     return { ok: false, reason: `${path ?? "payload"}: ${problem}` };
   }
   return { ok: true, event: normalise(result.output) };

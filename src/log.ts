@@ -5,7 +5,12 @@
  */
 import type { LogLevel } from "./config.ts";
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const RANK: Record<LogLevel, number> = {
+  debug: 10,
+  info: 20,
+  warn: 30,
+  error: 40,
+};
 
 /** Fields attached to a log line. Errors are flattened to their message. */
 export type LogFields = Record<string, unknown>;
@@ -23,7 +28,9 @@ export interface Logger {
 function plain(value: unknown): unknown {
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return code === undefined ? value.message : `${value.message} (${String(code)})`;
+    return code === undefined
+      ? value.message
+      : `${value.message} (${String(code)})`;
   }
   return value;
 }
@@ -42,9 +49,16 @@ export function createLogger(
   const min = RANK[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[lvl] < min) return;
-    const record: LogFields = { time: new Date().toISOString(), level: lvl, msg, ...base };
+    const record: LogFields = {
+      time: new Date().toISOString(),
+      level: lvl,
+      msg,
+      ...base,
+    };
     if (fields) {
-      for (const [key, value] of Object.entries(fields)) record[key] = plain(value);
+      for (const [key, value] of Object.entries(fields)) {
+        record[key] = plain(value);
+      }
     }
     write(JSON.stringify(record));
   };

@@ -17,7 +17,9 @@ interface Family {
 }
 
 function labelKey(labels: Labels): string {
-  return Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "\\$&")}"`)
+  return Object.entries(labels).map(([k, v]) =>
+    `${k}="${v.replace(/["\\\n]/g, "\\$&")}"`
+  )
     .join(",");
 }
 
@@ -26,19 +28,51 @@ export class Metrics {
   readonly #families = new Map<string, Family>();
 
   constructor() {
-    this.#define("session_audit_events_total", "counter", "Consumed session-end messages by outcome.");
+    this.#define(
+      "session_audit_events_total",
+      "counter",
+      "Consumed session-end messages by outcome.",
+    );
     for (const outcome of ["stored", "duplicate", "quarantined", "retried"]) {
       this.add("session_audit_events_total", 0, { outcome });
     }
-    this.#define("session_audit_batches_total", "counter", "Committed ingest batches.");
+    this.#define(
+      "session_audit_batches_total",
+      "counter",
+      "Committed ingest batches.",
+    );
     this.add("session_audit_batches_total", 0);
-    this.#define("session_audit_batch_failures_total", "counter", "Ingest batches whose transaction failed (then nak'd).");
+    this.#define(
+      "session_audit_batch_failures_total",
+      "counter",
+      "Ingest batches whose transaction failed (then nak'd).",
+    );
     this.add("session_audit_batch_failures_total", 0);
-    this.#define("session_audit_consumer_pending", "gauge", "Messages in the stream not yet delivered to the consumer.");
-    this.#define("session_audit_consumer_ack_pending", "gauge", "Messages delivered but not yet acknowledged.");
-    this.#define("session_audit_oldest_unprocessed_age_seconds", "gauge", "Age of the oldest event not yet stored (0 when caught up).");
-    this.#define("session_audit_ready", "gauge", "1 when the database answers and the consumer is bound.");
-    this.#define("session_audit_nats_reconnects_total", "counter", "NATS reconnections.");
+    this.#define(
+      "session_audit_consumer_pending",
+      "gauge",
+      "Messages in the stream not yet delivered to the consumer.",
+    );
+    this.#define(
+      "session_audit_consumer_ack_pending",
+      "gauge",
+      "Messages delivered but not yet acknowledged.",
+    );
+    this.#define(
+      "session_audit_oldest_unprocessed_age_seconds",
+      "gauge",
+      "Age of the oldest event not yet stored (0 when caught up).",
+    );
+    this.#define(
+      "session_audit_ready",
+      "gauge",
+      "1 when the database answers and the consumer is bound.",
+    );
+    this.#define(
+      "session_audit_nats_reconnects_total",
+      "counter",
+      "NATS reconnections.",
+    );
     this.add("session_audit_nats_reconnects_total", 0);
   }
 
@@ -81,7 +115,10 @@ export class Metrics {
     const lines: string[] = [];
     for (const [name, family] of this.#families) {
       if (family.values.size === 0) continue;
-      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
+      lines.push(
+        `# HELP ${name} ${family.help}`,
+        `# TYPE ${name} ${family.type}`,
+      );
       for (const { labels, value } of family.values.values()) {
         const key = labelKey(labels);
         lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);

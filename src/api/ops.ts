@@ -20,7 +20,10 @@ export function opsRoutes({ db, readiness, metrics }: AppDeps): Hono {
       await Promise.race([
         db.ping(),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error("no answer within 2 s")), DB_PING_TIMEOUT_MS);
+          timer = setTimeout(
+            () => reject(new Error("no answer within 2 s")),
+            DB_PING_TIMEOUT_MS,
+          );
         }),
       ]);
     } catch (err) {

@@ -6,7 +6,12 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import type { Client, InStatement, ResultSet, TransactionMode } from "@libsql/client";
+import type {
+  Client,
+  InStatement,
+  ResultSet,
+  TransactionMode,
+} from "@libsql/client";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
@@ -25,7 +30,10 @@ export function localPath(url: string): string | undefined {
 }
 
 /** What {@linkcode openDatabase} needs from the configuration. */
-export type DatabaseConfig = Pick<Config, "databaseUrl" | "databaseAuthToken" | "databaseSyncUrl">;
+export type DatabaseConfig = Pick<
+  Config,
+  "databaseUrl" | "databaseAuthToken" | "databaseSyncUrl"
+>;
 
 /**
  * The database handle shared by ingest and API. It wraps a libSQL client and
@@ -41,7 +49,8 @@ export class Database {
   private constructor(config: DatabaseConfig, client: Client) {
     this.#config = config;
     this.#client = client;
-    this.isLocalFile = config.databaseUrl.startsWith("file:") && !config.databaseSyncUrl;
+    this.isLocalFile = config.databaseUrl.startsWith("file:") &&
+      !config.databaseSyncUrl;
   }
 
   /** Opens the database; creates a local file's directory; sets WAL and checks durability. */
@@ -73,7 +82,9 @@ export class Database {
     const rs = await this.#client.execute("PRAGMA synchronous");
     const level = Number(rs.rows[0]?.[0]);
     if (!(level >= 2)) {
-      throw new Error(`libSQL opened the database with synchronous=${level}; FULL (2) is required`);
+      throw new Error(
+        `libSQL opened the database with synchronous=${level}; FULL (2) is required`,
+      );
     }
   }
 
@@ -93,7 +104,10 @@ export class Database {
   }
 
   /** Runs statements in one transaction, replacing the client if it failed in a way that can break it. */
-  async batch(stmts: InStatement[], mode: TransactionMode = "write"): Promise<ResultSet[]> {
+  async batch(
+    stmts: InStatement[],
+    mode: TransactionMode = "write",
+  ): Promise<ResultSet[]> {
     try {
       return await this.#client.batch(stmts, mode);
     } catch (err) {
@@ -109,8 +123,13 @@ export class Database {
 
   #recoverFrom(err: unknown): void {
     if (!this.isLocalFile && !this.#config.databaseSyncUrl) return;
-    const text = `${(err as { code?: string }).code ?? ""} ${(err as Error).message ?? ""}`;
-    if (/BUSY|LOCKED|in progress|CLIENT_CLOSED|IOERR|READONLY|FULL|CANTOPEN/i.test(text)) {
+    const text = `${(err as { code?: string }).code ?? ""} ${
+      (err as Error).message ?? ""
+    }`;
+    if (
+      /BUSY|LOCKED|in progress|CLIENT_CLOSED|IOERR|READONLY|FULL|CANTOPEN/i
+        .test(text)
+    ) {
       const broken = this.#client;
       try {
         this.#client = Database.#create(this.#config);

@@ -65,7 +65,10 @@ function placeholders(columns: number, rows: number): string {
  * of two events for one session in a batch the earlier one is kept.
  * Each statement returns the `session_id`s it actually inserted.
  */
-export function insertSessionEndsSql(rows: IncomingSessionEnd[], recordedAt: number): InStatement[] {
+export function insertSessionEndsSql(
+  rows: IncomingSessionEnd[],
+  recordedAt: number,
+): InStatement[] {
   const statements: InStatement[] = [];
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const chunk = rows.slice(i, i + INSERT_CHUNK);
@@ -97,7 +100,10 @@ export function insertSessionEndsSql(rows: IncomingSessionEnd[], recordedAt: num
 }
 
 /** Builds the INSERT for dead letters; a redelivered one is not stored twice. */
-export function insertDeadLettersSql(letters: DeadLetter[], quarantinedAt: number): InStatement[] {
+export function insertDeadLettersSql(
+  letters: DeadLetter[],
+  quarantinedAt: number,
+): InStatement[] {
   if (letters.length === 0) return [];
   const args = [];
   for (const letter of letters) {

@@ -1,0 +1,310 @@
+/**
+ * The ingest loop: pulls session ends from the durable consumer in batches,
+ * stores each batch in one transaction, then acks what was committed, terms
+ * what was quarantined, and naks with a growing delay when the database
+ * fails. Re-binds when the consumer or its stream disappears.
+ *
+ * @module
+ */
+import type {
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from "@nats-io/jetstream";
+import { backoffDelay, sleep } from "../backoff.ts";
+import { decodeSessionEnd } from "../event.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { bindConsumer, type ConsumerSettings } from "../nats/consumer.ts";
+import type { Readiness } from "../readiness.ts";
+import type { Database } from "../store/client.ts";
+import {
+  type DeadLetter,
+  type IncomingSessionEnd,
+  storeBatch,
+} from "../store/session_ends.ts";
+
+/** What the ingest loop needs. */
+export interface IngestDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  db: Database;
+  consumer: ConsumerSettings;
+  /** Most messages in one transaction. */
+  batchSize: number;
+  logger: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+}
+
+/** How long to wait for more messages before committing a partial batch, ms. */
+const LINGER_MS = 5;
+/** Consumer notifications after which the consumer is looked up and bound again. */
+const REBIND_ON = new Set([
+  "consumer_deleted",
+  "consumer_not_found",
+  "stream_not_found",
+]);
+
+/** A decoded message, ready to store or quarantine. */
+type Decoded =
+  | { msg: JsMsg; kind: "valid"; row: IncomingSessionEnd }
+  | { msg: JsMsg; kind: "invalid"; letter: DeadLetter };
+
+function receivedAt(msg: JsMsg): number {
+  return Math.floor(msg.info.timestampNanos / 1_000_000);
+}
+
+/** Decodes one message into a row or a dead letter. Never throws. */
+export function classify(msg: JsMsg, stream: string): Decoded {
+  const result = decodeSessionEnd(msg.data);
+  if (result.ok) {
+    return {
+      msg,
+      kind: "valid",
+      row: {
+        event: result.event,
+        streamSeq: msg.info.streamSequence,
+        receivedAt: receivedAt(msg),
+      },
+    };
+  }
+  return {
+    msg,
+    kind: "invalid",
+    letter: {
+      stream,
+      streamSeq: msg.info.streamSequence,
+      subject: msg.subject,
+      payload: msg.data,
+      error: result.reason,
+      receivedAt: receivedAt(msg),
+    },
+  };
+}
+
+/**
+ * Runs the ingest loop until `signal` aborts; then stops pulling, commits
+ * and acks the batch in hand, and resolves.
+ */
+export async function runIngest(
+  deps: IngestDeps,
+  signal: AbortSignal,
+): Promise<void> {
+  const { js, jsm, consumer, logger, readiness } = deps;
+  let failures = 0;
+  while (!signal.aborted) {
+    if (!await bindConsumer(jsm, consumer, logger, readiness, signal)) break;
+    let messages: ConsumerMessages;
+    try {
+      const bound = await js.consumers.get(consumer.stream, consumer.durable);
+      messages = await bound.consume({ max_messages: deps.batchSize });
+    } catch (err) {
+      readiness.fail("consumer", `cannot consume: ${(err as Error).message}`);
+      logger.warn("cannot start consuming; binding again", { error: err });
+      await sleep(backoffDelay(0, { baseMs: 1_000 }), signal);
+      continue;
+    }
+    logger.info("consuming", {
+      stream: consumer.stream,
+      durable: consumer.durable,
+      subject: consumer.subject,
+    });
+    const stopPulling = () => messages.stop();
+    signal.addEventListener("abort", stopPulling, { once: true });
+    const watcher = watchNotifications(messages, deps);
+    try {
+      failures = await drainBatches(messages, deps, signal, failures);
+    } finally {
+      signal.removeEventListener("abort", stopPulling);
+      messages.stop();
+      await watcher;
+    }
+  }
+}
+
+/** Stops `messages` when the consumer or stream is gone, so the loop binds again. */
+async function watchNotifications(
+  messages: ConsumerMessages,
+  deps: IngestDeps,
+): Promise<void> {
+  for await (const note of messages.status()) {
+    if (REBIND_ON.has(note.type)) {
+      deps.readiness.fail(
+        "consumer",
+        `consumer lost (${note.type}); binding again`,
+      );
+      deps.logger.warn("consumer lost; binding again", {
+        notification: note.type,
+      });
+      messages.stop();
+      return;
+    }
+    if (note.type === "heartbeats_missed") {
+      deps.logger.warn("consumer heartbeats missed", { count: note.count });
+    } else if (note.type === "next" || note.type === "heartbeat") {
+      // routine
+    } else {
+      deps.logger.debug("consumer notification", { notification: note.type });
+    }
+  }
+}
+
+/** Reads batches until the iterator ends. Returns the count of consecutive failed batches. */
+async function drainBatches(
+  messages: ConsumerMessages,
+  deps: IngestDeps,
+  signal: AbortSignal,
+  failuresSoFar: number,
+): Promise<number> {
+  const it = messages[Symbol.asyncIterator]();
+  let failures = failuresSoFar;
+  let waiting: Promise<IteratorResult<JsMsg>> | undefined;
+  let done = false;
+  while (!done) {
+    const first = await (waiting ?? it.next());
+    waiting = undefined;
+    if (first.done) break;
+    const batch = [first.value];
+    while (
+      batch.length < deps.batchSize && batch[batch.length - 1].info.pending > 0
+    ) {
+      waiting = it.next();
+      const next = await Promise.race([waiting, lingered()]);
+      if (next === undefined) break; // nothing within the linger: commit what we have
+      waiting = undefined;
+      if (next.done) {
+        done = true;
+        break;
+      }
+      batch.push(next.value);
+    }
+    failures = await processBatch(batch, deps, failures);
+    if (failures > 0 && !signal.aborted) {
+      // The database is failing: pause before taking more, growing each time.
+      await sleep(
+        backoffDelay(failures - 1, { baseMs: 200, maxMs: 10_000 }),
+        signal,
+      );
+    }
+  }
+  return failures;
+}
+
+function lingered(): Promise<undefined> {
+  return new Promise((resolve) =>
+    setTimeout(() => resolve(undefined), LINGER_MS)
+  );
+}
+
+/**
+ * Stores one batch and settles each message: ack after commit (stored or
+ * duplicate), term after its dead letter is committed, nak with a growing
+ * delay when the transaction fails. Returns the consecutive failure count.
+ */
+export async function processBatch(
+  batch: JsMsg[],
+  deps: IngestDeps,
+  failures: number,
+): Promise<number> {
+  const { db, metrics, logger, readiness, consumer } = deps;
+  const decoded = batch.map((msg) => classify(msg, consumer.stream));
+  const rows: IncomingSessionEnd[] = [];
+  const letters: DeadLetter[] = [];
+  for (const d of decoded) {
+    if (d.kind === "valid") rows.push(d.row);
+    else letters.push(d.letter);
+  }
+  let inserted: Set<string>;
+  try {
+    ({ inserted } = await storeBatch(db, rows, letters));
+  } catch (err) {
+    const failed = failures + 1;
+    readiness.fail("database", `cannot write: ${(err as Error).message}`);
+    metrics.add("session_audit_batch_failures_total", 1);
+    metrics.countEvents("retried", batch.length);
+    for (const msg of batch) {
+      msg.nak(
+        backoffDelay(Math.min(msg.info.deliveryCount - 1, 10), {
+          baseMs: 1_000,
+          maxMs: 60_000,
+        }),
+      );
+    }
+    logger.warn("batch not stored; messages nak'd for redelivery", {
+      error: err,
+      messages: batch.length,
+      consecutive_failures: failed,
+    });
+    return failed;
+  }
+  if (failures > 0) {
+    logger.info("database writable again", { after_failures: failures });
+  }
+  readiness.ok("database");
+  metrics.add("session_audit_batches_total", 1);
+  let stored = 0;
+  let duplicates = 0;
+  for (const d of decoded) {
+    if (d.kind === "invalid") {
+      d.msg.term();
+      logger.warn("event quarantined", {
+        subject: d.letter.subject,
+        stream_seq: d.letter.streamSeq,
+        reason: d.letter.error,
+      });
+      continue;
+    }
+    d.msg.ack();
+    // The first event for a session in this batch is the one that was inserted.
+    if (inserted.delete(d.row.event.sessionId)) stored++;
+    else duplicates++;
+  }
+  metrics.countEvents("stored", stored);
+  metrics.countEvents("duplicate", duplicates);
+  metrics.countEvents("quarantined", letters.length);
+  const last = batch[batch.length - 1];
+  metrics.set("session_audit_consumer_pending", last.info.pending);
+  metrics.set(
+    "session_audit_oldest_unprocessed_age_seconds",
+    last.info.pending > 0
+      ? Math.max(0, (Date.now() - receivedAt(last)) / 1000)
+      : 0,
+  );
+  logger.debug("batch stored", {
+    messages: batch.length,
+    stored,
+    duplicates,
+    quarantined: letters.length,
+  });
+  return 0;
+}
+
+/** How often the consumer's lag is read from the server, ms. */
+export const LAG_POLL_MS = 5_000;
+
+/**
+ * Reads the consumer's pending and ack-pending counts every few seconds into
+ * the metrics, until `signal` aborts. Errors only skip a reading.
+ */
+export async function watchLag(
+  jsm: JetStreamManager,
+  consumer: ConsumerSettings,
+  metrics: Metrics,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const info = await jsm.consumers.info(consumer.stream, consumer.durable);
+      metrics.set("session_audit_consumer_pending", info.num_pending);
+      metrics.set("session_audit_consumer_ack_pending", info.num_ack_pending);
+      if (info.num_pending === 0 && info.num_ack_pending === 0) {
+        metrics.set("session_audit_oldest_unprocessed_age_seconds", 0);
+      }
+    } catch {
+      // not bound yet, or NATS unreachable: readiness reports it
+    }
+    await sleep(LAG_POLL_MS, signal);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The session-audit process: reads the configuration, opens the database,
+ * serves the HTTP API and runs the ingest loop, and shuts all of it down in
+ * order on SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createApp } from "./api/app.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { runIngest, watchLag } from "./ingest/pipeline.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { connectNats, watchConnection } from "./nats/connect.ts";
+import { Readiness } from "./readiness.ts";
+import { Database } from "./store/client.ts";
+import { migrate } from "./store/migrations.ts";
+
+/** Exit code for a configuration that stops start-up. */
+export const EXIT_CONFIG = 2;
+/** Exit code for a dependency that cannot be set up at start (database). */
+export const EXIT_STARTUP = 1;
+
+function onShutdownSignal(controller: AbortController, logger: Logger): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      if (controller.signal.aborted) return;
+      logger.info("shutting down", { signal });
+      controller.abort();
+    });
+  }
+}
+
+/** Connects to NATS, or gives up quietly when shutdown comes first. */
+async function connectUnlessShutdown(
+  config: Config,
+  signal: AbortSignal,
+): Promise<NatsConnection | undefined> {
+  const connecting = connectNats(config);
+  const aborted = new Promise<undefined>((resolve) =>
+    signal.addEventListener("abort", () => resolve(undefined), { once: true })
+  );
+  const nc = await Promise.race([connecting, aborted]);
+  if (nc === undefined) connecting.then((late) => late.close()).catch(() => {});
+  return nc;
+}
+
+/** Runs the service until a shutdown signal; resolves to the exit code. */
+export async function main(
+  env: Record<string, string> = Deno.env.toObject(),
+): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`session-audit: configuration error: ${err.message}`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const metrics = new Metrics();
+  const ingests = config.role !== "api";
+  const readiness = new Readiness(
+    ingests
+      ? { nats: "connecting to NATS", consumer: "consumer not bound yet" }
+      : {},
+  );
+  const shutdown = new AbortController();
+  onShutdownSignal(shutdown, logger);
+
+  let db: Database;
+  try {
+    db = await Database.open(config);
+    const applied = await migrate(db.client);
+    if (applied.length > 0) {
+      logger.info("database migrated", { versions: applied });
+    }
+  } catch (err) {
+    logger.error("cannot open the database", {
+      database: redact(config.databaseUrl),
+      error: err,
+    });
+    console.error(
+      `session-audit: cannot open the database ${redact(config.databaseUrl)}: ${
+        (err as Error).message
+      }`,
+    );
+    return EXIT_STARTUP;
+  }
+
+  // Every role serves the operational routes; the read API is the app's to mount.
+  const app = createApp({ config, db, readiness, metrics, logger });
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: ({ hostname, port }) =>
+      logger.info("http listening", { host: hostname, port }),
+  }, app.fetch);
+
+  let nc: NatsConnection | undefined;
+  const work: Promise<void>[] = [];
+  if (ingests) {
+    logger.info("connecting to nats", {
+      servers: config.natsServers,
+      transport: config.natsTransport,
+    });
+    nc = await connectUnlessShutdown(config, shutdown.signal);
+    if (nc) {
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
+      const js = jetstream(nc);
+      const consumer = {
+        stream: config.stream,
+        durable: config.durable,
+        subject: config.subject,
+      };
+      work.push(watchConnection(nc, logger, readiness, metrics));
+      work.push(watchLag(jsm, consumer, metrics, shutdown.signal));
+      const ingest = runIngest({
+        js,
+        jsm,
+        db,
+        consumer,
+        batchSize: config.ingestBatchSize,
+        logger,
+        metrics,
+        readiness,
+      }, shutdown.signal).catch((err) => {
+        logger.error("ingest stopped unexpectedly", { error: err });
+        shutdown.abort();
+      });
+      await ingest;
+    }
+  }
+  await new Promise<void>((resolve) => {
+    if (shutdown.signal.aborted) resolve();
+    shutdown.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+
+  // Ingest has committed and acked what it had; now let go of everything else.
+  if (nc) {
+    try {
+      await nc.drain();
+    } catch (err) {
+      logger.warn("nats drain failed", { error: err });
+    }
+  }
+  await Promise.allSettled(work);
+  await server.shutdown();
+  db.close();
+  logger.info("stopped");
+  return 0;
+}
+
+/** A database URL without credentials, for logs. */
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@").replace(
+    /([?&](?:authToken|token)=)[^&]*/gi,
+    "$1***",
+  );
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}
