@@ -36,8 +36,7 @@ export type DecodeResult =
   | { ok: true; event: SessionEnd }
   | { ok: false; reason: string };
 
-const IPV4 =
-  /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /** True for IPv4 dotted-quad or IPv6 text (no port, no zone). */
 export function isIpAddress(text: string): boolean {
@@ -136,8 +135,7 @@ export function decodeSessionEnd(data: Uint8Array): DecodeResult {
   if (data.byteLength > MAX_EVENT_BYTES) {
     return {
       ok: false,
-      reason:
-        `payload is ${data.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte limit`,
+      reason: `payload is ${data.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte limit`,
     };
   }
   let json: unknown;
@@ -158,9 +156,7 @@ export function decodeSessionEnd(data: Uint8Array): DecodeResult {
   if (!result.success) {
     const issue = result.issues[0];
     const path = v.getDotPath(issue);
-    const problem = issue.received === "undefined"
-      ? "is missing"
-      : issue.message;
+    const problem = issue.received === "undefined" ? "is missing" : issue.message;
     return { ok: false, reason: `${path ?? "payload"}: ${problem}` };
   }
   return { ok: true, event: normalise(result.output) };

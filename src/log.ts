@@ -28,9 +28,7 @@ export interface Logger {
 function plain(value: unknown): unknown {
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return code === undefined
-      ? value.message
-      : `${value.message} (${String(code)})`;
+    return code === undefined ? value.message : `${value.message} (${String(code)})`;
   }
   return value;
 }

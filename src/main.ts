@@ -64,9 +64,7 @@ export async function main(
   const metrics = new Metrics();
   const ingests = config.role !== "api";
   const readiness = new Readiness(
-    ingests
-      ? { nats: "connecting to NATS", consumer: "consumer not bound yet" }
-      : {},
+    ingests ? { nats: "connecting to NATS", consumer: "consumer not bound yet" } : {},
   );
   const shutdown = new AbortController();
   onShutdownSignal(shutdown, logger);
@@ -96,8 +94,7 @@ export async function main(
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
-    onListen: ({ hostname, port }) =>
-      logger.info("http listening", { host: hostname, port }),
+    onListen: ({ hostname, port }) => logger.info("http listening", { host: hostname, port }),
   }, app.fetch);
 
   let nc: NatsConnection | undefined;

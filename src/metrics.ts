@@ -17,9 +17,7 @@ interface Family {
 }
 
 function labelKey(labels: Labels): string {
-  return Object.entries(labels).map(([k, v]) =>
-    `${k}="${v.replace(/["\\\n]/g, "\\$&")}"`
-  )
+  return Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "\\$&")}"`)
     .join(",");
 }
 

@@ -19,11 +19,7 @@ import type { Metrics } from "../metrics.ts";
 import { bindConsumer, type ConsumerSettings } from "../nats/consumer.ts";
 import type { Readiness } from "../readiness.ts";
 import type { Database } from "../store/client.ts";
-import {
-  type DeadLetter,
-  type IncomingSessionEnd,
-  storeBatch,
-} from "../store/session_ends.ts";
+import { type DeadLetter, type IncomingSessionEnd, storeBatch } from "../store/session_ends.ts";
 
 /** What the ingest loop needs. */
 export interface IngestDeps {
@@ -193,9 +189,7 @@ async function drainBatches(
 }
 
 function lingered(): Promise<undefined> {
-  return new Promise((resolve) =>
-    setTimeout(() => resolve(undefined), LINGER_MS)
-  );
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), LINGER_MS));
 }
 
 /**
@@ -268,9 +262,7 @@ export async function processBatch(
   metrics.set("session_audit_consumer_pending", last.info.pending);
   metrics.set(
     "session_audit_oldest_unprocessed_age_seconds",
-    last.info.pending > 0
-      ? Math.max(0, (Date.now() - receivedAt(last)) / 1000)
-      : 0,
+    last.info.pending > 0 ? Math.max(0, (Date.now() - receivedAt(last)) / 1000) : 0,
   );
   logger.debug("batch stored", {
     messages: batch.length,

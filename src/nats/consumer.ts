@@ -13,11 +13,7 @@ import {
   JetStreamApiError,
   ReplayPolicy,
 } from "@nats-io/jetstream";
-import type {
-  ConsumerConfig,
-  ConsumerInfo,
-  JetStreamManager,
-} from "@nats-io/jetstream";
+import type { ConsumerConfig, ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../log.ts";
 import type { Readiness } from "../readiness.ts";
 import { backoffDelay, sleep } from "../backoff.ts";

@@ -6,12 +6,7 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import type {
-  Client,
-  InStatement,
-  ResultSet,
-  TransactionMode,
-} from "@libsql/client";
+import type { Client, InStatement, ResultSet, TransactionMode } from "@libsql/client";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
@@ -123,9 +118,7 @@ export class Database {
 
   #recoverFrom(err: unknown): void {
     if (!this.isLocalFile && !this.#config.databaseSyncUrl) return;
-    const text = `${(err as { code?: string }).code ?? ""} ${
-      (err as Error).message ?? ""
-    }`;
+    const text = `${(err as { code?: string }).code ?? ""} ${(err as Error).message ?? ""}`;
     if (
       /BUSY|LOCKED|in progress|CLIENT_CLOSED|IOERR|READONLY|FULL|CANTOPEN/i
         .test(text)

@@ -94,8 +94,7 @@ export async function migrate(
       await client.batch([
         ...migration.statements,
         {
-          sql:
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+          sql: "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
           args: [migration.version, migration.description, Date.now()],
         },
       ], "write");

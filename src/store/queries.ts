@@ -1,0 +1,158 @@
+/**
+ * Reading session ends: the SQL of the list (keyset-paged, newest first)
+ * and of the single-item lookup, and the mapping of a row to the API item.
+ * Pure functions; the caller runs the statements.
+ *
+ * @module
+ */
+import type { InStatement, Row } from "@libsql/client";
+import { formatRfc3339 } from "../rfc3339.ts";
+
+/** What a list is narrowed to. Every id lower-case; times epoch milliseconds. */
+export interface ListFilter {
+  /** Only this tenant's rows; absent only for an administrator reading all tenants. */
+  tenantId?: string;
+  deviceId?: string;
+  userId?: string;
+  reason?: string;
+  /** `end_time >= since`; rows without an end time are then excluded. */
+  since?: number;
+  /** `end_time < until`; rows without an end time are then excluded. */
+  until?: number;
+}
+
+/** A row's place in the list order, `(sort_time, session_id)` descending. */
+export interface SortKey {
+  sortTime: number;
+  sessionId: string;
+}
+
+/** One page request. */
+export interface PageRequest {
+  /** Rows wanted; the statement asks for one more to learn whether a next page exists. */
+  limit: number;
+  /** Continue strictly after this row. */
+  after?: SortKey;
+}
+
+/** One session end as the API returns it (SPEC §4). */
+export interface SessionEndItem {
+  session_id: string;
+  tenant_id: string;
+  device_id: string;
+  user_id: string | null;
+  action: "ssh_session_end";
+  start_time: string | null;
+  end_time: string | null;
+  duration_seconds: number | null;
+  source_ip: string | null;
+  reason: string | null;
+  recorded_at: string;
+}
+
+const COLUMNS = [
+  "session_id",
+  "tenant_id",
+  "device_id",
+  "user_id",
+  "start_time",
+  "end_time",
+  "duration_seconds",
+  "source_ip",
+  "reason",
+  "sort_time",
+  "recorded_at",
+].join(", ");
+
+/**
+ * Builds the list query: the filters as equalities and a range on
+ * `sort_time` (which equals `end_time` whenever `end_time` is known), so one
+ * of the `(tenant_id, <filter>, sort_time, session_id)` indexes both selects
+ * and orders the rows; then the keyset condition and `LIMIT limit + 1`.
+ */
+export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InStatement {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  const equal = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    where.push(`${column} = ?`);
+    args.push(value);
+  };
+  equal("tenant_id", filter.tenantId);
+  equal("device_id", filter.deviceId);
+  equal("user_id", filter.userId);
+  equal("reason", filter.reason);
+  if (filter.since !== undefined || filter.until !== undefined) {
+    where.push("end_time IS NOT NULL");
+  }
+  if (filter.since !== undefined) {
+    where.push("sort_time >= ?", "end_time >= ?");
+    args.push(filter.since, filter.since);
+  }
+  if (filter.until !== undefined) {
+    where.push("sort_time < ?", "end_time < ?");
+    args.push(filter.until, filter.until);
+  }
+  if (page.after !== undefined) {
+    where.push("(sort_time, session_id) < (?, ?)");
+    args.push(page.after.sortTime, page.after.sessionId);
+  }
+  args.push(page.limit + 1);
+  return {
+    sql: `SELECT ${COLUMNS} FROM session_ends${
+      where.length ? ` WHERE ${where.join(" AND ")}` : ""
+    } ORDER BY sort_time DESC, session_id DESC LIMIT ?`,
+    args,
+  };
+}
+
+/** Builds the lookup of one session end, within one tenant unless `tenantId` is absent. */
+export function getSessionEndSql(sessionId: string, tenantId?: string): InStatement {
+  return tenantId === undefined
+    ? { sql: `SELECT ${COLUMNS} FROM session_ends WHERE session_id = ?`, args: [sessionId] }
+    : {
+      sql: `SELECT ${COLUMNS} FROM session_ends WHERE session_id = ? AND tenant_id = ?`,
+      args: [sessionId, tenantId],
+    };
+}
+
+function text(row: Row, column: string): string {
+  return String(row[column]);
+}
+
+function nullableText(row: Row, column: string): string | null {
+  const value = row[column];
+  return value === null || value === undefined ? null : String(value);
+}
+
+function nullableNumber(row: Row, column: string): number | null {
+  const value = row[column];
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function nullableTime(row: Row, column: string): string | null {
+  const millis = nullableNumber(row, column);
+  return millis === null ? null : formatRfc3339(millis);
+}
+
+/** The sort key of a row selected by these queries. */
+export function sortKeyOf(row: Row): SortKey {
+  return { sortTime: Number(row.sort_time), sessionId: text(row, "session_id") };
+}
+
+/** Maps a row selected by these queries to the API item. */
+export function toItem(row: Row): SessionEndItem {
+  return {
+    session_id: text(row, "session_id"),
+    tenant_id: text(row, "tenant_id"),
+    device_id: text(row, "device_id"),
+    user_id: nullableText(row, "user_id"),
+    action: "ssh_session_end",
+    start_time: nullableTime(row, "start_time"),
+    end_time: nullableTime(row, "end_time"),
+    duration_seconds: nullableNumber(row, "duration_seconds"),
+    source_ip: nullableText(row, "source_ip"),
+    reason: nullableText(row, "reason"),
+    recorded_at: formatRfc3339(Number(row.recorded_at)),
+  };
+}
