@@ -5,11 +5,16 @@
  * @module
  */
 import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
 import type { Database } from "../store/client.ts";
+import { accessLog } from "./access_log.ts";
+import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
 import { v1Routes } from "./v1.ts";
 
@@ -25,6 +30,29 @@ export interface AppDeps {
 /** Builds the Hono application. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  app.use(requestId(), accessLog({ logger: deps.logger }));
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    }),
+  );
+  if (deps.config.apiCorsOrigins.length > 0) {
+    app.use(
+      "/v1/*",
+      cors({
+        origin: deps.config.apiCorsOrigins,
+        allowMethods: ["GET"],
+        allowHeaders: ["Authorization"],
+        exposeHeaders: ["Link", "X-Request-Id"],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.onError(errorHandler({
+    report: (err, c) =>
+      deps.logger.error("unexpected error", { request_id: c.get("requestId"), error: err }),
+  }));
+  app.notFound(notFoundHandler);
   app.route("/", opsRoutes(deps));
   app.route("/v1", v1Routes(deps));
   return app;

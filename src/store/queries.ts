@@ -90,8 +90,13 @@ export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InSta
     args.push(filter.since, filter.since);
   }
   if (filter.until !== undefined) {
-    where.push("sort_time < ?", "end_time < ?");
-    args.push(filter.until, filter.until);
+    // After a cursor the keyset bound is the tighter one: leave it to seek.
+    if (page.after === undefined) {
+      where.push("sort_time < ?");
+      args.push(filter.until);
+    }
+    where.push("end_time < ?");
+    args.push(filter.until);
   }
   if (page.after !== undefined) {
     where.push("(sort_time, session_id) < (?, ?)");
