@@ -1,0 +1,251 @@
+import { deepStrictEqual, equal, fail, match, ok } from "node:assert/strict";
+import { ConfigError, loadConfig } from "./config.ts";
+
+const SECRET = "s".repeat(32);
+
+/** Loads `env` expecting a ConfigError, and returns it. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
+    return err;
+  }
+  fail(`expected ${JSON.stringify(env)} to be rejected`);
+}
+
+/** Asserts the error is for `variable`, on one line that starts with its name. */
+function assertNames(err: ConfigError, variable: string): void {
+  equal(err.variable, variable);
+  ok(err.message.startsWith(`${variable}: `), err.message);
+  ok(!/[\r\n]/.test(err.message), `message spans several lines: ${JSON.stringify(err.message)}`);
+}
+
+Deno.test("an empty environment gives the defaults of SPEC §3", () => {
+  const config = loadConfig({});
+  deepStrictEqual(config.natsServers, ["ws://127.0.0.1:8080"]);
+  equal(config.natsTransport, "websocket");
+  deepStrictEqual(config.natsAuth, { kind: "none" });
+  equal(config.stream, "DEVICE_EVENTS");
+  equal(config.subject, "audit.session.end.>");
+  equal(config.durable, "api-session-audit-consumer");
+  equal(config.databaseUrl, "file:data/audit.db");
+  equal(config.databaseAuthToken, undefined);
+  equal(config.databaseSyncUrl, undefined);
+  equal(config.host, "127.0.0.1");
+  equal(config.port, 8000);
+  equal(config.apiJwtSecret, undefined);
+  deepStrictEqual(config.apiCorsOrigins, []);
+  equal(config.logLevel, "info");
+  equal(config.role, "all");
+  equal(config.ingestBatchSize, 500);
+});
+
+Deno.test("empty and blank variables count as unset", () => {
+  const config = loadConfig({ NATS_URL: "", PORT: "  ", LOG_LEVEL: "", DATABASE_URL: " " });
+  deepStrictEqual(config.natsServers, ["ws://127.0.0.1:8080"]);
+  equal(config.port, 8000);
+  equal(config.logLevel, "info");
+  equal(config.databaseUrl, "file:data/audit.db");
+});
+
+Deno.test("every variable set to a good value is taken as given", () => {
+  const config = loadConfig({
+    NATS_URL: "wss://nats.example:443",
+    NATS_STREAM: "OTHER_EVENTS",
+    NATS_SUBJECT: "audit.*.end.>",
+    NATS_DURABLE: "audit-2",
+    DATABASE_URL: "libsql://audit.turso.io",
+    DATABASE_AUTH_TOKEN: "tok",
+    HOST: "0.0.0.0",
+    PORT: "9090",
+    API_JWT_SECRET: SECRET,
+    API_CORS_ORIGINS: "https://a.example, http://b.example:8080",
+    LOG_LEVEL: "WARN",
+    ROLE: "api",
+    INGEST_BATCH_SIZE: "100",
+  });
+  deepStrictEqual(config.natsServers, ["wss://nats.example:443"]);
+  equal(config.stream, "OTHER_EVENTS");
+  equal(config.subject, "audit.*.end.>");
+  equal(config.durable, "audit-2");
+  equal(config.databaseUrl, "libsql://audit.turso.io");
+  equal(config.databaseAuthToken, "tok");
+  equal(config.host, "0.0.0.0");
+  equal(config.port, 9090);
+  equal(config.apiJwtSecret, SECRET);
+  deepStrictEqual(config.apiCorsOrigins, ["https://a.example", "http://b.example:8080"]);
+  equal(config.logLevel, "warn");
+  equal(config.role, "api");
+  equal(config.ingestBatchSize, 100);
+});
+
+Deno.test("NATS_URL is a comma-separated list of servers, blanks around commas ignored", () => {
+  const config = loadConfig({ NATS_URL: "nats://a:4222, nats://b:4222,,tls://c:4222 " });
+  deepStrictEqual(config.natsServers, ["nats://a:4222", "nats://b:4222", "tls://c:4222"]);
+});
+
+Deno.test("ws:// and wss:// use the WebSocket transport, nats:// and tls:// plain TCP", () => {
+  equal(loadConfig({ NATS_URL: "ws://h:8080" }).natsTransport, "websocket");
+  equal(loadConfig({ NATS_URL: "wss://h:443,ws://g:8080" }).natsTransport, "websocket");
+  equal(loadConfig({ NATS_URL: "nats://h:4222" }).natsTransport, "tcp");
+  equal(loadConfig({ NATS_URL: "tls://h:4222,nats://g:4222" }).natsTransport, "tcp");
+});
+
+Deno.test("each NATS authentication method is read on its own", () => {
+  deepStrictEqual(loadConfig({ NATS_TOKEN: "t0k" }).natsAuth, { kind: "token", token: "t0k" });
+  deepStrictEqual(loadConfig({ NATS_USER: "u", NATS_PASSWORD: "p" }).natsAuth, {
+    kind: "userPassword",
+    user: "u",
+    password: "p",
+  });
+  deepStrictEqual(loadConfig({ NATS_CREDS_FILE: "/etc/nats/a.creds" }).natsAuth, {
+    kind: "credsFile",
+    path: "/etc/nats/a.creds",
+  });
+});
+
+Deno.test("a file: DATABASE_URL may have a DATABASE_SYNC_URL (embedded replica)", () => {
+  const config = loadConfig({
+    DATABASE_URL: "file:replica.db",
+    DATABASE_SYNC_URL: "libsql://primary.turso.io",
+  });
+  equal(config.databaseSyncUrl, "libsql://primary.turso.io");
+});
+
+Deno.test("PORT=abc is rejected naming PORT and its value", () => {
+  const err = configError({ PORT: "abc" });
+  assertNames(err, "PORT");
+  match(err.message, /"abc"/);
+  match(err.message, /0-65535/);
+});
+
+Deno.test("PORT=70000 is rejected naming PORT and its value", () => {
+  const err = configError({ PORT: "70000" });
+  assertNames(err, "PORT");
+  match(err.message, /"70000"/);
+});
+
+Deno.test("a value with a line break still gives a one-line message", () => {
+  const err = configError({ PORT: "80\n80" });
+  assertNames(err, "PORT");
+  match(err.message, /"80\\n80"/);
+});
+
+Deno.test("LOG_LEVEL=verbose is rejected naming LOG_LEVEL, its value and the allowed levels", () => {
+  const err = configError({ LOG_LEVEL: "verbose" });
+  assertNames(err, "LOG_LEVEL");
+  match(err.message, /"verbose"/);
+  match(err.message, /debug, info, warn, error/);
+});
+
+Deno.test("NATS_URL=http://x is rejected naming NATS_URL and its value", () => {
+  const err = configError({ NATS_URL: "http://x" });
+  assertNames(err, "NATS_URL");
+  match(err.message, /"http:\/\/x"/);
+  match(err.message, /ws:\/\//);
+});
+
+Deno.test("NATS_URL that is not a URL is rejected naming its value", () => {
+  const err = configError({ NATS_URL: "not a url" });
+  assertNames(err, "NATS_URL");
+  match(err.message, /"not a url"/);
+});
+
+Deno.test("NATS_URL with only commas names no server", () => {
+  assertNames(configError({ NATS_URL: ", ," }), "NATS_URL");
+});
+
+Deno.test("NATS_URL mixing ws:// and nats:// servers is rejected", () => {
+  const err = configError({ NATS_URL: "ws://a:8080,nats://b:4222" });
+  assertNames(err, "NATS_URL");
+  match(err.message, /mixes WebSocket/);
+});
+
+Deno.test("DATABASE_URL=postgres://… is rejected naming DATABASE_URL and its value", () => {
+  const err = configError({ DATABASE_URL: "postgres://db.example/audit" });
+  assertNames(err, "DATABASE_URL");
+  match(err.message, /"postgres:\/\/db\.example\/audit"/);
+});
+
+Deno.test("DATABASE_URL that is not a URL is rejected with a hint", () => {
+  const err = configError({ DATABASE_URL: "data/audit.db" });
+  assertNames(err, "DATABASE_URL");
+  match(err.message, /"data\/audit\.db"/);
+  match(err.message, /file:data\/audit\.db/);
+});
+
+Deno.test("DATABASE_SYNC_URL with a non-file DATABASE_URL is rejected naming DATABASE_SYNC_URL", () => {
+  const err = configError({
+    DATABASE_URL: "libsql://audit.turso.io",
+    DATABASE_SYNC_URL: "libsql://primary.turso.io",
+  });
+  assertNames(err, "DATABASE_SYNC_URL");
+  match(err.message, /DATABASE_URL/);
+});
+
+Deno.test("NATS_PASSWORD without NATS_USER is rejected without echoing the password", () => {
+  const err = configError({ NATS_PASSWORD: "hunter2-secret" });
+  assertNames(err, "NATS_PASSWORD");
+  match(err.message, /NATS_USER/);
+  ok(!err.message.includes("hunter2-secret"), err.message);
+});
+
+Deno.test("two NATS authentication methods are rejected naming both, secrets not echoed", () => {
+  const err = configError({ NATS_TOKEN: "tok-secret", NATS_USER: "alice" });
+  assertNames(err, "NATS_USER");
+  match(err.message, /NATS_TOKEN/);
+  ok(!err.message.includes("tok-secret"), err.message);
+
+  const creds = configError({ NATS_USER: "alice", NATS_CREDS_FILE: "/a.creds" });
+  assertNames(creds, "NATS_CREDS_FILE");
+  match(creds.message, /NATS_USER/);
+});
+
+Deno.test("an API_JWT_SECRET shorter than 32 characters is rejected by length, not echoed", () => {
+  const err = configError({ API_JWT_SECRET: "short-secret" });
+  assertNames(err, "API_JWT_SECRET");
+  match(err.message, /current length is 12/);
+  ok(!err.message.includes("short-secret"), err.message);
+  equal(loadConfig({ API_JWT_SECRET: SECRET }).apiJwtSecret, SECRET);
+});
+
+Deno.test("an API_CORS_ORIGINS entry that is not an origin is rejected naming it", () => {
+  const err = configError({ API_CORS_ORIGINS: "https://ok.example,ftp://bad.example" });
+  assertNames(err, "API_CORS_ORIGINS");
+  match(err.message, /"ftp:\/\/bad\.example"/);
+
+  const withPath = configError({ API_CORS_ORIGINS: "https://ok.example/path" });
+  assertNames(withPath, "API_CORS_ORIGINS");
+  match(withPath.message, /"https:\/\/ok\.example\/path"/);
+});
+
+Deno.test("ROLE=foo is rejected naming ROLE, its value and the roles", () => {
+  const err = configError({ ROLE: "foo" });
+  assertNames(err, "ROLE");
+  match(err.message, /"foo"/);
+  match(err.message, /all, ingest, api/);
+});
+
+Deno.test("INGEST_BATCH_SIZE=0 is rejected naming INGEST_BATCH_SIZE and its value", () => {
+  const err = configError({ INGEST_BATCH_SIZE: "0" });
+  assertNames(err, "INGEST_BATCH_SIZE");
+  match(err.message, /"0"/);
+  match(err.message, /1 to 5000/);
+});
+
+Deno.test("bad stream, subject, durable and host names are rejected naming their variable", () => {
+  for (
+    const [variable, value] of [
+      ["NATS_STREAM", "DEVICE EVENTS"],
+      ["NATS_SUBJECT", "audit..end"],
+      ["NATS_SUBJECT", "audit.>.end"],
+      ["NATS_DURABLE", "a.b"],
+      ["HOST", "a host"],
+    ]
+  ) {
+    const err = configError({ [variable]: value });
+    assertNames(err, variable);
+    ok(err.message.includes(JSON.stringify(value)), err.message);
+  }
+});
