@@ -1,0 +1,428 @@
+/**
+ * Ingest behaviour against a real nats-server (WebSocket + JetStream) and a
+ * real libSQL file, with the service running as its own process.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import {
+  consumerState,
+  countRows,
+  publishAll,
+  type Service,
+  sessionEnd,
+  startService,
+  startWorld,
+  storedRows,
+  waitFor,
+  type World,
+} from "./harness.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function withService(
+  world: World,
+  body: (service: Service) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const service = await startService({
+    natsUrl: world.nats.wsUrl,
+    databasePath: world.dbPath,
+    env,
+  });
+  try {
+    await body(service);
+  } finally {
+    await service.stop("SIGTERM");
+  }
+}
+
+async function settled(world: World): Promise<void> {
+  await waitFor("the consumer to have nothing pending or unacked", async () => {
+    const s = await consumerState(world.t);
+    return s.pending === 0 && s.ackPending === 0;
+  });
+}
+
+Deno.test("a valid event becomes one row with the right fields and duration", opts, async () => {
+  const world = await startWorld();
+  try {
+    await withService(world, async () => {
+      const event = sessionEnd({
+        session_id: "6F9619FF-8B86-4011-B42D-00C04FC964FF",
+        start_time: "2026-03-12T10:00:00Z",
+        end_time: "2026-03-12T12:15:30+02:00",
+        reason: "shutdown",
+        source_ip: "2001:DB8::7",
+      });
+      await publishAll(world.t.js, [{ payload: event }]);
+      await waitFor("one row", async () => await countRows(world.db, "session_ends") === 1);
+      const row = (await storedRows(world.db)).get("6f9619ff-8b86-4011-b42d-00c04fc964ff");
+      assert(row, "the row is stored under the lower-cased session_id");
+      assertEquals(row.tenant_id, event.tenant_id);
+      assertEquals(row.device_id, event.device_id);
+      assertEquals(row.user_id, event.user_id);
+      assertEquals(row.start_time, Date.parse("2026-03-12T10:00:00Z"));
+      assertEquals(row.end_time, Date.parse("2026-03-12T10:15:30Z"));
+      assertEquals(row.duration_seconds, 930);
+      assertEquals(row.source_ip, "2001:db8::7");
+      assertEquals(row.reason, "shutdown");
+      await settled(world);
+    });
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test(
+  "a redelivered or re-published event stays one row; the idle pair keeps idle_timeout",
+  opts,
+  async () => {
+    const world = await startWorld();
+    try {
+      await withService(world, async (service) => {
+        const single = sessionEnd();
+        const idle = sessionEnd({ reason: "idle_timeout", end_time: "2026-03-12T10:20:00Z" });
+        await publishAll(world.t.js, [{ payload: single }, { payload: idle }], 1);
+        await publishAll(
+          world.t.js,
+          [{ payload: single }, {
+            payload: { ...idle, reason: "normal", end_time: "2026-03-12T10:20:01Z" },
+          }],
+          1,
+        );
+        await waitFor(
+          "four messages processed",
+          async () =>
+            await service.metric("session_audit_events_total", 'outcome="stored"') +
+                await service.metric("session_audit_events_total", 'outcome="duplicate"') === 4,
+        );
+        const rows = await storedRows(world.db);
+        assertEquals(rows.size, 2);
+        assertEquals(rows.get(idle.session_id)?.reason, "idle_timeout");
+        assertEquals(rows.get(idle.session_id)?.end_time, Date.parse("2026-03-12T10:20:00Z"));
+        assertEquals(await service.metric("session_audit_events_total", 'outcome="duplicate"'), 2);
+        await settled(world);
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);
+
+Deno.test(
+  "each malformed category is quarantined verbatim, terminated and never redelivered",
+  opts,
+  async () => {
+    const world = await startWorld();
+    try {
+      await withService(world, async (service) => {
+        const ok = sessionEnd();
+        const cases: Array<{ name: string; payload: string; reason: RegExp }> = [
+          { name: "not JSON", payload: "{not json", reason: /not JSON/ },
+          { name: "not an object", payload: "[1,2,3]", reason: /not a JSON object/ },
+          {
+            name: "over 64 KiB",
+            payload: JSON.stringify({ ...ok, pad: "x".repeat(70_000) }),
+            reason: /64|limit/,
+          },
+          {
+            name: "missing tenant_id",
+            payload: JSON.stringify({ ...ok, tenant_id: undefined }),
+            reason: /tenant_id/,
+          },
+          {
+            name: "bad device_id",
+            payload: JSON.stringify({ ...ok, device_id: "router-7" }),
+            reason: /device_id/,
+          },
+          {
+            name: "bad session_id",
+            payload: JSON.stringify({ ...ok, session_id: 42 }),
+            reason: /session_id/,
+          },
+          {
+            name: "bad user_id",
+            payload: JSON.stringify({ ...ok, user_id: "bob" }),
+            reason: /user_id/,
+          },
+          {
+            name: "impossible start_time",
+            payload: JSON.stringify({ ...ok, start_time: "2026-02-30T00:00:00Z" }),
+            reason: /start_time/,
+          },
+          {
+            name: "bad end_time",
+            payload: JSON.stringify({ ...ok, end_time: "yesterday" }),
+            reason: /end_time/,
+          },
+          {
+            name: "bad source_ip",
+            payload: JSON.stringify({ ...ok, source_ip: "1.2.3.4:22" }),
+            reason: /source_ip/,
+          },
+          {
+            name: "non-string reason",
+            payload: JSON.stringify({ ...ok, reason: { x: 1 } }),
+            reason: /reason/,
+          },
+          {
+            name: "long reason",
+            payload: JSON.stringify({ ...ok, reason: "r".repeat(500) }),
+            reason: /reason/,
+          },
+        ];
+        await publishAll(
+          world.t.js,
+          cases.map((c, i) => ({ subject: `audit.session.end.bad-${i}`, payload: c.payload })),
+          1,
+        );
+        await waitFor(
+          "all quarantined",
+          async () => await countRows(world.db, "dead_letters") === cases.length,
+        );
+        const rs = await world.db.execute("SELECT * FROM dead_letters ORDER BY stream_seq");
+        for (const [i, c] of cases.entries()) {
+          const row = rs.rows[i];
+          assertEquals(row.subject, `audit.session.end.bad-${i}`, c.name);
+          assertEquals(Number(row.stream_seq), i + 1, c.name);
+          assertEquals(
+            new TextDecoder().decode(new Uint8Array(row.payload as ArrayBuffer)),
+            c.payload,
+            `${c.name}: payload kept verbatim`,
+          );
+          assert(c.reason.test(String(row.error)), `${c.name}: reason ${row.error}`);
+        }
+        assertEquals(await countRows(world.db, "session_ends"), 0);
+        await settled(world);
+        // Terminated, not nak'd: nothing comes back after the ack wait.
+        const state = await consumerState(world.t);
+        assertEquals(state.redelivered, 0);
+        assertEquals(state.delivered, cases.length);
+        assertEquals(
+          await service.metric("session_audit_events_total", 'outcome="quarantined"'),
+          cases.length,
+        );
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);
+
+Deno.test("other subjects of the stream are never consumed", opts, async () => {
+  const world = await startWorld();
+  try {
+    await withService(world, async () => {
+      const ev = sessionEnd();
+      await publishAll(world.t.js, [
+        { subject: "device.status.abc", payload: "{}" },
+        { subject: "config.changed.abc", payload: "not json" },
+        { payload: ev },
+        { subject: "device.metrics.abc", payload: "{}" },
+      ], 1);
+      await waitFor("the session end", async () => await countRows(world.db, "session_ends") === 1);
+      await settled(world);
+      assertEquals(await countRows(world.db, "dead_letters"), 0);
+      assertEquals((await consumerState(world.t)).delivered, 1);
+      const info = await world.t.jsm.consumers.info("DEVICE_EVENTS", "api-session-audit-consumer");
+      assertEquals(info.config.filter_subject, "audit.session.end.>");
+      assertEquals(info.config.ack_policy, "explicit");
+      assertEquals(info.config.deliver_policy, "all");
+    });
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("a backlog published before start is fully ingested", opts, async () => {
+  const world = await startWorld();
+  try {
+    const events = Array.from({ length: 3000 }, () => ({ payload: sessionEnd() }));
+    await publishAll(world.t.js, events);
+    await withService(world, async () => {
+      await waitFor(
+        "3000 rows",
+        async () => await countRows(world.db, "session_ends") === 3000,
+        60_000,
+        200,
+      );
+      await settled(world);
+      const rows = await storedRows(world.db);
+      for (const { payload } of events) assert(rows.has(payload.session_id), payload.session_id);
+    });
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test(
+  "a stream created after start is picked up; readiness says why meanwhile",
+  opts,
+  async () => {
+    const world = await startWorld({ stream: false });
+    try {
+      await withService(world, async (service) => {
+        const notReady = await waitFor("a 503 naming the stream", async () => {
+          const r = await service.get("/readyz");
+          return r.status === 503 && JSON.stringify(r.body).includes("DEVICE_EVENTS")
+            ? r
+            : undefined;
+        });
+        assertEquals(notReady.status, 503);
+        await new Promise((r) => setTimeout(r, 1500));
+        const { createStream } = await import("./harness.ts");
+        await createStream(world.t);
+        const ev = sessionEnd();
+        await publishAll(world.t.js, [{ payload: ev }]);
+        await waitFor(
+          "the row",
+          async () => await countRows(world.db, "session_ends") === 1,
+          30_000,
+        );
+        await waitFor("ready", async () => (await service.get("/readyz")).status === 200);
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);
+
+Deno.test(
+  "SIGTERM exits 0 with nothing lost, and a restart continues where it stopped",
+  opts,
+  async () => {
+    const world = await startWorld();
+    try {
+      const events = Array.from({ length: 4000 }, () => ({ payload: sessionEnd() }));
+      await publishAll(world.t.js, events);
+      const first = await startService({ natsUrl: world.nats.wsUrl, databasePath: world.dbPath });
+      await waitFor(
+        "some rows",
+        async () => await countRows(world.db, "session_ends") > 0,
+        30_000,
+        5,
+      );
+      const status = await first.stop("SIGTERM");
+      assertEquals(status.code, 0, first.logs.join("\n"));
+      assert(first.logs.some((l) => l.includes('"stopped"')), "logs its orderly stop");
+      const afterFirst = await countRows(world.db, "session_ends");
+      await withService(world, async (service) => {
+        await waitFor(
+          "all rows",
+          async () => await countRows(world.db, "session_ends") === 4000,
+          60_000,
+          100,
+        );
+        await settled(world);
+        const rows = await storedRows(world.db);
+        assertEquals(rows.size, 4000);
+        for (const { payload } of events) assert(rows.has(payload.session_id));
+        // Only what the first run had not acked was delivered again.
+        const stored = await service.metric("session_audit_events_total", 'outcome="stored"');
+        assertEquals(stored, 4000 - afterFirst);
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);
+
+Deno.test("an operator deleting the consumer does not stop ingestion", opts, async () => {
+  const world = await startWorld();
+  try {
+    await withService(world, async () => {
+      await publishAll(world.t.js, [{ payload: sessionEnd() }]);
+      await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
+      await world.t.jsm.consumers.delete("DEVICE_EVENTS", "api-session-audit-consumer");
+      await publishAll(world.t.js, [{ payload: sessionEnd() }, { payload: sessionEnd() }]);
+      await waitFor(
+        "rows after re-binding",
+        async () => await countRows(world.db, "session_ends") === 3,
+        45_000,
+        200,
+      );
+      await settled(world);
+    });
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test(
+  "a drifted consumer is updated, and a changed filter recreates it without duplicates",
+  opts,
+  async () => {
+    const world = await startWorld();
+    try {
+      const { AckPolicy } = await import("@nats-io/jetstream");
+      await world.t.jsm.consumers.add("DEVICE_EVENTS", {
+        durable_name: "api-session-audit-consumer",
+        ack_policy: AckPolicy.Explicit,
+        filter_subject: "device.status.>",
+        max_ack_pending: 5,
+      });
+      const events = Array.from({ length: 50 }, () => ({ payload: sessionEnd() }));
+      await publishAll(world.t.js, events);
+      await withService(world, async () => {
+        await waitFor(
+          "50 rows",
+          async () => await countRows(world.db, "session_ends") === 50,
+          30_000,
+        );
+        const info = await world.t.jsm.consumers.info(
+          "DEVICE_EVENTS",
+          "api-session-audit-consumer",
+        );
+        assertEquals(info.config.filter_subject, "audit.session.end.>");
+        assert((info.config.max_ack_pending ?? 0) > 5, "max_ack_pending updated");
+        await settled(world);
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);
+
+Deno.test(
+  "a database held locked is retried, nothing quarantined, and all ends stored",
+  opts,
+  async () => {
+    const world = await startWorld();
+    try {
+      await withService(world, async (service) => {
+        await publishAll(world.t.js, [{ payload: sessionEnd() }]);
+        await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
+        // Another writer holds the write lock past the service's busy timeout.
+        const { createClient } = await import("@libsql/client");
+        const locker = createClient({ url: `file:${world.dbPath}` });
+        const tx = await locker.transaction("write");
+        await tx.execute(
+          "INSERT INTO schema_migrations (version, description, applied_at) VALUES (999, 'lock', 0)",
+        );
+        const events = Array.from({ length: 20 }, () => ({ payload: sessionEnd() }));
+        await publishAll(world.t.js, events);
+        await waitFor(
+          "a retry",
+          async () => await service.metric("session_audit_events_total", 'outcome="retried"') > 0,
+          20_000,
+          100,
+        );
+        const ready = await service.get("/readyz");
+        assertEquals(ready.status, 503);
+        assert(JSON.stringify(ready.body).includes("database"), JSON.stringify(ready.body));
+        await tx.rollback();
+        locker.close();
+        await waitFor(
+          "all rows",
+          async () => await countRows(world.db, "session_ends") === 21,
+          60_000,
+          200,
+        );
+        await settled(world);
+        assertEquals(await countRows(world.db, "dead_letters"), 0);
+        await waitFor("ready again", async () => (await service.get("/readyz")).status === 200);
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);
