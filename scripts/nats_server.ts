@@ -19,6 +19,11 @@ export interface NatsServerOptions {
   serverName?: string;
   /** Forward the server's log to stderr. @default false */
   verbose?: boolean;
+  /**
+   * Run the server in its own session, so a terminal's Ctrl-C reaches only
+   * the parent, which then stops it after its clients. @default false
+   */
+  detached?: boolean;
 }
 
 /** A running nats-server started by {@linkcode startNatsServer}. */
@@ -148,6 +153,7 @@ export async function startNatsServer(
       stdout: options.verbose ? "inherit" : "null",
       stderr: options.verbose ? "inherit" : "null",
       stdin: "null",
+      detached: options.detached ?? false,
     }).spawn();
     const ok = await waitForPort(port, 10_000) &&
       await waitForPort(wsPort, 10_000);
