@@ -56,6 +56,8 @@ export interface Config {
   role: Role;
   /** `INGEST_BATCH_SIZE`: most messages stored in one transaction. */
   ingestBatchSize: number;
+  /** `LAG_WARN_SHARE`: share of the stream's 24 h retention after which lag is logged as a warning. */
+  lagWarnShare: number;
 }
 
 /** A configuration value that stops start-up; its message is one line naming the variable. */
@@ -309,6 +311,17 @@ export function loadConfig(env: Env): Config {
       "INGEST_BATCH_SIZE",
       read(env, "INGEST_BATCH_SIZE") ?? "500",
       integerIn(1, 5000, "an integer from 1 to 5000"),
+    ),
+    lagWarnShare: check(
+      "LAG_WARN_SHARE",
+      read(env, "LAG_WARN_SHARE") ?? "0.25",
+      v.pipe(
+        v.string(),
+        v.regex(/^(?:0|1|0?\.\d+|1\.0+)$/, "must be a number from 0 to 1"),
+        v.transform(Number),
+        v.number(),
+        v.maxValue(1, "must be a number from 0 to 1"),
+      ),
     ),
   };
 }

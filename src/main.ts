@@ -114,7 +114,12 @@ export async function main(
         subject: config.subject,
       };
       work.push(watchConnection(nc, logger, readiness, metrics));
-      work.push(watchLag(jsm, consumer, metrics, shutdown.signal));
+      work.push(
+        watchLag(jsm, consumer, metrics, shutdown.signal, {
+          logger,
+          warnShare: config.lagWarnShare,
+        }),
+      );
       const ingest = runIngest({
         js,
         jsm,
