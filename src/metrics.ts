@@ -17,8 +17,9 @@ interface Family {
 }
 
 function labelKey(labels: Labels): string {
-  return Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "\\$&")}"`)
-    .join(",");
+  // Prometheus text format: a label value escapes \ as \\, " as \" and a line feed as \n.
+  const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+  return Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(",");
 }
 
 /** A small registry of counters and gauges. */
