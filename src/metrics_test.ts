@@ -1,0 +1,75 @@
+import { equal, match, ok, throws } from "node:assert/strict";
+import { Metrics } from "./metrics.ts";
+
+function lines(metrics: Metrics): string[] {
+  const text = metrics.render();
+  ok(text.endsWith("\n"), "the exposition must end with a line feed");
+  return text.slice(0, -1).split("\n");
+}
+
+Deno.test("a fresh registry renders every counter at 0, events by outcome", () => {
+  const out = lines(new Metrics());
+  for (const outcome of ["stored", "duplicate", "quarantined", "retried"]) {
+    ok(out.includes(`session_audit_events_total{outcome="${outcome}"} 0`), outcome);
+  }
+  ok(out.includes("session_audit_batches_total 0"));
+  ok(out.includes("session_audit_batch_failures_total 0"));
+  ok(out.includes("session_audit_nats_reconnects_total 0"));
+});
+
+Deno.test("each family has one HELP and one TYPE line before its samples", () => {
+  const out = lines(new Metrics());
+  const help = out.indexOf(
+    "# HELP session_audit_events_total Consumed session-end messages by outcome.",
+  );
+  ok(help >= 0);
+  equal(out[help + 1], "# TYPE session_audit_events_total counter");
+  match(out[help + 2], /^session_audit_events_total\{outcome="stored"\} 0$/);
+  equal(out.filter((l) => l.startsWith("# TYPE session_audit_events_total ")).length, 1);
+  for (const line of out) {
+    ok(
+      /^# (HELP|TYPE) [a-z_]+ .+$/.test(line) || /^[a-z_]+(\{.*\})? -?[0-9.e+]+$/.test(line),
+      `not a Prometheus text line: ${JSON.stringify(line)}`,
+    );
+  }
+});
+
+Deno.test("gauges appear, typed gauge, only once they have a value", () => {
+  const metrics = new Metrics();
+  ok(!metrics.render().includes("session_audit_consumer_pending"));
+  metrics.set("session_audit_consumer_pending", 42);
+  metrics.set("session_audit_ready", 1);
+  const out = lines(metrics);
+  ok(out.includes("# TYPE session_audit_consumer_pending gauge"));
+  ok(out.includes("session_audit_consumer_pending 42"));
+  ok(out.includes("session_audit_ready 1"));
+  metrics.set("session_audit_consumer_pending", 7);
+  ok(lines(metrics).includes("session_audit_consumer_pending 7"));
+  ok(!lines(metrics).includes("session_audit_consumer_pending 42"));
+});
+
+Deno.test("countEvents adds to the outcome's counter and ignores n <= 0", () => {
+  const metrics = new Metrics();
+  metrics.countEvents("stored", 3);
+  metrics.countEvents("stored");
+  metrics.countEvents("duplicate");
+  metrics.countEvents("retried", 0);
+  metrics.countEvents("retried", -2);
+  equal(metrics.get("session_audit_events_total", { outcome: "stored" }), 4);
+  const out = lines(metrics);
+  ok(out.includes('session_audit_events_total{outcome="stored"} 4'));
+  ok(out.includes('session_audit_events_total{outcome="duplicate"} 1'));
+  ok(out.includes('session_audit_events_total{outcome="retried"} 0'));
+  ok(out.includes('session_audit_events_total{outcome="quarantined"} 0'));
+});
+
+Deno.test('label values escape backslash, double quote and line feed as \\\\, \\" and \\n', () => {
+  const metrics = new Metrics();
+  metrics.set("session_audit_ready", 1, { reason: 'say "hi"\\now\nthen' });
+  const sample = lines(metrics).find((l) => l.startsWith("session_audit_ready{"));
+  equal(sample, 'session_audit_ready{reason="say \\"hi\\"\\\\now\\nthen"} 1');
+});
+
+Deno.test("an unknown metric name throws naming it", () => {
+  throws(() => new Metrics().add("nope_total", 1), /unknown metric nope_total/);
+});
