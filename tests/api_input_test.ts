@@ -1,0 +1,239 @@
+import { assert, assertEquals, assertMatch } from "./api_assert.ts";
+import {
+  adminToken,
+  type ErrorBodyJson,
+  generateRows,
+  get,
+  insertRows,
+  makeApp,
+  openTestDb,
+  rng,
+  TENANT_A,
+  tenantToken,
+} from "./api_fixture.ts";
+
+const LIST = "/v1/session-ends";
+const UUID = "0f0e0d0c-0b0a-4908-8706-050403020100";
+
+/** Query strings that must be a 400 naming the parameter. */
+const BAD_LIST_QUERIES: [string, string][] = [
+  ["device_id=42", "device_id"],
+  ["device_id=", "device_id"],
+  [`device_id=${UUID}x`, "device_id"],
+  ["user_id=not-a-uuid", "user_id"],
+  ["tenant_id=nope", "tenant_id"],
+  ["reason=" + "x".repeat(65), "reason"],
+  ["reason=", "reason"],
+  ["reason=a%0Ab", "reason"],
+  ["reason=%00", "reason"],
+  ["reason=%20lead", "reason"],
+  ["since=yesterday", "since"],
+  ["since=2026-02-30T00:00:00Z", "since"],
+  ["since=2026-13-01T00:00:00Z", "since"],
+  ["since=2026-03-12", "since"],
+  ["since=2026-03-12T24:00:00Z", "since"],
+  ["until=2026-03-12T10:00:00", "until"],
+  ["until=1710237600", "until"],
+  ["since=2026-03-12T10:00:00Z&until=2026-03-12T09:00:00Z", "since"],
+  ["since=2026-03-12T10:00:00Z&until=2026-03-12T10:00:00Z", "since"],
+  ["limit=0", "limit"],
+  ["limit=501", "limit"],
+  ["limit=-1", "limit"],
+  ["limit=abc", "limit"],
+  ["limit=1.5", "limit"],
+  ["limit=1e2", "limit"],
+  ["limit=", "limit"],
+  ["limit=99999999999999999999999", "limit"],
+  ["cursor=garbage", "cursor"],
+  ["cursor=a.b", "cursor"],
+  ["cursor=" + "A".repeat(300) + ".B", "cursor"],
+  ["cursor=%E2%9C%93.%E2%9C%93", "cursor"],
+  ["cursor=", "cursor"],
+  ["offset=10", "offset"],
+  ["page=2", "page"],
+  ["__proto__=x", "__proto__"],
+  ["constructor=x", "constructor"],
+  ["limit=5&limit=6", "limit"],
+  [`device_id=${UUID}&device_id=${UUID}`, "device_id"],
+];
+
+Deno.test("bad query input is a 400 naming the parameter", async (t) => {
+  const store = await openTestDb();
+  try {
+    const { app } = makeApp(store.db);
+    const token = await tenantToken(TENANT_A);
+    const admin = await adminToken();
+    for (const [query, param] of BAD_LIST_QUERIES) {
+      await t.step(`${query.slice(0, 60)} → 400 ${param}`, async () => {
+        for (const who of [token, admin]) {
+          const res = await get(app, `${LIST}?${query}`, who);
+          assertEquals(res.status, 400);
+          const body = await res.json() as ErrorBodyJson;
+          assertEquals(body.error.code, "invalid_parameter");
+          assertEquals(body.error.param, param);
+          assert(body.error.message.length > 0);
+        }
+      });
+    }
+
+    await t.step("a non-UUID session_id is a 400 naming session_id", async () => {
+      for (const id of ["123", "not-a-uuid", `${UUID}0`, "%00", "..%2F..%2Fetc"]) {
+        const res = await get(app, `${LIST}/${id}`, token);
+        assertEquals(res.status, 400, id);
+        assertEquals((await res.json() as ErrorBodyJson).error.param, "session_id");
+      }
+    });
+
+    await t.step("the single-item route refuses unknown parameters", async () => {
+      const res = await get(app, `${LIST}/${UUID}?limit=1`, token);
+      assertEquals(res.status, 400);
+      assertEquals((await res.json() as ErrorBodyJson).error.param, "limit");
+    });
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("garbage never gets a 500", async () => {
+  const store = await openTestDb();
+  try {
+    await insertRows(store.db, generateRows(TENANT_A, 20, 3, 0xa1));
+    const { app } = makeApp(store.db);
+    const token = await tenantToken(TENANT_A);
+    const random = rng(99);
+    const alphabet = Array.from("abcdef0123456789-:TZ+.%&=?/#[]{}\"'\\<>; \u00e9\u2603\u{1F600}");
+    const names = [
+      "device_id",
+      "user_id",
+      "reason",
+      "since",
+      "until",
+      "limit",
+      "cursor",
+      "tenant_id",
+      "x",
+    ];
+    const junk = (n: number) =>
+      Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join("");
+    for (let i = 0; i < 400; i++) {
+      const name = names[Math.floor(random() * names.length)];
+      const raw = i % 2 === 0
+        ? `${LIST}?${name}=${encodeURIComponent(junk(1 + Math.floor(random() * 40)))}`
+        : `${LIST}/${encodeURIComponent(junk(1 + Math.floor(random() * 40)))}`;
+      const res = await get(app, raw, token);
+      assert(res.status < 500, `${raw} → ${res.status}`);
+      assertEquals(res.headers.get("content-type")?.startsWith("application/json"), true, raw);
+      await res.body?.cancel();
+    }
+    // raw, undecodable percent-escapes
+    for (
+      const raw of [`${LIST}?reason=%E0%A4%A`, `${LIST}?%ZZ=1`, `${LIST}/%E0%A4%A`, `${LIST}?&&&`]
+    ) {
+      const res = await get(app, raw, token);
+      assert(res.status < 500, `${raw} → ${res.status}`);
+      await res.body?.cancel();
+    }
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("a database failure is a JSON 500 without details", async () => {
+  const store = await openTestDb();
+  const { app, logLines } = makeApp(store.db);
+  const token = await tenantToken(TENANT_A);
+  await store.close(); // the database is gone under the app
+  const res = await get(app, LIST, token, { "X-Request-Id": "db-down-1" });
+  assertEquals(res.status, 500);
+  assertEquals(await res.json(), {
+    error: { code: "internal", message: "internal error", param: null },
+  });
+  assertEquals(res.headers.get("X-Request-Id"), "db-down-1");
+  assert(logLines.some((l) => l.includes('"unexpected error"') && l.includes("db-down-1")));
+});
+
+Deno.test("every response carries a request id, secure headers and one access-log line", async (t) => {
+  const store = await openTestDb();
+  try {
+    const { app, logLines } = makeApp(store.db, { API_CORS_ORIGINS: "https://console.example" });
+    const token = await tenantToken(TENANT_A);
+
+    await t.step("a sane incoming X-Request-Id is kept, a bad one replaced", async () => {
+      const kept = await get(app, LIST, token, { "X-Request-Id": "abc-123_XYZ" });
+      assertEquals(kept.headers.get("X-Request-Id"), "abc-123_XYZ");
+      await kept.body?.cancel();
+      const replaced = await get(app, LIST, token, { "X-Request-Id": "bad id\u0001<script>" });
+      assertMatch(replaced.headers.get("X-Request-Id") ?? "", /^[0-9a-f-]{36}$/);
+      await replaced.body?.cancel();
+      const errored = await get(app, LIST, undefined, { "X-Request-Id": "on-401" });
+      assertEquals(errored.status, 401);
+      assertEquals(errored.headers.get("X-Request-Id"), "on-401");
+      await errored.body?.cancel();
+    });
+
+    await t.step("secure headers are on API answers and errors alike", async () => {
+      for (
+        const res of [await get(app, LIST, token), await get(app, LIST), await get(app, "/nope")]
+      ) {
+        assertEquals(res.headers.get("X-Content-Type-Options"), "nosniff");
+        assertEquals(res.headers.get("X-Frame-Options"), "SAMEORIGIN");
+        assertMatch(res.headers.get("Content-Security-Policy") ?? "", /default-src 'none'/);
+        await res.body?.cancel();
+      }
+    });
+
+    await t.step("an unknown route is a JSON 404", async () => {
+      const res = await app.request("/nope");
+      assertEquals(res.status, 404);
+      assertEquals((await res.json() as ErrorBodyJson).error.code, "not_found");
+    });
+
+    await t.step("one JSON access-log line per request, with its request id", async () => {
+      logLines.length = 0;
+      const res = await get(app, `${LIST}?limit=1`, token, { "X-Request-Id": "log-me" });
+      await res.body?.cancel();
+      const lines = logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === "http request");
+      assertEquals(lines.length, 1);
+      assertEquals(lines[0].request_id, "log-me");
+      assertEquals(lines[0].status, 200);
+      assertEquals(lines[0].path, LIST);
+      assert(!logLines.join("\n").includes(token), "the token is never logged");
+    });
+
+    await t.step("CORS answers only the configured origins", async () => {
+      const allowed = await app.request(LIST, {
+        method: "OPTIONS",
+        headers: {
+          Origin: "https://console.example",
+          "Access-Control-Request-Method": "GET",
+          "Access-Control-Request-Headers": "authorization",
+        },
+      });
+      assertEquals(allowed.status, 204);
+      assertEquals(allowed.headers.get("Access-Control-Allow-Origin"), "https://console.example");
+      const other = await get(app, LIST, token, { Origin: "https://evil.example" });
+      assertEquals(other.headers.get("Access-Control-Allow-Origin"), null);
+      await other.body?.cancel();
+      const same = await get(app, LIST, token, { Origin: "https://console.example" });
+      assertEquals(same.headers.get("Access-Control-Allow-Origin"), "https://console.example");
+      assertMatch(same.headers.get("Access-Control-Expose-Headers") ?? "", /Link/);
+      await same.body?.cancel();
+    });
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("without API_CORS_ORIGINS no CORS header is sent", async () => {
+  const store = await openTestDb();
+  try {
+    const { app } = makeApp(store.db);
+    const res = await get(app, LIST, await tenantToken(TENANT_A), {
+      Origin: "https://console.example",
+    });
+    assertEquals(res.headers.get("Access-Control-Allow-Origin"), null);
+    await res.body?.cancel();
+  } finally {
+    await store.close();
+  }
+});
