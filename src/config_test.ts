@@ -39,6 +39,7 @@ Deno.test("an empty environment gives the defaults of SPEC §3", () => {
   equal(config.logLevel, "info");
   equal(config.role, "all");
   equal(config.ingestBatchSize, 500);
+  equal(config.lagWarnShare, 0.25);
 });
 
 Deno.test("empty and blank variables count as unset", () => {
@@ -247,5 +248,20 @@ Deno.test("bad stream, subject, durable and host names are rejected naming their
     const err = configError({ [variable]: value });
     assertNames(err, variable);
     ok(err.message.includes(JSON.stringify(value)), err.message);
+  }
+});
+
+Deno.test("LAG_WARN_SHARE takes a share from 0 to 1", () => {
+  equal(loadConfig({ LAG_WARN_SHARE: "0.5" }).lagWarnShare, 0.5);
+  equal(loadConfig({ LAG_WARN_SHARE: ".1" }).lagWarnShare, 0.1);
+  equal(loadConfig({ LAG_WARN_SHARE: "0" }).lagWarnShare, 0);
+  equal(loadConfig({ LAG_WARN_SHARE: "1" }).lagWarnShare, 1);
+});
+
+Deno.test("LAG_WARN_SHARE outside 0..1 or not a number is rejected naming it and its value", () => {
+  for (const bad of ["1.5", "2", "-0.1", "abc", "25%"]) {
+    const err = configError({ LAG_WARN_SHARE: bad });
+    assertNames(err, "LAG_WARN_SHARE");
+    ok(err.message.includes(JSON.stringify(bad)), err.message);
   }
 });
