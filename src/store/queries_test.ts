@@ -1,0 +1,108 @@
+import { assert, assertEquals } from "../../tests/api_assert.ts";
+import { Database } from "./client.ts";
+import { migrate } from "./migrations.ts";
+import { getSessionEndSql, type ListFilter, listSessionEndsSql, toItem } from "./queries.ts";
+import type { InStatement, Row } from "@libsql/client";
+
+const T = "0f0e0d0c-0b0a-4908-8706-050403020100";
+const AFTER = { sortTime: 1_773_309_600_000, sessionId: "ffffffff-0000-4000-8000-000000000000" };
+
+async function withDb(fn: (db: Database) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "session-audit-queries-" });
+  const db = await Database.open({ databaseUrl: `file:${dir}/q.db` });
+  try {
+    await migrate(db.client);
+    await fn(db);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function plan(db: Database, stmt: InStatement): Promise<string> {
+  if (typeof stmt === "string") throw new TypeError("expected a statement with arguments");
+  const rs = await db.execute({ sql: `EXPLAIN QUERY PLAN ${stmt.sql}`, args: stmt.args });
+  return rs.rows.map((row) => String(row.detail)).join(" | ");
+}
+
+const CASES: [string, ListFilter, string][] = [
+  ["tenant", { tenantId: T }, "session_ends_by_tenant "],
+  ["tenant + device", { tenantId: T, deviceId: T }, "session_ends_by_tenant_device"],
+  ["tenant + user", { tenantId: T, userId: T }, "session_ends_by_tenant_user"],
+  ["tenant + reason", { tenantId: T, reason: "normal" }, "session_ends_by_tenant_reason"],
+  ["tenant + since/until", { tenantId: T, since: 1, until: 2 }, "session_ends_by_tenant "],
+  [
+    "tenant + device + since",
+    { tenantId: T, deviceId: T, since: 1 },
+    "session_ends_by_tenant_device",
+  ],
+  ["admin, all tenants", {}, "session_ends_by_time"],
+  ["admin + since", { since: 1 }, "session_ends_by_time"],
+];
+
+for (const [name, filter, index] of CASES) {
+  Deno.test(`the ${name} list is read in order from ${index.trim()}, first page and after a cursor`, async () => {
+    await withDb(async (db) => {
+      for (const after of [undefined, AFTER]) {
+        const detail = await plan(db, listSessionEndsSql(filter, { limit: 50, after }));
+        assert(!detail.includes("TEMP B-TREE"), `${name}: sorts in a temp b-tree: ${detail}`);
+        assert(
+          detail.includes(`USING INDEX ${index}`) || detail.endsWith(`USING INDEX ${index.trim()}`),
+          detail,
+        );
+        if (after) {
+          assert(
+            detail.includes("(sort_time,session_id)<(?,?)"),
+            `${name}: the cursor does not seek: ${detail}`,
+          );
+        }
+      }
+    });
+  });
+}
+
+Deno.test("the lookup by session_id uses the unique index", async () => {
+  await withDb(async (db) => {
+    for (const stmt of [getSessionEndSql(T), getSessionEndSql(T, T)]) {
+      assert(
+        (await plan(db, stmt)).includes("sqlite_autoindex_session_ends"),
+        await plan(db, stmt),
+      );
+    }
+  });
+});
+
+Deno.test("the list asks for one row more than the page", () => {
+  const stmt = listSessionEndsSql({ tenantId: T }, { limit: 50 });
+  assert(typeof stmt !== "string");
+  assertEquals((stmt.args as unknown[]).at(-1), 51);
+});
+
+Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", () => {
+  const row = {
+    session_id: T,
+    tenant_id: T,
+    device_id: T,
+    user_id: null,
+    start_time: Date.UTC(2026, 2, 12, 10),
+    end_time: Date.UTC(2026, 2, 12, 10, 15, 0, 250),
+    duration_seconds: 900,
+    source_ip: "2001:db8::1",
+    reason: null,
+    sort_time: 0,
+    recorded_at: Date.UTC(2026, 2, 12, 10, 15, 1),
+  } as unknown as Row;
+  assertEquals(toItem(row), {
+    session_id: T,
+    tenant_id: T,
+    device_id: T,
+    user_id: null,
+    action: "ssh_session_end",
+    start_time: "2026-03-12T10:00:00Z",
+    end_time: "2026-03-12T10:15:00.250Z",
+    duration_seconds: 900,
+    source_ip: "2001:db8::1",
+    reason: null,
+    recorded_at: "2026-03-12T10:15:01Z",
+  });
+});
