@@ -58,6 +58,8 @@ export interface Config {
   ingestBatchSize: number;
   /** `LAG_WARN_SHARE`: share of the stream's 24 h retention after which lag is logged as a warning. */
   lagWarnShare: number;
+  /** `NATS_ACK_WAIT_MS`: how long the server waits for an ack before redelivering. */
+  natsAckWaitMs: number;
 }
 
 /** A configuration value that stops start-up; its message is one line naming the variable. */
@@ -322,6 +324,11 @@ export function loadConfig(env: Env): Config {
         v.number(),
         v.maxValue(1, "must be a number from 0 to 1"),
       ),
+    ),
+    natsAckWaitMs: check(
+      "NATS_ACK_WAIT_MS",
+      read(env, "NATS_ACK_WAIT_MS") ?? "30000",
+      integerIn(1_000, 3_600_000, "milliseconds from 1000 to 3600000"),
     ),
   };
 }

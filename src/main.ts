@@ -112,6 +112,7 @@ export async function main(
         stream: config.stream,
         durable: config.durable,
         subject: config.subject,
+        ackWaitMs: config.natsAckWaitMs,
       };
       work.push(watchConnection(nc, logger, readiness, metrics));
       work.push(
