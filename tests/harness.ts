@@ -122,6 +122,8 @@ export async function publishAll(
 export interface Service {
   readonly port: number;
   readonly baseUrl: string;
+  /** The child's process id (to read /proc/<pid>/status, or to kill it from outside). */
+  readonly pid: number;
   /** Log lines so far (stderr JSON lines, parsed when possible). */
   readonly logs: string[];
   /** Resolves with the exit status. */
@@ -181,6 +183,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const service: Service = {
     port,
     baseUrl,
+    pid: child.pid,
     logs,
     status,
     async stop(signal: Deno.Signal = "SIGTERM") {

@@ -54,6 +54,7 @@ export function createApp(deps: AppDeps): Hono {
   }));
   app.notFound(notFoundHandler);
   app.route("/", opsRoutes(deps));
-  app.route("/v1", v1Routes(deps));
+  // An ingest-only worker serves the operational routes, not the read API.
+  if (deps.config.role !== "ingest") app.route("/v1", v1Routes(deps));
   return app;
 }
