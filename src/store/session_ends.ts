@@ -27,7 +27,7 @@ export interface DeadLetter {
   receivedAt: number;
 }
 
-/** Rows per multi-row INSERT (13 parameters each, far below SQLite's limit). */
+/** Rows per multi-row INSERT (at most 12 parameters each, far below SQLite's limit). */
 export const INSERT_CHUNK = 500;
 
 const SESSION_COLUMNS = [
@@ -99,30 +99,38 @@ export function insertSessionEndsSql(
   return statements;
 }
 
-/** Builds the INSERT for dead letters; a redelivered one is not stored twice. */
+/**
+ * Builds the INSERTs for dead letters, {@linkcode INSERT_CHUNK} rows each so a
+ * large batch stays under SQLite's limit on parameters; a redelivered one is
+ * not stored twice.
+ */
 export function insertDeadLettersSql(
   letters: DeadLetter[],
   quarantinedAt: number,
 ): InStatement[] {
-  if (letters.length === 0) return [];
-  const args = [];
-  for (const letter of letters) {
-    args.push(
-      letter.stream,
-      letter.streamSeq,
-      letter.subject,
-      letter.payload,
-      letter.error,
-      letter.receivedAt,
-      quarantinedAt,
-    );
+  const statements: InStatement[] = [];
+  for (let i = 0; i < letters.length; i += INSERT_CHUNK) {
+    const chunk = letters.slice(i, i + INSERT_CHUNK);
+    const args = [];
+    for (const letter of chunk) {
+      args.push(
+        letter.stream,
+        letter.streamSeq,
+        letter.subject,
+        letter.payload,
+        letter.error,
+        letter.receivedAt,
+        quarantinedAt,
+      );
+    }
+    statements.push({
+      sql: `INSERT INTO dead_letters (${DEAD_LETTER_COLUMNS.join(", ")}) VALUES ${
+        placeholders(DEAD_LETTER_COLUMNS.length, chunk.length)
+      } ON CONFLICT (stream, stream_seq, received_at) DO NOTHING`,
+      args,
+    });
   }
-  return [{
-    sql: `INSERT INTO dead_letters (${DEAD_LETTER_COLUMNS.join(", ")}) VALUES ${
-      placeholders(DEAD_LETTER_COLUMNS.length, letters.length)
-    } ON CONFLICT (stream, stream_seq, received_at) DO NOTHING`,
-    args,
-  }];
+  return statements;
 }
 
 /** What one committed batch did. */
