@@ -42,6 +42,8 @@ export interface Config {
   databaseAuthToken?: string;
   /** `DATABASE_SYNC_URL` */
   databaseSyncUrl?: string;
+  /** `DATABASE_ENCRYPTION_KEY`: encrypts a local database file at rest. */
+  databaseEncryptionKey?: string;
   /** `HOST` */
   host: string;
   /** `PORT` */
@@ -206,6 +208,27 @@ function parseDatabaseUrl(name: string, raw: string): string {
   return raw;
 }
 
+/** Minimum length of `DATABASE_ENCRYPTION_KEY`. */
+export const MIN_ENCRYPTION_KEY_LENGTH = 16;
+
+function parseEncryptionKey(env: Env, databaseUrl: string): string | undefined {
+  const key = env["DATABASE_ENCRYPTION_KEY"] || undefined;
+  if (key === undefined) return undefined;
+  if (!databaseUrl.startsWith("file:")) {
+    throw new ConfigError(
+      "DATABASE_ENCRYPTION_KEY",
+      "encrypts a local file: DATABASE_URL must be a file: URL (a remote database is encrypted by its server)",
+    );
+  }
+  if (key.length < MIN_ENCRYPTION_KEY_LENGTH) {
+    throw new ConfigError(
+      "DATABASE_ENCRYPTION_KEY",
+      `must be at least ${MIN_ENCRYPTION_KEY_LENGTH} characters: current length is ${key.length}`,
+    );
+  }
+  return key;
+}
+
 /**
  * Builds the {@linkcode Config} from environment variables.
  *
@@ -277,6 +300,7 @@ export function loadConfig(env: Env): Config {
     ),
     databaseUrl,
     databaseAuthToken: read(env, "DATABASE_AUTH_TOKEN"),
+    databaseEncryptionKey: parseEncryptionKey(env, databaseUrl),
     databaseSyncUrl,
     host: check(
       "HOST",

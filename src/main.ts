@@ -14,7 +14,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { connectNats, watchConnection } from "./nats/connect.ts";
 import { Readiness } from "./readiness.ts";
-import { Database } from "./store/client.ts";
+import { Database, DatabaseKeyError } from "./store/client.ts";
 import { migrate } from "./store/migrations.ts";
 
 /** Exit code for a configuration that stops start-up. */
@@ -77,6 +77,10 @@ export async function main(
       logger.info("database migrated", { versions: applied });
     }
   } catch (err) {
+    if (err instanceof DatabaseKeyError) {
+      console.error(`session-audit: configuration error: ${err.message}`);
+      return EXIT_CONFIG;
+    }
     logger.error("cannot open the database", {
       database: redact(config.databaseUrl),
       error: err,

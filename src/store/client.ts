@@ -24,11 +24,21 @@ export function localPath(url: string): string | undefined {
   return rest;
 }
 
-/** What {@linkcode openDatabase} needs from the configuration. */
-export type DatabaseConfig = Pick<
-  Config,
-  "databaseUrl" | "databaseAuthToken" | "databaseSyncUrl"
->;
+/** What {@linkcode Database.open} needs from the configuration. */
+export type DatabaseConfig =
+  & Pick<Config, "databaseUrl">
+  & Partial<Pick<Config, "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey">>;
+
+/**
+ * The database file cannot be read with the configured encryption key (or
+ * lack of one). Start-up stops on it rather than create an empty database.
+ */
+export class DatabaseKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseKeyError";
+  }
+}
 
 /**
  * The database handle shared by ingest and API. It wraps a libSQL client and
@@ -55,9 +65,28 @@ export class Database {
       const dir = dirname(path);
       if (dir && dir !== ".") await Deno.mkdir(dir, { recursive: true });
     }
-    const db = new Database(config, Database.#create(config));
+    let client: Client;
+    try {
+      client = Database.#create(config);
+      // Opening is lazy for some URLs; the first statement reads the file header.
+      await client.execute("SELECT count(*) FROM sqlite_schema");
+    } catch (err) {
+      throw Database.#explainOpenFailure(config, err);
+    }
+    const db = new Database(config, client);
     if (db.isLocalFile) await db.#configureLocalFile();
     return db;
+  }
+
+  static #explainOpenFailure(config: DatabaseConfig, err: unknown): Error {
+    const code = (err as { code?: string }).code ?? "";
+    if (code !== "SQLITE_NOTADB" || !config.databaseUrl.startsWith("file:")) return err as Error;
+    const path = localPath(config.databaseUrl);
+    return new DatabaseKeyError(
+      config.databaseEncryptionKey
+        ? `DATABASE_ENCRYPTION_KEY: ${path} cannot be decrypted with this key (wrong key, or the file is not encrypted)`
+        : `DATABASE_ENCRYPTION_KEY: ${path} is encrypted (or not a database): set the key it was created with`,
+    );
   }
 
   static #create(config: DatabaseConfig): Client {
@@ -66,6 +95,7 @@ export class Database {
       authToken: config.databaseAuthToken,
       syncUrl: config.databaseSyncUrl,
       syncInterval: config.databaseSyncUrl ? SYNC_INTERVAL_SECONDS : undefined,
+      encryptionKey: config.databaseEncryptionKey,
       timeout: BUSY_TIMEOUT_MS,
     });
   }
