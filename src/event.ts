@@ -138,9 +138,15 @@ export function decodeSessionEnd(data: Uint8Array): DecodeResult {
       reason: `payload is ${data.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte limit`,
     };
   }
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return { ok: false, reason: "not JSON: the payload is not valid UTF-8 text" };
+  }
   let json: unknown;
   try {
-    json = JSON.parse(utf8.decode(data));
+    json = JSON.parse(text);
   } catch (err) {
     return { ok: false, reason: `not JSON: ${(err as Error).message}` };
   }

@@ -208,13 +208,16 @@ Deno.test("a payload that is not JSON is rejected as not JSON", () => {
   );
 });
 
-Deno.test("invalid UTF-8 bytes are rejected as not JSON, even inside a JSON string", () => {
-  match(reason(decodeSessionEnd(new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]))), /^not JSON/);
+Deno.test("invalid UTF-8 bytes are rejected as not UTF-8 JSON, even inside a JSON string", () => {
+  match(
+    reason(decodeSessionEnd(new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]))),
+    /^not JSON: the payload is not valid UTF-8/,
+  );
   const good = encoder.encode(JSON.stringify(validPayload()));
   const at = good.indexOf(encoder.encode("idle_timeout")[0]);
   const bad = new Uint8Array(good);
   bad[at] = 0xc3; // a lead byte followed by ASCII: an invalid sequence
-  match(reason(decodeSessionEnd(bad)), /^not JSON/);
+  match(reason(decodeSessionEnd(bad)), /^not JSON: the payload is not valid UTF-8/);
   // the same bytes decoded leniently would have been a valid event
   equal(event(decodeSessionEnd(good)).reason, "idle_timeout");
 });
