@@ -93,6 +93,11 @@ function read(env: Env, name: string): string | undefined {
   return value === "" ? undefined : value;
 }
 
+/** A URL with its user-info (`user:password@`) masked, for error messages. */
+function withoutCredentials(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1***@");
+}
+
 function quoted(value: string): string {
   return JSON.stringify(value.length > 80 ? value.slice(0, 77) + "..." : value);
 }
@@ -137,13 +142,13 @@ function parseNatsServers(
     try {
       url = new URL(server);
     } catch {
-      throw new ConfigError("NATS_URL", `${quoted(server)} is not a URL`);
+      throw new ConfigError("NATS_URL", `${quoted(withoutCredentials(server))} is not a URL`);
     }
     const transport = NATS_SCHEMES[url.protocol as keyof typeof NATS_SCHEMES];
     if (!transport) {
       throw new ConfigError(
         "NATS_URL",
-        `${quoted(server)} must start with ws://, wss://, nats:// or tls://`,
+        `${quoted(withoutCredentials(server))} must start with ws://, wss://, nats:// or tls://`,
       );
     }
     transports.add(transport);

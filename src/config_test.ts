@@ -265,3 +265,10 @@ Deno.test("LAG_WARN_SHARE outside 0..1 or not a number is rejected naming it and
     ok(err.message.includes(JSON.stringify(bad)), err.message);
   }
 });
+
+Deno.test("a bad NATS_URL is reported without the password it carries", () => {
+  const err = configError({ NATS_URL: "http://alice:hunter2@nats.example:4222" });
+  assertNames(err, "NATS_URL");
+  ok(!err.message.includes("hunter2"), `password echoed: ${err.message}`);
+  match(err.message, /\*\*\*@nats\.example/);
+});
