@@ -33,6 +33,26 @@ function plain(value: unknown): unknown {
   return value;
 }
 
+/** JSON of a record; never throws (BigInts become strings, cycles are cut). */
+function serialise(record: LogFields): string {
+  try {
+    return JSON.stringify(
+      record,
+      (_key, value) => typeof value === "bigint" ? String(value) : value,
+    );
+  } catch {
+    const seen = new WeakSet<object>();
+    return JSON.stringify(record, (_key, value) => {
+      if (typeof value === "bigint") return String(value);
+      if (typeof value === "object" && value !== null) {
+        if (seen.has(value)) return "[circular]";
+        seen.add(value);
+      }
+      return value;
+    });
+  }
+}
+
 /**
  * Creates a logger that writes lines at `level` and above.
  *
@@ -58,7 +78,7 @@ export function createLogger(
         record[key] = plain(value);
       }
     }
-    write(JSON.stringify(record));
+    write(serialise(record));
   };
   return {
     debug: (msg, fields) => emit("debug", msg, fields),

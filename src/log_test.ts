@@ -100,3 +100,15 @@ Deno.test("fields given to a call override the child's fields of the same name",
   });
   equal(out.records()[0].attempt, 2);
 });
+
+Deno.test("a BigInt or a cyclic field never breaks logging", () => {
+  const out = capture();
+  const logger = createLogger("info", (line) => out.lines.push(line));
+  const cyclic: Record<string, unknown> = { name: "loop" };
+  cyclic.self = cyclic;
+  logger.info("odd fields", { big: 12n, cyclic });
+  equal(out.lines.length, 1);
+  const [record] = out.records();
+  equal(record.big, "12");
+  deepStrictEqual(record.cyclic, { name: "loop", self: "[circular]" });
+});
