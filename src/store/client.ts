@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
 
 /** Busy timeout of every local connection, in milliseconds. */
-export const BUSY_TIMEOUT_MS = 5_000;
+export const BUSY_TIMEOUT_MS = 2_000;
 /** How often an embedded replica pulls from its primary, in seconds. */
 export const SYNC_INTERVAL_SECONDS = 60;
 
