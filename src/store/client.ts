@@ -6,7 +6,7 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import type { Client, InStatement, ResultSet, TransactionMode } from "@libsql/client";
+import type { Client, InStatement, ResultSet, Transaction, TransactionMode } from "@libsql/client";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
@@ -138,6 +138,27 @@ export class Database {
     } catch (err) {
       this.#recoverFrom(err);
       throw err;
+    }
+  }
+
+  /**
+   * Runs `work` inside one write transaction (`BEGIN IMMEDIATE`: no other
+   * writer in between, so reads inside it see the final state) and commits;
+   * rolls back when `work` or the commit fails, replacing the client if the
+   * failure can break it.
+   */
+  async writeTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    let tx: Transaction | undefined;
+    try {
+      tx = await this.#client.transaction("write");
+      const result = await work(tx);
+      await tx.commit();
+      return result;
+    } catch (err) {
+      this.#recoverFrom(err);
+      throw err;
+    } finally {
+      tx?.close();
     }
   }
 

@@ -37,7 +37,9 @@ export const MIGRATIONS: readonly Migration[] = [
         reason TEXT,
         sort_time INTEGER NOT NULL,
         stream_seq INTEGER NOT NULL,
-        recorded_at INTEGER NOT NULL
+        recorded_at INTEGER NOT NULL,
+        chain_seq INTEGER,
+        chain_hash TEXT
       )`,
       `CREATE INDEX IF NOT EXISTS session_ends_by_tenant
         ON session_ends (tenant_id, sort_time, session_id)`,
@@ -49,6 +51,31 @@ export const MIGRATIONS: readonly Migration[] = [
         ON session_ends (tenant_id, reason, sort_time, session_id)`,
       `CREATE INDEX IF NOT EXISTS session_ends_by_time
         ON session_ends (sort_time, session_id)`,
+      // The tenant's hash chain (src/integrity/chain.ts): position `chain_seq`
+      // holds `chain_hash`; `chain_heads` keeps each tenant's last position so
+      // the write transaction extends the chain without scanning it.
+      `CREATE UNIQUE INDEX IF NOT EXISTS session_ends_by_chain
+        ON session_ends (tenant_id, chain_seq)`,
+      `CREATE TABLE IF NOT EXISTS chain_heads (
+        tenant_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+      )`,
+      // Signed heads: periodic ones vouch that the chain up to `seq` was intact;
+      // purge ones mark where a retention purge cut the chain (verification
+      // starts after the latest).
+      `CREATE TABLE IF NOT EXISTS chain_checkpoints (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        algorithm TEXT NOT NULL,
+        signature TEXT NOT NULL
+      )`,
+      `CREATE INDEX IF NOT EXISTS chain_checkpoints_by_tenant
+        ON chain_checkpoints (tenant_id, seq)`,
       // Quarantined messages, verbatim. A redelivered bad message is recognised by
       // its stream position and the time the stream received it.
       `CREATE TABLE IF NOT EXISTS dead_letters (
@@ -62,6 +89,20 @@ export const MIGRATIONS: readonly Migration[] = [
         quarantined_at INTEGER NOT NULL,
         UNIQUE (stream, stream_seq, received_at)
       )`,
+    ],
+  },
+  {
+    version: 2,
+    description: "feed by tenant, retention index, dead-letter replay marks",
+    statements: [
+      // The feed of one tenant walks its rows in id (storage) order.
+      `CREATE INDEX IF NOT EXISTS session_ends_by_tenant_id ON session_ends (tenant_id, id)`,
+      // Retention deletes by end_time, or recorded_at when end_time is unknown.
+      `CREATE INDEX IF NOT EXISTS session_ends_by_retention
+        ON session_ends (coalesce(end_time, recorded_at))`,
+      // A replayed dead letter is kept, marked with when and what happened.
+      `ALTER TABLE dead_letters ADD COLUMN replayed_at INTEGER`,
+      `ALTER TABLE dead_letters ADD COLUMN replay_outcome TEXT`,
     ],
   },
 ];

@@ -1,12 +1,14 @@
 /**
  * Writing session ends and dead letters: one transaction per batch, the
  * first event for a `session_id` wins and later ones are reported as
- * duplicates.
+ * duplicates; each new row extends its tenant's hash chain inside that
+ * same transaction.
  *
  * @module
  */
-import type { InStatement } from "@libsql/client";
+import type { InStatement, InValue, Transaction } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
+import { canonicalRow, chainHash, type ChainHead, GENESIS_HASH } from "../integrity/chain.ts";
 import type { Database } from "./client.ts";
 
 /** A valid event and where it came from in the stream. */
@@ -15,6 +17,8 @@ export interface IncomingSessionEnd {
   streamSeq: number;
   /** When the stream received the message, epoch milliseconds. */
   receivedAt: number;
+  /** The row's place in its tenant's hash chain; absent for rows written outside the chain. */
+  chain?: ChainHead;
 }
 
 /** A message that failed validation, kept verbatim. */
@@ -27,7 +31,7 @@ export interface DeadLetter {
   receivedAt: number;
 }
 
-/** Rows per multi-row INSERT (at most 12 parameters each, far below SQLite's limit). */
+/** Rows per multi-row INSERT (at most 14 parameters each, far below SQLite's limit). */
 export const INSERT_CHUNK = 500;
 
 const SESSION_COLUMNS = [
@@ -43,6 +47,8 @@ const SESSION_COLUMNS = [
   "sort_time",
   "stream_seq",
   "recorded_at",
+  "chain_seq",
+  "chain_hash",
 ] as const;
 
 const DEAD_LETTER_COLUMNS = [
@@ -73,7 +79,7 @@ export function insertSessionEndsSql(
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const chunk = rows.slice(i, i + INSERT_CHUNK);
     const args = [];
-    for (const { event, streamSeq, receivedAt } of chunk) {
+    for (const { event, streamSeq, receivedAt, chain } of chunk) {
       args.push(
         event.sessionId,
         event.tenantId,
@@ -87,6 +93,8 @@ export function insertSessionEndsSql(
         event.endTime ?? receivedAt,
         streamSeq,
         recordedAt,
+        chain?.seq ?? null,
+        chain?.hash ?? null,
       );
     }
     statements.push({
@@ -139,9 +147,53 @@ export interface BatchOutcome {
   inserted: Set<string>;
 }
 
+/** Statements of at most {@linkcode INSERT_CHUNK} values each: `sql(placeholders)` over `values`. */
+function chunkedIn(values: string[], sql: (placeholders: string) => string): InStatement[] {
+  const statements: InStatement[] = [];
+  for (let i = 0; i < values.length; i += INSERT_CHUNK) {
+    const chunk = values.slice(i, i + INSERT_CHUNK);
+    statements.push({ sql: sql(chunk.map(() => "?").join(", ")), args: chunk });
+  }
+  return statements;
+}
+
+async function readAll(tx: Transaction, statements: InStatement[]) {
+  return (await Promise.all(statements.map((s) => tx.execute(s)))).flatMap((rs) => rs.rows);
+}
+
+/**
+ * Keeps the first event of each session not stored yet, in order, and gives
+ * each its place in its tenant's chain. Pure; `heads` is updated in place.
+ */
+export function chainNewRows(
+  rows: IncomingSessionEnd[],
+  stored: Set<string>,
+  heads: Map<string, ChainHead>,
+  recordedAt: number,
+): IncomingSessionEnd[] {
+  const fresh: IncomingSessionEnd[] = [];
+  const seen = new Set(stored);
+  for (const row of rows) {
+    const { event } = row;
+    if (seen.has(event.sessionId)) continue;
+    seen.add(event.sessionId);
+    const head = heads.get(event.tenantId) ?? { seq: 0, hash: GENESIS_HASH };
+    const seq = head.seq + 1;
+    const hash = chainHash(head.hash, canonicalRow({ ...event, chainSeq: seq, recordedAt }));
+    heads.set(event.tenantId, { seq, hash });
+    fresh.push({ ...row, chain: { seq, hash } });
+  }
+  return fresh;
+}
+
 /**
  * Stores session ends and dead letters in one write transaction. When it
  * resolves, everything is committed; when it rejects, nothing is.
+ *
+ * Inside the transaction (no other writer can interleave, so two workers
+ * sharing a database keep each chain linear) it reads which sessions are
+ * already stored and the chain heads of the batch's tenants, then inserts
+ * only the new rows with their chain positions and moves the heads.
  */
 export async function storeBatch(
   db: Database,
@@ -149,16 +201,44 @@ export async function storeBatch(
   deadLetters: DeadLetter[],
   now: number = Date.now(),
 ): Promise<BatchOutcome> {
-  const statements = [
-    ...insertSessionEndsSql(rows, now),
-    ...insertDeadLettersSql(deadLetters, now),
-  ];
-  const inserted = new Set<string>();
-  if (statements.length === 0) return { inserted };
-  const results = await db.batch(statements, "write");
-  const sessionStatements = Math.ceil(rows.length / INSERT_CHUNK);
-  for (let i = 0; i < sessionStatements; i++) {
-    for (const row of results[i].rows) inserted.add(String(row.session_id));
-  }
-  return { inserted };
+  if (rows.length === 0 && deadLetters.length === 0) return { inserted: new Set() };
+  return await db.writeTransaction(async (tx) => {
+    const ids = [...new Set(rows.map((r) => r.event.sessionId))];
+    const tenants = [...new Set(rows.map((r) => r.event.tenantId))];
+    const stored = new Set(
+      (await readAll(
+        tx,
+        chunkedIn(ids, (p) => `SELECT session_id FROM session_ends WHERE session_id IN (${p})`),
+      )).map((r) => String(r.session_id)),
+    );
+    const heads = new Map<string, ChainHead>(
+      (await readAll(
+        tx,
+        chunkedIn(
+          tenants,
+          (p) => `SELECT tenant_id, seq, hash FROM chain_heads WHERE tenant_id IN (${p})`,
+        ),
+      )).map((r) => [String(r.tenant_id), { seq: Number(r.seq), hash: String(r.hash) }]),
+    );
+    const fresh = chainNewRows(rows, stored, heads, now);
+    const moved = [...new Set(fresh.map((r) => r.event.tenantId))];
+    const headArgs: InValue[] = [];
+    for (const tenant of moved) {
+      const head = heads.get(tenant) as ChainHead;
+      headArgs.push(tenant, head.seq, head.hash);
+    }
+    const statements = [
+      ...insertSessionEndsSql(fresh, now),
+      ...insertDeadLettersSql(deadLetters, now),
+    ];
+    if (moved.length > 0) {
+      statements.push({
+        sql: `INSERT INTO chain_heads (tenant_id, seq, hash) VALUES ${placeholders(3, moved.length)}
+              ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+        args: headArgs,
+      });
+    }
+    await tx.batch(statements);
+    return { inserted: new Set(fresh.map((r) => r.event.sessionId)) };
+  });
 }

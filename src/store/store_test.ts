@@ -85,13 +85,13 @@ Deno.test("migrations are idempotent: the second run applies nothing", async () 
     deepStrictEqual(await migrate(db.client), MIGRATIONS.map((m) => m.version));
     deepStrictEqual(await migrate(db.client), []);
     const versions = await db.execute("SELECT version FROM schema_migrations ORDER BY version");
-    deepStrictEqual(versions.rows.map((r) => Number(r.version)), [1]);
+    deepStrictEqual(versions.rows.map((r) => Number(r.version)), MIGRATIONS.map((m) => m.version));
     const tables = await db.execute(
       "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
     );
     deepStrictEqual(
       tables.rows.map((r) => String(r.name)),
-      ["dead_letters", "schema_migrations", "session_ends"],
+      ["chain_checkpoints", "chain_heads", "dead_letters", "schema_migrations", "session_ends"],
     );
   } finally {
     db.close();
@@ -177,7 +177,10 @@ Deno.test("a batch inserts its rows and reports the inserted session_ids", async
       sort_time: START + 900_000,
       stream_seq: 2,
       recorded_at: NOW,
+      chain_seq: 1,
+      chain_hash: rows[0].chain_hash,
     });
+    equal(rows[1].chain_seq, 2, "the second row of the tenant is its chain's second link");
     equal(rows[1].end_time, null);
     equal(rows[1].reason, null);
     equal(rows[1].source_ip, null);
