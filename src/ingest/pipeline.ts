@@ -37,6 +37,13 @@ export interface IngestDeps {
 
 /** How long to wait for more messages before committing a partial batch, ms. */
 const LINGER_MS = 5;
+/**
+ * Lifetime of one pull request, ms. The server's idle heartbeat is half of it,
+ * and two missed heartbeats make the client look the consumer up: a consumer
+ * deleted by an operator is noticed within about this long (nats-server 2.9
+ * does not tell a waiting pull that its consumer is gone).
+ */
+const PULL_EXPIRES_MS = 5_000;
 /** Consumer notifications after which the consumer is looked up and bound again. */
 const REBIND_ON = new Set([
   "consumer_deleted",
@@ -96,7 +103,7 @@ export async function runIngest(
     let messages: ConsumerMessages;
     try {
       const bound = await js.consumers.get(consumer.stream, consumer.durable);
-      messages = await bound.consume({ max_messages: deps.batchSize });
+      messages = await bound.consume({ max_messages: deps.batchSize, expires: PULL_EXPIRES_MS });
     } catch (err) {
       readiness.fail("consumer", `cannot consume: ${(err as Error).message}`);
       logger.warn("cannot start consuming; binding again", { error: err });
