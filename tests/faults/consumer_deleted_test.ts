@@ -1,0 +1,81 @@
+/**
+ * Fault 4: an operator deletes the durable consumer while the service drains
+ * a backlog and the poller keeps publishing. The service notices, creates the
+ * consumer again (which delivers the whole stream again: deliver all), and
+ * the `session_id` key turns the replay into duplicates, never second rows.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { countRows, publishAll, startService, startWorld, waitFor } from "../harness.ts";
+import {
+  assertExact,
+  consumerSettled,
+  FAULT_OPTS,
+  report,
+  rowsReach,
+  tally,
+  validEvents,
+} from "./fault_kit.ts";
+
+const DURABLE = "api-session-audit-consumer";
+
+Deno.test(
+  "the durable consumer deleted under load is created again: 0 lost, 0 duplicated",
+  FAULT_OPTS,
+  async () => {
+    const world = await startWorld();
+    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
+    try {
+      const backlog = validEvents(20_000);
+      const live = validEvents(5_000);
+      await publishAll(world.t.js, backlog);
+      const service = await startService({
+        natsUrl: world.nats.wsUrl,
+        databasePath: world.dbPath,
+        env: { NATS_ACK_WAIT_MS: "5000", LOG_LEVEL: "warn" },
+      });
+      try {
+        await waitFor(
+          "ingest under way",
+          async () => await countRows(world.db, "session_ends") > 3_000,
+          60_000,
+          5,
+        );
+        const rowsAtDelete = await countRows(world.db, "session_ends");
+        // The poller publishes on while the operator deletes the consumer.
+        const publishing = publishAll(world.t.js, live, 100);
+        const deletedAt = performance.now();
+        assert(await world.t.jsm.consumers.delete("DEVICE_EVENTS", DURABLE), "deleted");
+        await publishing;
+        await waitFor(
+          "the consumer to exist again",
+          async () => await world.t.jsm.consumers.info("DEVICE_EVENTS", DURABLE),
+          60_000,
+          100,
+        );
+        const rebindSeconds = (performance.now() - deletedAt) / 1000;
+        await rowsReach(world.db, backlog.length + live.length);
+        await consumerSettled(world.t);
+        const duplicates = await service.metric(
+          "session_audit_events_total",
+          'outcome="duplicate"',
+        );
+        const result = await tally(
+          world.db,
+          [...backlog, ...live].map((e) => e.payload.session_id),
+        );
+        report("durable consumer deleted under load", {
+          ...result,
+          rows_at_delete: rowsAtDelete,
+          rebound_after_seconds: Math.round(rebindSeconds * 10) / 10,
+          duplicates_absorbed: duplicates,
+        });
+        assertExact(result, "after the consumer was deleted");
+        assertEquals(await countRows(world.db, "dead_letters"), 0);
+      } finally {
+        await service.stop("SIGTERM");
+      }
+    } finally {
+      await world.close();
+    }
+  },
+);
