@@ -62,6 +62,8 @@ export interface Config {
   lagWarnShare: number;
   /** `NATS_ACK_WAIT_MS`: how long the server waits for an ack before redelivering. */
   natsAckWaitMs: number;
+  /** `RETENTION_DAYS`: session ends older than this are purged; 0 keeps them forever. */
+  retentionDays: number;
 }
 
 /** A configuration value that stops start-up; its message is one line naming the variable. */
@@ -358,6 +360,11 @@ export function loadConfig(env: Env): Config {
       "NATS_ACK_WAIT_MS",
       read(env, "NATS_ACK_WAIT_MS") ?? "30000",
       integerIn(1_000, 3_600_000, "milliseconds from 1000 to 3600000"),
+    ),
+    retentionDays: check(
+      "RETENTION_DAYS",
+      read(env, "RETENTION_DAYS") ?? "365",
+      integerIn(0, 36_500, "a whole number of days from 0 (keep forever) to 36500"),
     ),
   };
 }

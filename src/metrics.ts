@@ -73,6 +73,12 @@ export class Metrics {
       "NATS reconnections.",
     );
     this.add("session_audit_nats_reconnects_total", 0);
+    this.#define(
+      "session_audit_retention_purged_total",
+      "counter",
+      "Session ends deleted by the retention purge (RETENTION_DAYS).",
+    );
+    this.add("session_audit_retention_purged_total", 0);
   }
 
   #define(name: string, type: Family["type"], help: string): void {

@@ -13,7 +13,9 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
 import type { Database } from "../store/client.ts";
+import type { StoredSignal } from "../store/stored_signal.ts";
 import { accessLog } from "./access_log.ts";
+import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
 import { v1Routes } from "./v1.ts";
@@ -25,12 +27,20 @@ export interface AppDeps {
   readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
+  /** Told by the ingest loop after each commit that stored rows; wakes live feeds. */
+  stored?: StoredSignal;
+  /** Aborted at process shutdown: ends live feeds so the server can stop. */
+  shutdown?: AbortSignal;
+  /** Live-feed timing (tests shorten it). */
+  feed?: { pollMs?: number; heartbeatMs?: number };
 }
 
 /** Builds the Hono application. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use(requestId(), accessLog({ logger: deps.logger }));
+  // Before secureHeaders, so the docs page's policy (inline styles) is the one kept.
+  app.use("/docs", docsContentSecurityPolicy());
   app.use(
     secureHeaders({
       contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
@@ -54,6 +64,7 @@ export function createApp(deps: AppDeps): Hono {
   }));
   app.notFound(notFoundHandler);
   app.route("/", opsRoutes(deps));
+  app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") app.route("/v1", v1Routes(deps));
   return app;

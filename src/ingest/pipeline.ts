@@ -33,6 +33,8 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Called after a commit that stored new rows (wakes live feeds). */
+  onStored?: () => void;
 }
 
 /** How long to wait for more messages before committing a partial batch, ms. */
@@ -246,6 +248,7 @@ export async function processBatch(
   }
   readiness.ok("database");
   metrics.add("session_audit_batches_total", 1);
+  if (inserted.size > 0) deps.onStored?.();
   let stored = 0;
   let duplicates = 0;
   for (const d of decoded) {

@@ -53,6 +53,8 @@ Deno.test(
           100,
         );
         const rebindSeconds = (performance.now() - deletedAt) / 1000;
+        // Two missed idle heartbeats of a 5 s pull, then a look-up: well under 20 s.
+        assert(rebindSeconds < 20, `noticed the deletion in ${rebindSeconds} s`);
         await rowsReach(world.db, backlog.length + live.length);
         await consumerSettled(world.t);
         const duplicates = await service.metric(

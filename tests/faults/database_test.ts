@@ -1,0 +1,179 @@
+/**
+ * Fault 3: the database fails under the service — its files made read-only
+ * (`chattr +i`: root ignores mode bits, not the immutable flag), or another
+ * writer holding the write lock for 10 s. Messages are nak'd with a growing
+ * delay, none is quarantined, `/readyz` says why, and every event is stored
+ * once the database recovers.
+ */
+import { createClient } from "@libsql/client";
+import { assert, assertEquals } from "../assert.ts";
+import {
+  countRows,
+  publishAll,
+  type Service,
+  startService,
+  startWorld,
+  waitFor,
+  type World,
+} from "../harness.ts";
+import {
+  assertExact,
+  assertIntegrity,
+  consumerSettled,
+  FAULT_OPTS,
+  report,
+  rowsReach,
+  tally,
+  validEvents,
+} from "./fault_kit.ts";
+
+/** How long the database stays broken. */
+const OUTAGE_MS = 10_000;
+
+async function chattr(flag: "+i" | "-i", ...paths: string[]): Promise<boolean> {
+  const out = await new Deno.Command("chattr", { args: [flag, ...paths], stderr: "null" })
+    .output()
+    .catch(() => undefined);
+  return out?.success ?? false;
+}
+
+/** Whether this machine can make a file immutable (root, chattr, a file system with the flag). */
+const canMakeImmutable = await (async () => {
+  const dir = await Deno.makeTempDir();
+  const probe = `${dir}/probe`;
+  await Deno.writeTextFile(probe, "x");
+  const ok = await chattr("+i", probe);
+  if (ok) await chattr("-i", probe);
+  await Deno.remove(dir, { recursive: true });
+  return ok;
+})();
+
+/** The failed-batch log lines of the service, parsed. */
+function failedBatches(service: Service): Array<{ consecutive_failures: number; error: string }> {
+  return service.logs
+    .filter((l) => l.includes("batch not stored"))
+    .map((l) => JSON.parse(l));
+}
+
+/**
+ * Runs an outage: `breakDb` before the second wave of events, `repair` after
+ * OUTAGE_MS; asserts the retry behaviour and the exact stored set.
+ */
+async function outage(
+  world: World,
+  name: string,
+  breakDb: () => Promise<void>,
+  repair: () => Promise<void>,
+  reasonPattern: RegExp,
+): Promise<void> {
+  const first = validEvents(1_000);
+  const during = validEvents(3_000);
+  const service = await startService({
+    natsUrl: world.nats.wsUrl,
+    databasePath: world.dbPath,
+    env: { NATS_ACK_WAIT_MS: "5000" },
+  });
+  let repaired = false;
+  try {
+    await publishAll(world.t.js, first);
+    await rowsReach(world.db, first.length, 60_000);
+    await breakDb();
+    const brokenAt = performance.now();
+    await publishAll(world.t.js, during);
+    const notReady = await waitFor("/readyz 503 naming the database", async () => {
+      const r = await service.get("/readyz");
+      const reasons = (r.body as { reasons?: Record<string, string> }).reasons;
+      return r.status === 503 && reasons?.database ? reasons.database : undefined;
+    }, OUTAGE_MS);
+    assert(reasonPattern.test(notReady), `the reason says why: ${notReady}`);
+    await new Promise((r) =>
+      setTimeout(r, Math.max(0, OUTAGE_MS - (performance.now() - brokenAt)))
+    );
+    const failures = failedBatches(service);
+    await repair();
+    repaired = true;
+    await rowsReach(world.db, first.length + during.length, 120_000);
+    await consumerSettled(world.t);
+    await waitFor("/readyz 200 again", async () => (await service.get("/readyz")).status === 200);
+
+    // Retried with a growing pause, never quarantined.
+    assert(failures.length >= 2, `several failed attempts: ${failures.length}`);
+    assert(
+      failures.length <= 12,
+      `backs off rather than spinning: ${failures.length} attempts in ${OUTAGE_MS} ms`,
+    );
+    failures.forEach((f, i) => assertEquals(f.consecutive_failures, i + 1));
+    assertEquals(await countRows(world.db, "dead_letters"), 0);
+    assertEquals(await service.metric("session_audit_events_total", 'outcome="quarantined"'), 0);
+    const retried = await service.metric("session_audit_events_total", 'outcome="retried"');
+    await assertIntegrity(world.db);
+    const result = await tally(world.db, [...first, ...during].map((e) => e.payload.session_id));
+    report(name, {
+      ...result,
+      outage_seconds: OUTAGE_MS / 1000,
+      failed_batches: failures.length,
+      first_error: failures[0]?.error,
+      not_ready_reason: notReady,
+      retried_messages: retried,
+    });
+    assertExact(result, name);
+  } finally {
+    if (!repaired) await repair().catch(() => {});
+    await service.stop("SIGTERM");
+  }
+}
+
+Deno.test({
+  name: "a read-only database file (chattr +i) for 10 s: retried, none quarantined, all stored",
+  ...FAULT_OPTS,
+  ignore: !canMakeImmutable,
+  fn: async () => {
+    const world = await startWorld();
+    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
+    // The database file and its WAL; not the -shm index, which SQLite maps into memory:
+    // an immutable mapped file kills the process with SIGBUS (tried: it does).
+    const files = [world.dbPath, `${world.dbPath}-wal`];
+    try {
+      await outage(
+        world,
+        "database read-only (chattr +i) for 10 s",
+        async () => assert(await chattr("+i", ...files), "chattr +i"),
+        async () => assert(await chattr("-i", ...files), "chattr -i"),
+        /READONLY|IOERR|readonly|I\/O/,
+      );
+    } finally {
+      await chattr("-i", ...files);
+      await world.close();
+    }
+  },
+});
+
+Deno.test(
+  "another writer holding the write lock for 10 s: retried, none quarantined, all stored",
+  FAULT_OPTS,
+  async () => {
+    const world = await startWorld();
+    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
+    const locker = createClient({ url: `file:${world.dbPath}` });
+    let tx: Awaited<ReturnType<typeof locker.transaction>> | undefined;
+    try {
+      await outage(
+        world,
+        "database write lock held for 10 s",
+        async () => {
+          tx = await locker.transaction("write");
+          await tx.execute("CREATE TABLE IF NOT EXISTS fault_lock (x)");
+        },
+        async () => {
+          await tx?.rollback();
+          tx = undefined;
+        },
+        /BUSY|locked/i,
+      );
+    } finally {
+      await tx?.rollback().catch(() => {});
+      locker.close();
+      await world.close();
+    }
+  },
+);
