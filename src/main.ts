@@ -14,8 +14,10 @@ import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { connectNats, watchConnection } from "./nats/connect.ts";
 import { Readiness } from "./readiness.ts";
+import { runRetention } from "./retention.ts";
 import { Database, DatabaseKeyError } from "./store/client.ts";
 import { migrate } from "./store/migrations.ts";
+import { StoredSignal } from "./store/stored_signal.ts";
 
 /** Exit code for a configuration that stops start-up. */
 export const EXIT_CONFIG = 2;
@@ -67,6 +69,8 @@ export async function main(
     ingests ? { nats: "connecting to NATS", consumer: "consumer not bound yet" } : {},
   );
   const shutdown = new AbortController();
+  // Rung by the ingest loop after each commit that stored rows; live feeds wait on it.
+  const stored = new StoredSignal();
   onShutdownSignal(shutdown, logger);
 
   let db: Database;
@@ -94,7 +98,15 @@ export async function main(
   }
 
   // Every role serves the operational routes; the read API is the app's to mount.
-  const app = createApp({ config, db, readiness, metrics, logger });
+  const app = createApp({
+    config,
+    db,
+    readiness,
+    metrics,
+    logger,
+    stored,
+    shutdown: shutdown.signal,
+  });
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
@@ -103,6 +115,10 @@ export async function main(
 
   let nc: NatsConnection | undefined;
   const work: Promise<void>[] = [];
+  // Retention deletes rows: only the roles that write run it, not ROLE=api replicas.
+  if (ingests) {
+    work.push(runRetention({ db, days: config.retentionDays, metrics, logger }, shutdown.signal));
+  }
   if (ingests) {
     logger.info("connecting to nats", {
       servers: config.natsServers,
@@ -134,6 +150,7 @@ export async function main(
         logger,
         metrics,
         readiness,
+        onStored: () => stored.notify(),
       }, shutdown.signal).catch((err) => {
         logger.error("ingest stopped unexpectedly", { error: err });
         shutdown.abort();

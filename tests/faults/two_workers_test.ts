@@ -1,0 +1,71 @@
+/**
+ * Fault 6 (scale-out): two service processes bound to the same durable
+ * consumer and the same database file, started at once on a fresh file (so
+ * they also race through the migrations). The server shares the messages out;
+ * every event is stored exactly once, and both workers take part.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { countRows, publishAll, startService, startWorld } from "../harness.ts";
+import {
+  assertExact,
+  assertIntegrity,
+  consumerSettled,
+  FAULT_OPTS,
+  report,
+  rowsReach,
+  tally,
+  validEvents,
+} from "./fault_kit.ts";
+
+const BACKLOG = 30_000;
+
+Deno.test(
+  "two workers on one durable consumer and one database file store every event exactly once",
+  FAULT_OPTS,
+  async () => {
+    const world = await startWorld();
+    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
+    try {
+      const events = validEvents(BACKLOG);
+      await publishAll(world.t.js, events);
+      const options = {
+        natsUrl: world.nats.wsUrl,
+        databasePath: world.dbPath,
+        env: { LOG_LEVEL: "warn" },
+      };
+      const started = performance.now();
+      const workers = await Promise.all([startService(options), startService(options)]);
+      try {
+        await rowsReach(world.db, BACKLOG);
+        const seconds = (performance.now() - started) / 1000;
+        await consumerSettled(world.t);
+        const storedBy = await Promise.all(
+          workers.map((w) => w.metric("session_audit_events_total", 'outcome="stored"')),
+        );
+        const duplicatesBy = await Promise.all(
+          workers.map((w) => w.metric("session_audit_events_total", 'outcome="duplicate"')),
+        );
+        await assertIntegrity(world.db);
+        const result = await tally(world.db, events.map((e) => e.payload.session_id));
+        report("two workers, one consumer, one database file", {
+          ...result,
+          stored_by_worker: storedBy,
+          duplicates_by_worker: duplicatesBy,
+          seconds: Math.round(seconds * 10) / 10,
+          combined_events_per_second: Math.round(BACKLOG / seconds),
+        });
+        assertExact(result, "two workers");
+        assertEquals(storedBy[0] + storedBy[1], BACKLOG, "each event inserted by one worker");
+        assert(storedBy.every((n) => n > 0), `both workers stored: ${storedBy}`);
+        assertEquals(await countRows(world.db, "dead_letters"), 0);
+      } finally {
+        const statuses = await Promise.all(workers.map((w) => w.stop("SIGTERM")));
+        for (const [i, s] of statuses.entries()) {
+          assertEquals(s.code, 0, workers[i].logs.join("\n"));
+        }
+      }
+    } finally {
+      await world.close();
+    }
+  },
+);
