@@ -64,6 +64,17 @@ export interface Config {
   natsAckWaitMs: number;
   /** `RETENTION_DAYS`: session ends older than this are purged; 0 keeps them forever. */
   retentionDays: number;
+  /** Keys that sign the hash chain's checkpoints (all optional). */
+  signing: {
+    /** `AUDIT_SIGNING_KEY`: HMAC-SHA-256 secret. */
+    hmacKey?: string;
+    /** `AUDIT_SIGNING_ED25519_PRIVATE_KEY`: base64 PKCS#8 Ed25519 key. */
+    ed25519PrivateKey?: string;
+    /** `AUDIT_SIGNING_ED25519_PUBLIC_KEY`: base64 raw public key (verification only). */
+    ed25519PublicKey?: string;
+  };
+  /** `CHECKPOINT_INTERVAL_SECONDS`: time between signed checkpoints. */
+  checkpointIntervalSeconds: number;
 }
 
 /** A configuration value that stops start-up; its message is one line naming the variable. */
@@ -366,5 +377,42 @@ export function loadConfig(env: Env): Config {
       read(env, "RETENTION_DAYS") ?? "365",
       integerIn(0, 36_500, "a whole number of days from 0 (keep forever) to 36500"),
     ),
+    signing: parseSigning(env),
+    checkpointIntervalSeconds: check(
+      "CHECKPOINT_INTERVAL_SECONDS",
+      read(env, "CHECKPOINT_INTERVAL_SECONDS") ?? "300",
+      integerIn(1, 86_400, "seconds from 1 to 86400"),
+    ),
   };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+function parseSigning(env: Env): Config["signing"] {
+  const hmacKey = env["AUDIT_SIGNING_KEY"] || undefined;
+  const ed25519PrivateKey = read(env, "AUDIT_SIGNING_ED25519_PRIVATE_KEY");
+  const ed25519PublicKey = read(env, "AUDIT_SIGNING_ED25519_PUBLIC_KEY");
+  if (hmacKey !== undefined && hmacKey.length < 32) {
+    throw new ConfigError(
+      "AUDIT_SIGNING_KEY",
+      `must be at least 32 characters: current length is ${hmacKey.length}`,
+    );
+  }
+  if (hmacKey && (ed25519PrivateKey || ed25519PublicKey)) {
+    throw new ConfigError(
+      "AUDIT_SIGNING_KEY",
+      "conflicts with AUDIT_SIGNING_ED25519_*: sign with one algorithm",
+    );
+  }
+  for (
+    const [name, value] of [
+      ["AUDIT_SIGNING_ED25519_PRIVATE_KEY", ed25519PrivateKey],
+      ["AUDIT_SIGNING_ED25519_PUBLIC_KEY", ed25519PublicKey],
+    ] as const
+  ) {
+    if (value !== undefined && !BASE64.test(value)) {
+      throw new ConfigError(name, "must be base64 (see `deno task keygen`)");
+    }
+  }
+  return { hmacKey, ed25519PrivateKey, ed25519PublicKey };
 }

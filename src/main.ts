@@ -16,6 +16,8 @@ import { connectNats, watchConnection } from "./nats/connect.ts";
 import { Readiness } from "./readiness.ts";
 import { runRetention } from "./retention.ts";
 import { Database, DatabaseKeyError } from "./store/client.ts";
+import { runCheckpointer } from "./integrity/checkpoints.ts";
+import { type CheckpointSigner, signerFrom } from "./integrity/signing.ts";
 import { migrate } from "./store/migrations.ts";
 import { StoredSignal } from "./store/stored_signal.ts";
 
@@ -62,6 +64,20 @@ export async function main(
     }
     throw err;
   }
+  let signer: CheckpointSigner | undefined;
+  try {
+    signer = await signerFrom(config.signing);
+  } catch (err) {
+    const variable = config.signing.ed25519PrivateKey
+      ? "AUDIT_SIGNING_ED25519_PRIVATE_KEY"
+      : "AUDIT_SIGNING_ED25519_PUBLIC_KEY";
+    console.error(
+      `session-audit: configuration error: ${variable}: not a usable Ed25519 key (${
+        (err as Error).message
+      })`,
+    );
+    return EXIT_CONFIG;
+  }
   const logger = createLogger(config.logLevel);
   const metrics = new Metrics();
   const ingests = config.role !== "api";
@@ -104,6 +120,7 @@ export async function main(
     readiness,
     metrics,
     logger,
+    signer,
     stored,
     shutdown: shutdown.signal,
   });
@@ -118,6 +135,14 @@ export async function main(
   // Retention deletes rows: only the roles that write run it, not ROLE=api replicas.
   if (ingests) {
     work.push(runRetention({ db, days: config.retentionDays, metrics, logger }, shutdown.signal));
+  }
+  if (ingests && signer?.sign) {
+    work.push(runCheckpointer({
+      db,
+      signer,
+      intervalMs: config.checkpointIntervalSeconds * 1000,
+      logger,
+    }, shutdown.signal));
   }
   if (ingests) {
     logger.info("connecting to nats", {

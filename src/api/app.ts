@@ -12,6 +12,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
+import type { CheckpointSigner } from "../integrity/signing.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { accessLog } from "./access_log.ts";
@@ -33,6 +34,8 @@ export interface AppDeps {
   shutdown?: AbortSignal;
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
+  /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
+  signer?: CheckpointSigner;
 }
 
 /** Builds the Hono application. */

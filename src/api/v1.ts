@@ -13,10 +13,11 @@ import { exportRoutes } from "./export.ts";
 import { feedRoutes } from "./feed.ts";
 import { PositionTokenCodec } from "./position_token.ts";
 import { statsRoutes } from "./stats.ts";
+import { integrityRoutes } from "./integrity.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
 
 /** Routes mounted under `/v1`. */
-export function v1Routes({ config, db, stored, shutdown, feed }: AppDeps): Hono<AuthEnv> {
+export function v1Routes({ config, db, signer, stored, shutdown, feed }: AppDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.use("*", bearerJwt({ secret: config.apiJwtSecret }));
   if (config.apiJwtSecret !== undefined) {
@@ -46,6 +47,7 @@ export function v1Routes({ config, db, stored, shutdown, feed }: AppDeps): Hono<
       "/session-ends",
       sessionEndRoutes({ db, cursors: new CursorCodec(config.apiJwtSecret) }),
     );
+    app.route("/integrity", integrityRoutes({ db, signer }));
   }
   return app;
 }

@@ -1,0 +1,48 @@
+/**
+ * `GET /v1/integrity`: verifies the hash chain of the caller's tenant (an
+ * administrator: one tenant with `?tenant_id=`, or every tenant).
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { CheckpointSigner } from "../integrity/signing.ts";
+import { verifyTenant, verifyTenants } from "../integrity/verify.ts";
+import type { Database } from "../store/client.ts";
+import type { AuthEnv } from "./auth.ts";
+import { invalidParameter } from "./errors.ts";
+import { parseGetQuery } from "./query.ts";
+import { tenantFor } from "./session_ends.ts";
+
+/** Options of {@linkcode integrityRoutes}. */
+export interface IntegrityRoutesOptions {
+  db: Database;
+  /** Verifies checkpoint signatures; without it only the chain itself is checked. */
+  signer?: CheckpointSigner;
+}
+
+/** `GET /` relative to where it is mounted. */
+export function integrityRoutes({ db, signer }: IntegrityRoutesOptions): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  app.get("/", async (c) => {
+    const query = parseGetQuery(new URL(c.req.url).searchParams);
+    if (!query.ok) throw invalidParameter(query.param, `${query.param} ${query.message}`);
+    const tenantId = tenantFor(c.get("auth"), query.value.tenantId);
+    const headers = { "Cache-Control": "private, no-store" };
+    if (tenantId === undefined) return c.json(await verifyTenants(db, signer), 200, headers);
+    const result = await verifyTenant(db, tenantId, signer);
+    return c.json(
+      {
+        ok: result.ok,
+        rows_checked: result.rows_checked,
+        first_broken: result.first_broken,
+        head: result.head,
+        head_seq: result.head_seq,
+        checkpoints_verified: result.checkpoints_verified,
+        tenant_id: tenantId,
+      },
+      200,
+      headers,
+    );
+  });
+  return app;
+}
