@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { MAX_REASON_LENGTH } from "../event.ts";
 import { parseRfc3339 } from "../rfc3339.ts";
+import { STATS_GROUPS, type StatsGroup } from "../store/stats.ts";
 import { MAX_CURSOR_LENGTH } from "./cursor.ts";
 
 /** Page size when `limit` is not given. */
@@ -74,14 +75,20 @@ const reason = v.pipe(
   ),
 );
 
-const limit = v.pipe(
-  v.string(),
-  v.regex(/^\d{1,4}$/, `must be an integer from 1 to ${MAX_LIMIT}`),
-  v.transform(Number),
-  v.number(),
-  v.minValue(1, `must be an integer from 1 to ${MAX_LIMIT}`),
-  v.maxValue(MAX_LIMIT, `must be an integer from 1 to ${MAX_LIMIT}`),
-);
+/** A page size from 1 to `max`, given as decimal digits. */
+function pageSize(max: number) {
+  const message = `must be an integer from 1 to ${max}`;
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d{1,4}$/, message),
+    v.transform(Number),
+    v.number(),
+    v.minValue(1, message),
+    v.maxValue(max, message),
+  );
+}
+
+const limit = pageSize(MAX_LIMIT);
 
 const cursor = v.pipe(
   v.string(),
@@ -92,15 +99,20 @@ const cursor = v.pipe(
   ),
 );
 
+/** The list filters, shared by the list and the export. */
+const filterEntries = {
+  tenant_id: v.optional(uuid),
+  device_id: v.optional(uuid),
+  user_id: v.optional(uuid),
+  reason: v.optional(reason),
+  since: v.optional(time),
+  until: v.optional(time),
+};
+
 /** The valibot schema of the list query (one string per parameter). */
 export const ListQuerySchema = v.pipe(
   v.strictObject({
-    tenant_id: v.optional(uuid),
-    device_id: v.optional(uuid),
-    user_id: v.optional(uuid),
-    reason: v.optional(reason),
-    since: v.optional(time),
-    until: v.optional(time),
+    ...filterEntries,
     limit: v.optional(limit, String(DEFAULT_LIMIT)),
     cursor: v.optional(cursor),
   }, "is not a known parameter"),
@@ -173,3 +185,179 @@ export function parseGetQuery(params: URLSearchParams): QueryResult<GetQuery> {
   const result = parseQuery(GetQuerySchema, params);
   return result.ok ? { ok: true, value: { tenantId: result.value.tenant_id } } : result;
 }
+
+/** Formats of `GET /v1/session-ends/export`. */
+export const EXPORT_FORMATS = ["csv", "ndjson"] as const;
+/** One of {@linkcode EXPORT_FORMATS}. */
+export type ExportFormat = typeof EXPORT_FORMATS[number];
+
+/** Filters and format of `GET /v1/session-ends/export`, validated. */
+export interface ExportQuery {
+  tenantId?: string;
+  deviceId?: string;
+  userId?: string;
+  reason?: string;
+  since?: number;
+  until?: number;
+  format: ExportFormat;
+}
+
+/** The valibot schema of the export query: the list filters and `format`, no paging. */
+export const ExportQuerySchema = v.pipe(
+  v.strictObject({
+    ...filterEntries,
+    format: v.optional(
+      v.picklist(EXPORT_FORMATS, `must be one of ${EXPORT_FORMATS.join(", ")}`),
+      "csv",
+    ),
+  }, "is not a known parameter"),
+  v.forward(
+    v.partialCheck(
+      [["since"], ["until"]],
+      ({ since, until }) => since === undefined || until === undefined || since < until,
+      "must be before until",
+    ),
+    ["since"],
+  ),
+);
+
+/** Validates the export query; output keys in camelCase. */
+export function parseExportQuery(params: URLSearchParams): QueryResult<ExportQuery> {
+  const result = parseQuery(ExportQuerySchema, params);
+  if (!result.ok) return result;
+  const q = result.value;
+  return {
+    ok: true,
+    value: {
+      tenantId: q.tenant_id,
+      deviceId: q.device_id,
+      userId: q.user_id,
+      reason: q.reason,
+      since: q.since,
+      until: q.until,
+      format: q.format,
+    },
+  };
+}
+
+/** Groups answered when `limit` is not given. */
+export const DEFAULT_STATS_LIMIT = 100;
+/** Largest accepted stats `limit`. */
+export const MAX_STATS_LIMIT = 1000;
+
+/** Query of `GET /v1/session-ends/stats`, validated. */
+export interface StatsQuery {
+  tenantId?: string;
+  groupBy: StatsGroup;
+  since?: number;
+  until?: number;
+  /** Most groups answered, 1 to {@linkcode MAX_STATS_LIMIT}. */
+  limit: number;
+}
+
+/** The valibot schema of the stats query. */
+export const StatsQuerySchema = v.pipe(
+  v.strictObject({
+    tenant_id: v.optional(uuid),
+    group_by: v.picklist(STATS_GROUPS, `must be one of ${STATS_GROUPS.join(", ")}`),
+    since: v.optional(time),
+    until: v.optional(time),
+    limit: v.optional(pageSize(MAX_STATS_LIMIT), String(DEFAULT_STATS_LIMIT)),
+  }, "is not a known parameter"),
+  v.forward(
+    v.partialCheck(
+      [["since"], ["until"]],
+      ({ since, until }) => since === undefined || until === undefined || since < until,
+      "must be before until",
+    ),
+    ["since"],
+  ),
+);
+
+/** Validates the stats query. */
+export function parseStatsQuery(params: URLSearchParams): QueryResult<StatsQuery> {
+  const result = parseQuery(StatsQuerySchema, params);
+  if (!result.ok) return result;
+  const q = result.value;
+  return {
+    ok: true,
+    value: {
+      tenantId: q.tenant_id,
+      groupBy: q.group_by,
+      since: q.since,
+      until: q.until,
+      limit: q.limit,
+    },
+  };
+}
+
+/** Feed page size when `limit` is not given. */
+export const DEFAULT_FEED_LIMIT = 100;
+/** Largest accepted feed `limit`. */
+export const MAX_FEED_LIMIT = 1000;
+
+/** Query of `GET /v1/session-ends/feed`, validated. */
+export interface FeedQuery {
+  tenantId?: string;
+  /** The opaque feed token, not yet verified. */
+  after?: string;
+  limit: number;
+}
+
+/** The valibot schema of the feed query. */
+export const FeedQuerySchema = v.strictObject({
+  tenant_id: v.optional(uuid),
+  after: v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(MAX_CURSOR_LENGTH, "is not a feed token this API issued"),
+      v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "is not a feed token this API issued"),
+    ),
+  ),
+  limit: v.optional(pageSize(MAX_FEED_LIMIT), String(DEFAULT_FEED_LIMIT)),
+}, "is not a known parameter");
+
+/** Validates the feed query. */
+export function parseFeedQuery(params: URLSearchParams): QueryResult<FeedQuery> {
+  const result = parseQuery(FeedQuerySchema, params);
+  if (!result.ok) return result;
+  const q = result.value;
+  return { ok: true, value: { tenantId: q.tenant_id, after: q.after, limit: q.limit } };
+}
+
+/** Dead letters per page when `limit` is not given. */
+export const DEFAULT_DEAD_LETTER_LIMIT = 20;
+/** Largest accepted dead-letter `limit` (payloads may be large). */
+export const MAX_DEAD_LETTER_LIMIT = 100;
+
+/** Query of `GET /v1/dead-letters`, validated. */
+export interface DeadLetterListQuery {
+  limit: number;
+  cursor?: string;
+}
+
+/** The valibot schema of the dead-letter list query. */
+export const DeadLetterListQuerySchema = v.strictObject({
+  limit: v.optional(pageSize(MAX_DEAD_LETTER_LIMIT), String(DEFAULT_DEAD_LETTER_LIMIT)),
+  cursor: v.optional(cursor),
+}, "is not a known parameter");
+
+/** Validates the dead-letter list query. */
+export function parseDeadLetterListQuery(
+  params: URLSearchParams,
+): QueryResult<DeadLetterListQuery> {
+  const result = parseQuery(DeadLetterListQuerySchema, params);
+  return result.ok
+    ? { ok: true, value: { limit: result.value.limit, cursor: result.value.cursor } }
+    : result;
+}
+
+/** The valibot schema of a query that takes no parameter. */
+export const EmptyQuerySchema = v.strictObject({}, "is not a known parameter");
+
+/** Validates a dead-letter id from the path: a positive integer. */
+export const DeadLetterIdSchema = v.pipe(
+  v.string(),
+  v.regex(/^[1-9]\d{0,14}$/, "must be a positive integer"),
+  v.transform(Number),
+);

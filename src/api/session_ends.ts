@@ -38,7 +38,8 @@ export interface SessionEndPage {
 /** Tells no-one but the caller to keep audit data. */
 const PRIVATE = { "Cache-Control": "private, no-store" };
 
-function valid<T>(result: QueryResult<T>): T {
+/** The value of a parsed query, or a 400 naming the parameter at fault. */
+export function valid<T>(result: QueryResult<T>): T {
   if (!result.ok) throw invalidParameter(result.param, `${result.param} ${result.message}`);
   return result.value;
 }
@@ -70,7 +71,8 @@ export function cursorBinding(filter: ListFilter): string {
   ]);
 }
 
-function searchParams(c: Context): URLSearchParams {
+/** The request's query parameters. */
+export function searchParams(c: Context): URLSearchParams {
   return new URL(c.req.url).searchParams;
 }
 

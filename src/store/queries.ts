@@ -50,7 +50,8 @@ export interface SessionEndItem {
   recorded_at: string;
 }
 
-const COLUMNS = [
+/** The columns {@linkcode toItem} reads, comma-separated, for other queries of session ends. */
+export const ITEM_COLUMNS = [
   "session_id",
   "tenant_id",
   "device_id",
@@ -63,6 +64,8 @@ const COLUMNS = [
   "sort_time",
   "recorded_at",
 ].join(", ");
+
+const COLUMNS = ITEM_COLUMNS;
 
 /**
  * Builds the list query: the filters as equalities and a range on

@@ -1,0 +1,288 @@
+/**
+ * The OpenAPI 3.1 document of the service (`GET /openapi.json`): the paths
+ * are written here by hand, their parameter and response schemas are
+ * generated from the very valibot schemas the routes validate with and the
+ * answers are checked against (`query.ts`, `schemas.ts`).
+ *
+ * @module
+ */
+import { toJsonSchema } from "@valibot/to-json-schema";
+import type * as v from "valibot";
+import {
+  DeadLetterIdSchema,
+  DeadLetterListQuerySchema,
+  ExportQuerySchema,
+  FeedQuerySchema,
+  GetQuerySchema,
+  ListQuerySchema,
+  SessionIdSchema,
+  StatsQuerySchema,
+} from "./query.ts";
+import {
+  DeadLetterPageSchema,
+  ErrorBodySchema,
+  FeedPageSchema,
+  HealthSchema,
+  ReadySchema,
+  ReplayAnswerSchema,
+  SessionEndItemSchema,
+  SessionEndPageSchema,
+  StatsAnswerSchema,
+} from "./schemas.ts";
+
+/** A JSON Schema (2020-12) or OpenAPI object: plain JSON. */
+export type JsonObject = { [key: string]: unknown };
+
+/** Query parameters are converted as the strings they arrive as. */
+const QUERY_CONVERSION = {
+  target: "draft-2020-12",
+  typeMode: "input",
+  errorMode: "ignore",
+} as const;
+const RESPONSE_CONVERSION = { target: "draft-2020-12", errorMode: "ignore" } as const;
+
+const DESCRIPTIONS: Record<string, string> = {
+  tenant_id:
+    "Administrators: read only this tenant. A tenant token may name only its own tenant (another is 403).",
+  device_id: "Only this device (UUID, any letter case).",
+  user_id: "Only this user (UUID, any letter case).",
+  reason: "Exact reason, e.g. idle_timeout.",
+  since: "RFC 3339; end_time >= since. Rows without end_time are then left out.",
+  until: "RFC 3339; end_time < until; must be after since.",
+  limit: "Page size, an integer: list 1-500, feed and stats 1-1000, dead letters 1-100.",
+  cursor: "The next_cursor of the previous page, unchanged, with the same filters.",
+  format: "csv (RFC 4180, header row, formulas neutralised) or ndjson (one item per line).",
+  group_by: "device_id, user_id, reason, or day (UTC date of end_time).",
+  after: "The next token of the previous feed page (absent: from the first stored row).",
+};
+
+function withoutMeta(schema: JsonObject): JsonObject {
+  const { $schema: _, ...rest } = schema;
+  return rest;
+}
+
+function jsonSchema(
+  schema: v.GenericSchema,
+  config: typeof QUERY_CONVERSION | typeof RESPONSE_CONVERSION,
+): JsonObject {
+  return withoutMeta(toJsonSchema(schema, config) as JsonObject);
+}
+
+/** The `in: query` parameters of a query schema (a strict object, maybe piped). */
+export function queryParameters(schema: v.GenericSchema): JsonObject[] {
+  const json = jsonSchema(schema, QUERY_CONVERSION);
+  const properties = (json.properties ?? {}) as Record<string, JsonObject>;
+  const required = new Set((json.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, property]) => ({
+    name,
+    in: "query",
+    required: required.has(name),
+    ...(DESCRIPTIONS[name] ? { description: DESCRIPTIONS[name] } : {}),
+    schema: property,
+  }));
+}
+
+function pathParameter(name: string, schema: v.GenericSchema, description: string): JsonObject {
+  return {
+    name,
+    in: "path",
+    required: true,
+    description,
+    schema: jsonSchema(schema, QUERY_CONVERSION),
+  };
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const errorRef = (name: string) => ({ $ref: `#/components/responses/${name}` });
+const json = (name: string, description: string) => ({
+  description,
+  content: { "application/json": { schema: ref(name) } },
+});
+/** The errors every `/v1` route may answer. */
+const V1_ERRORS = {
+  "400": errorRef("InvalidParameter"),
+  "401": errorRef("Unauthorized"),
+  "403": errorRef("Forbidden"),
+};
+
+function v1Get(summary: string, parameters: JsonObject[], ok: JsonObject, extra = {}): JsonObject {
+  return {
+    get: {
+      summary,
+      security: [{ bearer: [] }],
+      parameters,
+      responses: { "200": ok, ...V1_ERRORS, ...extra },
+    },
+  };
+}
+
+/** Builds the OpenAPI 3.1 document. */
+export function openApiDocument(): JsonObject {
+  const errorResponse = (description: string) => ({
+    description,
+    content: { "application/json": { schema: ref("Error") } },
+  });
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "session-audit",
+      version: "1",
+      description:
+        "Tenant-scoped audit trail of SSH session ends. Every /v1 route needs a bearer JWT (HS256): a tenant_id claim confines it to that tenant, role admin reads every tenant.",
+    },
+    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    paths: {
+      "/healthz": {
+        get: {
+          summary: "Liveness: 200 while the process runs",
+          responses: { "200": json("Health", "alive") },
+        },
+      },
+      "/readyz": {
+        get: {
+          summary: "Readiness: the database answers and the consumer is bound",
+          responses: {
+            "200": json("Ready", "ready"),
+            "503": json("Ready", "not ready, with the reasons"),
+          },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics",
+          responses: {
+            "200": {
+              description: "text exposition format 0.0.4",
+              content: { "text/plain": { schema: { type: "string" } } },
+            },
+          },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          summary: "This document",
+          responses: {
+            "200": {
+              description: "OpenAPI 3.1",
+              content: { "application/json": { schema: { type: "object" } } },
+            },
+          },
+        },
+      },
+      "/docs": {
+        get: {
+          summary: "This document as a self-contained HTML page (works offline)",
+          responses: {
+            "200": {
+              description: "HTML",
+              content: { "text/html": { schema: { type: "string" } } },
+            },
+          },
+        },
+      },
+      "/v1/session-ends": v1Get(
+        "Session ends, newest end_time first, keyset-paged",
+        queryParameters(ListQuerySchema),
+        json("SessionEndPage", "one page; follow next_cursor until null"),
+      ),
+      "/v1/session-ends/export": v1Get(
+        "Every matching session end as CSV or NDJSON, streamed (a download)",
+        queryParameters(ExportQuerySchema),
+        {
+          description:
+            'the rows in list order, with Content-Disposition: attachment; filename="session-ends-<tenant|all>-<UTC timestamp>.<format>"',
+          content: {
+            "text/csv": { schema: { type: "string" } },
+            "application/x-ndjson": {
+              schema: { type: "string" },
+              itemSchema: ref("SessionEndItem"),
+            },
+          },
+        },
+      ),
+      "/v1/session-ends/stats": v1Get(
+        "Sessions and durations per device, user, reason or UTC day",
+        queryParameters(StatsQuerySchema),
+        json("StatsAnswer", "groups by sessions descending, then key ascending (null last)"),
+      ),
+      "/v1/session-ends/feed": v1Get(
+        "Rows in storage order for incremental sync; a live tail with Accept: text/event-stream",
+        [
+          ...queryParameters(FeedQuerySchema),
+          {
+            name: "Last-Event-ID",
+            in: "header",
+            required: false,
+            description:
+              "Live tail only: resume after this event id (a feed token); wins over after.",
+            schema: { type: "string" },
+          },
+        ],
+        {
+          description:
+            "JSON: a page and the next token (always present). text/event-stream: events whose id is the feed token and data an item; comment heartbeats.",
+          content: {
+            "application/json": { schema: ref("FeedPage") },
+            "text/event-stream": { schema: { type: "string" }, itemSchema: ref("SessionEndItem") },
+          },
+        },
+      ),
+      "/v1/session-ends/{session_id}": v1Get(
+        "One session end",
+        [
+          pathParameter("session_id", SessionIdSchema, "UUID"),
+          ...queryParameters(GetQuerySchema),
+        ],
+        json("SessionEndItem", "the item"),
+        { "404": errorRef("NotFound") },
+      ),
+      "/v1/dead-letters": v1Get(
+        "Quarantined messages, newest first (administrators only)",
+        queryParameters(DeadLetterListQuerySchema),
+        json("DeadLetterPage", "one page; follow next_cursor until null"),
+      ),
+      "/v1/dead-letters/{id}/replay": {
+        post: {
+          summary:
+            "Re-validate one quarantined message with today's rules; store it if valid (administrators only)",
+          security: [{ bearer: [] }],
+          parameters: [pathParameter("id", DeadLetterIdSchema, "The dead letter's id")],
+          responses: {
+            "200": json("ReplayAnswer", "stored now, or its session_id was already stored"),
+            ...V1_ERRORS,
+            "404": errorRef("NotFound"),
+            "409": errorResponse("already replayed"),
+            "422": errorResponse("still invalid: the message is today's reason (kept quarantined)"),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description: "HS256 with API_JWT_SECRET; exp required; tenant_id or role: admin",
+        },
+      },
+      responses: {
+        InvalidParameter: errorResponse("a bad parameter, named in error.param"),
+        Unauthorized: errorResponse("no token or a bad one (WWW-Authenticate says why)"),
+        Forbidden: errorResponse("the token may not read this"),
+        NotFound: errorResponse("not found (also another tenant's)"),
+      },
+      schemas: {
+        SessionEndItem: jsonSchema(SessionEndItemSchema, RESPONSE_CONVERSION),
+        SessionEndPage: jsonSchema(SessionEndPageSchema, RESPONSE_CONVERSION),
+        StatsAnswer: jsonSchema(StatsAnswerSchema, RESPONSE_CONVERSION),
+        FeedPage: jsonSchema(FeedPageSchema, RESPONSE_CONVERSION),
+        DeadLetterPage: jsonSchema(DeadLetterPageSchema, RESPONSE_CONVERSION),
+        ReplayAnswer: jsonSchema(ReplayAnswerSchema, RESPONSE_CONVERSION),
+        Error: jsonSchema(ErrorBodySchema, RESPONSE_CONVERSION),
+        Health: jsonSchema(HealthSchema, RESPONSE_CONVERSION),
+        Ready: jsonSchema(ReadySchema, RESPONSE_CONVERSION),
+      },
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The retention runner: purges session ends older than `RETENTION_DAYS`
+ * shortly after start and then every hour, counting what it deleted in
+ * `session_audit_retention_purged_total`. Runs in the roles that write
+ * (`all`, `ingest`), so `ROLE=api` replicas stay read-only.
+ *
+ * @module
+ */
+import { sleep } from "./backoff.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Database } from "./store/client.ts";
+import { purgeExpired, type PurgeResult, retentionCutoff } from "./store/retention.ts";
+
+/** Time between purges, ms. */
+export const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+/** Delay of the first purge after start, ms. */
+export const RETENTION_FIRST_DELAY_MS = 30_000;
+
+/** What {@linkcode runRetention} needs. */
+export interface RetentionDeps {
+  db: Database;
+  /** `RETENTION_DAYS`; 0 keeps rows forever (the runner then returns at once). */
+  days: number;
+  metrics: Metrics;
+  logger: Logger;
+  /**
+   * Time between purges, ms.
+   * @default {3600000}
+   */
+  intervalMs?: number;
+  /**
+   * Delay of the first purge, ms.
+   * @default {30000}
+   */
+  firstDelayMs?: number;
+  /** Current time (tests). */
+  now?: () => number;
+}
+
+/** One purge at the current cutoff: logged, counted. Errors are logged, never thrown. */
+export async function purgeOnce(
+  deps: RetentionDeps,
+  signal?: AbortSignal,
+): Promise<PurgeResult | undefined> {
+  const cutoff = retentionCutoff(deps.days, (deps.now ?? Date.now)());
+  if (cutoff === undefined) return undefined;
+  try {
+    const result = await purgeExpired(deps.db, cutoff, {
+      signal,
+      onChunk: (chunk) => deps.metrics.add("session_audit_retention_purged_total", chunk.deleted),
+    });
+    if (result.deleted > 0) {
+      deps.logger.info("retention purge", {
+        deleted: result.deleted,
+        chunks: result.chunks,
+        cutoff: new Date(cutoff).toISOString(),
+        max_id: result.maxId,
+        retention_days: deps.days,
+      });
+    }
+    return result;
+  } catch (err) {
+    deps.logger.warn("retention purge failed; trying again at the next run", { error: err });
+    return undefined;
+  }
+}
+
+/** Purges periodically until `signal` aborts. */
+export async function runRetention(deps: RetentionDeps, signal: AbortSignal): Promise<void> {
+  if (deps.days === 0) {
+    deps.logger.info("retention disabled (RETENTION_DAYS=0): session ends are kept forever");
+    return;
+  }
+  await sleep(deps.firstDelayMs ?? RETENTION_FIRST_DELAY_MS, signal);
+  while (!signal.aborted) {
+    await purgeOnce(deps, signal);
+    await sleep(deps.intervalMs ?? RETENTION_INTERVAL_MS, signal);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Reading and replaying quarantined messages: the dead-letter list (newest
+ * first, keyset-paged on `id`), the lookup of one, and its replay through
+ * today's validation.
+ *
+ * A dead letter already replayed is not replayed again (409 at the API).
+ * A replay that now validates is stored with the ingest path's own
+ * {@linkcode storeBatch} (the first event for a `session_id` wins), then the
+ * dead letter is kept and marked `replayed_at` / `replay_outcome` (`stored`
+ * or `duplicate`): quarantined evidence is never deleted. The two steps are
+ * two transactions; if the mark is lost, replaying again answers `duplicate`
+ * and marks it. A message that is still invalid stays quarantined, with its
+ * `error` replaced by today's reason.
+ *
+ * @module
+ */
+import type { InStatement, Row } from "@libsql/client";
+import { decodeSessionEnd } from "../event.ts";
+import type { Database } from "./client.ts";
+import { storeBatch } from "./session_ends.ts";
+
+/** A dead letter as stored. */
+export interface DeadLetterRow {
+  id: number;
+  stream: string;
+  streamSeq: number;
+  subject: string;
+  payload: Uint8Array;
+  error: string;
+  receivedAt: number;
+  quarantinedAt: number;
+  replayedAt: number | null;
+  replayOutcome: "stored" | "duplicate" | null;
+}
+
+const COLUMNS = "id, stream, stream_seq, subject, payload, error, received_at, quarantined_at, " +
+  "replayed_at, replay_outcome";
+
+/** Builds one page of the list, newest first: `limit + 1` rows with an id below `beforeId`. */
+export function listDeadLettersSql(limit: number, beforeId?: number): InStatement {
+  return beforeId === undefined
+    ? { sql: `SELECT ${COLUMNS} FROM dead_letters ORDER BY id DESC LIMIT ?`, args: [limit + 1] }
+    : {
+      sql: `SELECT ${COLUMNS} FROM dead_letters WHERE id < ? ORDER BY id DESC LIMIT ?`,
+      args: [beforeId, limit + 1],
+    };
+}
+
+/** Builds the lookup of one dead letter. */
+export function getDeadLetterSql(id: number): InStatement {
+  return { sql: `SELECT ${COLUMNS} FROM dead_letters WHERE id = ?`, args: [id] };
+}
+
+function bytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  // a payload written as text by another tool
+  return new TextEncoder().encode(String(value));
+}
+
+/** Maps a row of these queries to a {@linkcode DeadLetterRow}. */
+export function toDeadLetter(row: Row): DeadLetterRow {
+  const outcome = row.replay_outcome;
+  return {
+    id: Number(row.id),
+    stream: String(row.stream),
+    streamSeq: Number(row.stream_seq),
+    subject: String(row.subject),
+    payload: bytes(row.payload),
+    error: String(row.error),
+    receivedAt: Number(row.received_at),
+    quarantinedAt: Number(row.quarantined_at),
+    replayedAt: row.replayed_at === null || row.replayed_at === undefined
+      ? null
+      : Number(row.replayed_at),
+    replayOutcome: outcome === "stored" || outcome === "duplicate" ? outcome : null,
+  };
+}
+
+/** What a replay did. */
+export type ReplayOutcome =
+  | { kind: "not_found" }
+  | { kind: "already_replayed"; replayedAt: number; outcome: "stored" | "duplicate" }
+  | { kind: "stored"; sessionId: string }
+  | { kind: "duplicate"; sessionId: string }
+  | { kind: "invalid"; reason: string };
+
+/**
+ * Re-validates dead letter `id` with today's rules and stores it when it now
+ * passes (see the module comment for what happens to the dead letter).
+ */
+export async function replayDeadLetter(
+  db: Database,
+  id: number,
+  now: number = Date.now(),
+): Promise<ReplayOutcome> {
+  const rs = await db.execute(getDeadLetterSql(id));
+  if (rs.rows.length === 0) return { kind: "not_found" };
+  const letter = toDeadLetter(rs.rows[0]);
+  if (letter.replayedAt !== null) {
+    return {
+      kind: "already_replayed",
+      replayedAt: letter.replayedAt,
+      outcome: letter.replayOutcome ?? "stored",
+    };
+  }
+  const decoded = decodeSessionEnd(letter.payload);
+  if (!decoded.ok) {
+    await db.execute({
+      sql: "UPDATE dead_letters SET error = ? WHERE id = ?",
+      args: [decoded.reason, id],
+    });
+    return { kind: "invalid", reason: decoded.reason };
+  }
+  const { inserted } = await storeBatch(
+    db,
+    [{
+      event: decoded.event,
+      streamSeq: letter.streamSeq,
+      receivedAt: letter.receivedAt,
+    }],
+    [],
+    now,
+  );
+  const kind = inserted.has(decoded.event.sessionId) ? "stored" : "duplicate";
+  await db.execute({
+    sql: "UPDATE dead_letters SET replayed_at = ?, replay_outcome = ? WHERE id = ?",
+    args: [now, kind, id],
+  });
+  return { kind, sessionId: decoded.event.sessionId };
+}
