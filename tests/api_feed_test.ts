@@ -1,0 +1,243 @@
+import * as v from "valibot";
+import { assert, assertEquals } from "./api_assert.ts";
+import {
+  adminToken,
+  BASE_TIME,
+  type ErrorBodyJson,
+  generateRows,
+  get,
+  insertRows,
+  openTestDb,
+  TENANT_A,
+  TENANT_B,
+  tenantToken,
+} from "./api_fixture.ts";
+import { makeLiveApp, SseReader } from "./api_live_fixture.ts";
+import { FeedPageSchema } from "../src/api/schemas.ts";
+import { Database } from "../src/store/client.ts";
+import type { Hono } from "hono";
+
+interface FeedPage {
+  items: { session_id: string }[];
+  next: string;
+}
+
+async function feedPage(app: Hono, token: string, query: string): Promise<FeedPage> {
+  const res = await get(app, `/v1/session-ends/feed?${query}`, token);
+  if (res.status !== 200) throw new Error(`${query}: ${res.status} ${await res.text()}`);
+  return v.parse(FeedPageSchema, await res.json());
+}
+
+/** Polls the feed from `after` until a page comes back empty; returns ids and the last token. */
+async function drain(app: Hono, token: string, after: string | undefined, limit: number) {
+  const ids: string[] = [];
+  let next = after;
+  while (true) {
+    const page = await feedPage(
+      app,
+      token,
+      `limit=${limit}${next === undefined ? "" : `&after=${encodeURIComponent(next)}`}`,
+    );
+    ids.push(...page.items.map((i) => i.session_id));
+    assert(page.next, "every page carries a next token");
+    if (page.items.length === 0) {
+      // an empty page hands back a token at the same position
+      return { ids, next: page.next };
+    }
+    next = page.next;
+  }
+}
+
+Deno.test("feed: storage order, resumable across pages and a restart, late rows after the token", async (t) => {
+  const store = await openTestDb();
+  try {
+    const first = generateRows(TENANT_A, 120, 81, 0xa8);
+    const foreign = generateRows(TENANT_B, 30, 82, 0xb8);
+    await insertRows(store.db, first.slice(0, 60));
+    await insertRows(store.db, foreign);
+    await insertRows(store.db, first.slice(60));
+    const { app } = makeLiveApp(store.db);
+    const token = await tenantToken(TENANT_A);
+    let resumeAt = "";
+
+    await t.step("an empty feed still answers a next token", async () => {
+      const empty = await openTestDb();
+      try {
+        const page = await feedPage(makeLiveApp(empty.db).app, token, "");
+        assertEquals(page.items, []);
+        assert(page.next.length > 0);
+      } finally {
+        await empty.close();
+      }
+    });
+
+    await t.step("pages of 7 yield the tenant's rows in storage order, each once", async () => {
+      const { ids, next } = await drain(app, token, undefined, 7);
+      assertEquals(ids, first.map((r) => r.sessionId));
+      resumeAt = next;
+    });
+
+    await t.step("after a restart, late rows (old end_time) come after the token", async () => {
+      // a new process over the same file
+      const db2 = await Database.open({ databaseUrl: store.url });
+      try {
+        const late = generateRows(TENANT_A, 15, 83, 0xa9).map((r) => ({
+          ...r,
+          endTime: BASE_TIME - 30 * 86_400_000,
+          startTime: BASE_TIME - 30 * 86_400_000 - 60_000,
+        }));
+        await insertRows(db2, late);
+        const { app: app2 } = makeLiveApp(db2);
+        const { ids } = await drain(app2, token, resumeAt, 4);
+        assertEquals(ids, late.map((r) => r.sessionId));
+      } finally {
+        db2.close();
+      }
+    });
+
+    await t.step(
+      "an admin's feed covers every tenant; narrowed, it is bound to that tenant",
+      async () => {
+        const admin = await adminToken();
+        const { ids } = await drain(app, admin, undefined, 50);
+        assertEquals(ids.length, 120 + 30 + 15);
+        const onlyB = await feedPage(app, admin, `tenant_id=${TENANT_B}&limit=1000`);
+        assertEquals(onlyB.items.map((i) => i.session_id), foreign.map((r) => r.sessionId));
+        // the admin's tenant-B token is not valid for the all-tenants feed, nor for tenant A
+        const res = await get(
+          app,
+          `/v1/session-ends/feed?after=${encodeURIComponent(onlyB.next)}`,
+          admin,
+        );
+        assertEquals(res.status, 400);
+        const asA = await get(
+          app,
+          `/v1/session-ends/feed?after=${encodeURIComponent(onlyB.next)}`,
+          token,
+        );
+        assertEquals(asA.status, 400);
+      },
+    );
+
+    await t.step("bad input: garbage or edited token, bad limit, foreign tenant", async () => {
+      const page = await feedPage(app, token, "limit=1");
+      const edited = page.next.slice(0, -2) + (page.next.endsWith("AA") ? "BB" : "AA");
+      for (
+        const [q, status, param] of [
+          ["after=garbage", 400, "after"],
+          [`after=${edited}`, 400, "after"],
+          ["limit=0", 400, "limit"],
+          ["limit=1001", 400, "limit"],
+          ["cursor=x.y", 400, "cursor"],
+          [`tenant_id=${TENANT_B}`, 403, "tenant_id"],
+        ] as const
+      ) {
+        const res = await get(app, `/v1/session-ends/feed?${q}`, token);
+        assertEquals(res.status, status, q);
+        assertEquals((await res.json() as ErrorBodyJson).error.param, param, q);
+      }
+      assertEquals((await get(app, "/v1/session-ends/feed")).status, 401);
+    });
+  } finally {
+    await store.close();
+  }
+});
+
+const SSE = { Accept: "text/event-stream" };
+
+Deno.test("feed as server-sent events: replay, live push, Last-Event-ID, heartbeat, shutdown", async (t) => {
+  const store = await openTestDb();
+  try {
+    const rows = generateRows(TENANT_A, 40, 91, 0xaa);
+    await insertRows(store.db, rows.slice(0, 25));
+    // polling is slow here: only the stored-rows signal can deliver quickly
+    const live = makeLiveApp(store.db, { pollMs: 60_000, heartbeatMs: 60_000 });
+    const token = await tenantToken(TENANT_A);
+    const seen: string[] = [];
+    let lastId = "";
+
+    await t.step("replays from the start, then pushes rows as they are stored", async () => {
+      const res = await get(live.app, "/v1/session-ends/feed", token, SSE);
+      assertEquals(res.status, 200);
+      assertEquals(res.headers.get("Content-Type"), "text/event-stream; charset=utf-8");
+      const sse = new SseReader(res.body!);
+      assertEquals((await sse.next())?.retry, "2000");
+      const replayed = await sse.data(10);
+      seen.push(...replayed.map((e) => JSON.parse(e.data).session_id));
+      lastId = replayed[replayed.length - 1].id;
+      // the event id is a feed token: the JSON feed continues from it
+      const page = await feedPage(
+        live.app,
+        token,
+        `after=${encodeURIComponent(lastId)}&limit=1`,
+      );
+      assertEquals(page.items[0].session_id, rows[10].sessionId);
+      await sse.cancel();
+    });
+
+    await t.step("reconnecting with Last-Event-ID resumes without loss or repeat", async () => {
+      const res = await get(live.app, "/v1/session-ends/feed", token, {
+        ...SSE,
+        "Last-Event-ID": lastId,
+      });
+      const sse = new SseReader(res.body!);
+      const rest = await sse.data(15);
+      seen.push(...rest.map((e) => JSON.parse(e.data).session_id));
+      assertEquals(seen, rows.slice(0, 25).map((r) => r.sessionId));
+      // live: rows stored now are pushed (woken by the signal, as the ingest loop does)
+      const started = Date.now();
+      await insertRows(store.db, rows.slice(25));
+      live.stored.notify();
+      const pushed = await sse.data(15, 3_000);
+      assert(Date.now() - started < 3_000);
+      seen.push(...pushed.map((e) => JSON.parse(e.data).session_id));
+      assertEquals(seen, rows.map((r) => r.sessionId));
+      assertEquals(new Set(seen).size, rows.length);
+      await sse.cancel();
+    });
+
+    await t.step("Last-Event-ID wins over after; a garbage one is a 400", async () => {
+      const res = await get(
+        live.app,
+        `/v1/session-ends/feed?after=${encodeURIComponent(lastId)}`,
+        token,
+        { ...SSE, "Last-Event-ID": "not.valid" },
+      );
+      assertEquals(res.status, 400);
+      assertEquals((await res.json() as ErrorBodyJson).error.param, "Last-Event-ID");
+    });
+
+    await t.step("shutdown ends every open stream", async () => {
+      const res = await get(live.app, "/v1/session-ends/feed", token, SSE);
+      const sse = new SseReader(res.body!);
+      await sse.data(rows.length);
+      live.shutdown.abort();
+      assertEquals(await sse.next(2_000), undefined);
+      assert(sse.ended);
+      assertEquals(live.stored.waiting, 0);
+    });
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("feed as server-sent events without the ingest signal: polls, and sends heartbeats", async () => {
+  const store = await openTestDb();
+  try {
+    // a ROLE=api replica: no ingest loop in the process
+    const replica = makeLiveApp(store.db, { withoutSignal: true, pollMs: 50, heartbeatMs: 300 });
+    const token = await tenantToken(TENANT_A);
+    const res = await get(replica.app, "/v1/session-ends/feed", token, SSE);
+    const sse = new SseReader(res.body!);
+    await sse.next(); // retry
+    const heartbeat = await sse.next(2_000);
+    assertEquals(heartbeat?.comment, "heartbeat");
+    const rows = generateRows(TENANT_A, 3, 92, 0xab);
+    await insertRows(store.db, rows);
+    const events = await sse.data(3, 2_000);
+    assertEquals(events.map((e) => JSON.parse(e.data).session_id), rows.map((r) => r.sessionId));
+    await sse.cancel();
+  } finally {
+    await store.close();
+  }
+});
