@@ -236,6 +236,14 @@ export function openApiDocument(): JsonObject {
         json("SessionEndItem", "the item"),
         { "404": errorRef("NotFound") },
       ),
+      "/v1/integrity": v1Get(
+        "Verifies the hash chain of the caller's tenant (an administrator: one tenant with tenant_id, or every tenant)",
+        queryParameters(GetQuerySchema),
+        {
+          description: "the verification result (ok, rows_checked, first_broken, head, …)",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      ),
       "/v1/dead-letters": v1Get(
         "Quarantined messages, newest first (administrators only)",
         queryParameters(DeadLetterListQuerySchema),
