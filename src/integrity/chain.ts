@@ -19,22 +19,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { SessionEnd } from "../event.ts";
 
 /** The previous hash of a tenant's first row. */
 export const GENESIS_HASH = "0".repeat(64);
 
-/** The fields of a row that the chain covers. */
-export interface ChainedFields {
+/** The fields of a row that the chain covers: the session end, its position and when it was stored. */
+export interface ChainedFields extends SessionEnd {
   chainSeq: number;
-  sessionId: string;
-  tenantId: string;
-  deviceId: string;
-  userId: string | null;
-  startTime: number | null;
-  endTime: number | null;
-  durationSeconds: number | null;
-  sourceIp: string | null;
-  reason: string | null;
   recordedAt: number;
 }
 
