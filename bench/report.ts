@@ -1,0 +1,155 @@
+/**
+ * The benchmark's results: their JSON shape, the targets checked against
+ * them, and the plain-text table printed at the end of a run.
+ *
+ * @module
+ */
+import type { Rate } from "./consumers.ts";
+import type { ReadFigures } from "./read.ts";
+
+/** The three read queries. */
+export const READ_QUERIES = ["first", "deep", "device"] as const;
+/** One of {@linkcode READ_QUERIES}. */
+export type ReadQuery = typeof READ_QUERIES[number];
+
+/** Read figures at one table size. */
+export interface ReadAtSize {
+  rows: number;
+  queries: Record<ReadQuery, ReadFigures>;
+}
+
+/** One target and how the run did against it. */
+export interface TargetResult {
+  name: string;
+  /** The measured ratio or value. */
+  measured: number;
+  /** `>=` or `<=` the threshold passes. */
+  comparison: ">=" | "<=";
+  threshold: number;
+  pass: boolean;
+}
+
+/** Everything one run measured. */
+export interface BenchResults {
+  date: string;
+  machine: { cpus: number; model: string; deno: string; os: string };
+  settings: {
+    events: number;
+    batchSize: number;
+    maxAckPending: number;
+    readClients: number;
+    readSeconds: number;
+  };
+  /** JSON parse + valibot + normalise, in the benchmark process. */
+  decode: Rate;
+  consumeCeiling: Rate;
+  storeCeiling: Rate;
+  naiveBaseline: Rate;
+  ingest: Rate & { peakRssMB: number; stored: number; duplicates: number; quarantined: number };
+  /** Absent when the read API could not be measured. */
+  read?: ReadAtSize[];
+  readError?: string;
+  targets: TargetResult[];
+}
+
+/** Checks the targets against the figures of one run. */
+export function checkTargets(r: Omit<BenchResults, "targets">): TargetResult[] {
+  const targets: TargetResult[] = [];
+  const add = (name: string, measured: number, comparison: ">=" | "<=", threshold: number) =>
+    targets.push({
+      name,
+      measured,
+      comparison,
+      threshold,
+      pass: comparison === ">=" ? measured >= threshold : measured <= threshold,
+    });
+  const ceiling = Math.min(r.consumeCeiling.perSecond, r.storeCeiling.perSecond);
+  add("ingest / min(consume, store ceiling)", r.ingest.perSecond / ceiling, ">=", 0.8);
+  add("ingest / naive baseline", r.ingest.perSecond / r.naiveBaseline.perSecond, ">=", 4);
+  add("ingest peak RSS, MB", r.ingest.peakRssMB, "<=", 200);
+  if (r.read && r.read.length >= 2) {
+    const small = r.read[0];
+    const large = r.read[r.read.length - 1];
+    for (const q of READ_QUERIES) {
+      add(
+        `read ${q} p50 @${count(large.rows)} / @${count(small.rows)}`,
+        large.queries[q].p50Ms / small.queries[q].p50Ms,
+        "<=",
+        1.5,
+      );
+    }
+  }
+  return targets;
+}
+
+/** 1000000 → "1M", 10000 → "10k". */
+export function count(n: number): string {
+  if (n >= 1_000_000 && n % 1_000_000 === 0) return `${n / 1_000_000}M`;
+  if (n >= 1_000 && n % 1_000 === 0) return `${n / 1_000}k`;
+  return String(n);
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  return rows.map((row, i) => {
+    const line = row.map((cell, c) => c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))
+      .join("  ");
+    return i === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
+  }).join("\n");
+}
+
+/** The results as the text table the benchmark prints. */
+export function formatResults(r: BenchResults): string {
+  const parts: string[] = [];
+  parts.push(
+    `session-audit bench — ${r.date} — ${r.machine.cpus} × ${r.machine.model}, deno ${r.machine.deno}`,
+  );
+  parts.push(
+    `backlog ${int(r.settings.events)} events, INGEST_BATCH_SIZE ${r.settings.batchSize}, ` +
+      `max_ack_pending ${r.settings.maxAckPending}`,
+  );
+  parts.push("");
+  parts.push(table([
+    ["throughput", "messages", "seconds", "msg/s"],
+    ...([
+      ["consume ceiling (ack only)", r.consumeCeiling],
+      ["store ceiling (storeBatch, 500 rows)", r.storeCeiling],
+      ["naive baseline (insert+ack each)", r.naiveBaseline],
+      ["ingest (service, backlog drain)", r.ingest],
+      ["decode only (JSON + valibot)", r.decode],
+    ] as const).map(([name, x]) => [name, int(x.messages), x.seconds.toFixed(2), int(x.perSecond)]),
+  ]));
+  parts.push(
+    `ingest peak RSS (VmHWM): ${r.ingest.peakRssMB.toFixed(1)} MB; stored ${
+      int(r.ingest.stored)
+    }, duplicates ${int(r.ingest.duplicates)}, quarantined ${int(r.ingest.quarantined)}`,
+  );
+  parts.push("");
+  if (r.read) {
+    const rows = [["read GET /v1/session-ends?limit=50", "rows", "req/s", "p50 ms", "p99 ms"]];
+    for (const q of READ_QUERIES) {
+      for (const size of r.read) {
+        const f = size.queries[q];
+        rows.push([q, count(size.rows), int(f.perSecond), ms(f.p50Ms), ms(f.p99Ms)]);
+      }
+    }
+    parts.push(table(rows));
+    parts.push(`(${r.settings.readClients} concurrent clients, ${r.settings.readSeconds} s each)`);
+  } else {
+    parts.push(`read: not measured (${r.readError ?? "skipped"})`);
+  }
+  parts.push("");
+  parts.push(table([
+    ["target", "measured", "need", "result"],
+    ...r.targets.map((t) => [
+      t.name,
+      t.measured.toFixed(2),
+      `${t.comparison} ${t.threshold}`,
+      t.pass ? "PASS" : "FAIL",
+    ]),
+  ]));
+  return parts.join("\n");
+}
