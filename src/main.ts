@@ -134,7 +134,9 @@ export async function main(
   const work: Promise<void>[] = [];
   // Retention deletes rows: only the roles that write run it, not ROLE=api replicas.
   if (ingests) {
-    work.push(runRetention({ db, days: config.retentionDays, metrics, logger }, shutdown.signal));
+    work.push(
+      runRetention({ db, days: config.retentionDays, metrics, logger, signer }, shutdown.signal),
+    );
   }
   if (ingests && signer?.sign) {
     work.push(runCheckpointer({

@@ -7,6 +7,7 @@
  * @module
  */
 import { sleep } from "./backoff.ts";
+import type { CheckpointSigner } from "./integrity/signing.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Database } from "./store/client.ts";
@@ -36,6 +37,8 @@ export interface RetentionDeps {
   firstDelayMs?: number;
   /** Current time (tests). */
   now?: () => number;
+  /** Signs the purge checkpoints. */
+  signer?: CheckpointSigner;
 }
 
 /** One purge at the current cutoff: logged, counted. Errors are logged, never thrown. */
@@ -48,6 +51,7 @@ export async function purgeOnce(
   try {
     const result = await purgeExpired(deps.db, cutoff, {
       signal,
+      signer: deps.signer,
       onChunk: (chunk) => deps.metrics.add("session_audit_retention_purged_total", chunk.deleted),
     });
     if (result.deleted > 0) {

@@ -223,6 +223,21 @@ export function expectedItem(row: FixtureRow, recordedAt = BASE_TIME) {
   };
 }
 
+/**
+ * An item without its chain fields (`chain_seq`, `chain_hash`), after
+ * checking their shape: what {@linkcode expectedItem} describes.
+ */
+export function withoutChain(item: Record<string, unknown>): Record<string, unknown> {
+  const { chain_seq, chain_hash, ...rest } = item;
+  if (!(Number.isInteger(chain_seq) && (chain_seq as number) >= 1)) {
+    throw new Error(`chain_seq is not a position: ${chain_seq}`);
+  }
+  if (!/^[0-9a-f]{64}$/.test(String(chain_hash))) {
+    throw new Error(`chain_hash is not a SHA-256 hex: ${chain_hash}`);
+  }
+  return rest;
+}
+
 /** The JSON of a list page. */
 export interface PageBody {
   items: { session_id: string; tenant_id: string; [key: string]: unknown }[];

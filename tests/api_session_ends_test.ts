@@ -20,6 +20,7 @@ import {
   tenantToken,
   USERS,
   walk,
+  withoutChain,
 } from "./api_fixture.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
@@ -82,7 +83,9 @@ Deno.test("listing and fetching session ends", async (t) => {
       const body = await (await get(app, "/v1/session-ends?limit=500", tokenA)).json() as PageBody;
       const byId = new Map(rowsA.map((r) => [r.sessionId, r]));
       assertEquals(body.items.length, rowsA.length);
-      for (const item of body.items) assertEquals(item, expectedItem(byId.get(item.session_id)!));
+      for (const item of body.items) {
+        assertEquals(withoutChain(item), expectedItem(byId.get(item.session_id)!));
+      }
       assert(body.items.some((i) => i.end_time === null), "fixture has rows without end_time");
       assert(body.items.some((i) => i.user_id === null), "fixture has rows without user_id");
     });
@@ -195,10 +198,10 @@ Deno.test("listing and fetching session ends", async (t) => {
       for (const id of [row.sessionId, row.sessionId.toUpperCase()]) {
         const res = await get(app, `/v1/session-ends/${id}`, tokenA);
         assertEquals(res.status, 200);
-        assertEquals(await res.json(), expectedItem(row));
+        assertEquals(withoutChain(await res.json()), expectedItem(row));
       }
       const viaAdmin = await get(app, `/v1/session-ends/${row.sessionId}`, admin);
-      assertEquals(await viaAdmin.json(), expectedItem(row));
+      assertEquals(withoutChain(await viaAdmin.json()), expectedItem(row));
     });
 
     await t.step("a foreign session_id is the same 404 as an unknown one", async () => {

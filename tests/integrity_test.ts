@@ -362,3 +362,78 @@ Deno.test(
     }
   },
 );
+
+Deno.test("a retention purge followed by verification still passes", opts, async () => {
+  await withFilled(async ({ db, path }) => {
+    const signer = await hmacSigner(SIGNING_KEY);
+    const { purgeExpired } = await import("../src/store/retention.ts");
+    // Rows' end times are 2026-03-12 + n s + 15 min: the first 300 of each tenant are older.
+    const cutoff = Date.UTC(2026, 2, 12) + 300 * 1000 + 900_000;
+    const purged = await purgeExpired(db, cutoff, { signer, chunkSize: 128 });
+    assertEquals(purged.deleted, 900);
+    assertEquals(await writePeriodicCheckpoints(db, signer), 3);
+    const cli = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
+    assertEquals(cli.code, 0, cli.stdout);
+    assertEquals(cli.report.rows_checked, 2100);
+    // Deleting one more row by hand after the purge is still caught.
+    await tamper(path, "DELETE FROM session_ends WHERE tenant_id = ? AND chain_seq = 301", [
+      TENANTS[1],
+    ]);
+    const after = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
+    assertEquals(after.code, 1);
+    assertEquals(after.report.first_broken.problem, "missing");
+  });
+});
+
+Deno.test("an NDJSON export verifies offline, and an edited export does not", opts, async () => {
+  await withFilled(async ({ db }) => {
+    const app = appOver(db);
+    const res = await get(
+      app,
+      "/v1/session-ends/export?format=ndjson",
+      await tenantToken(TENANTS[0]),
+    );
+    assertEquals(res.status, 200);
+    const text = await res.text();
+    const dir = await Deno.makeTempDir();
+    try {
+      const run = async (content: string) => {
+        await Deno.writeTextFile(`${dir}/export.ndjson`, content);
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL("../scripts/verify.ts", import.meta.url).pathname,
+            "--json",
+            "--export",
+            `${dir}/export.ndjson`,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        return {
+          code: out.code,
+          report: JSON.parse(new TextDecoder().decode(out.stdout) || "null"),
+        };
+      };
+      const intact = await run(text);
+      assertEquals(intact.code, 0);
+      assertEquals(intact.report.rows_checked, 1000);
+      const online = await (await get(app, "/v1/integrity", await tenantToken(TENANTS[0]))).json();
+      assertEquals(intact.report.head, online.head, "the export's head is the database's head");
+
+      const lines = text.trimEnd().split("\n");
+      const edited = lines.map((line, i) =>
+        i === 10 ? line.replace('"duration_seconds":900', '"duration_seconds":60') : line
+      );
+      const altered = await run(edited.join("\n") + "\n");
+      assertEquals(altered.code, 1);
+      assertEquals(altered.report.first_broken.problem, "altered");
+      const missing = await run(lines.filter((_, i) => i !== 10).join("\n") + "\n");
+      assertEquals(missing.code, 1);
+      assertEquals(missing.report.first_broken.problem, "missing");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

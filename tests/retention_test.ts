@@ -38,24 +38,26 @@ Deno.test("retention purge boundaries", async (t) => {
   await t.step("strictly older than the cutoff goes; exactly at the cutoff stays", async () => {
     const store = await openTestDb();
     try {
-      const rows = [
-        row(1, CUTOFF - 1), // 1 ms too old: deleted
-        row(2, CUTOFF), // exactly at the cutoff: kept
-        row(3, CUTOFF + 1),
-        row(4, CUTOFF - 10 * DAY),
-      ];
-      await insertRows(store.db, rows, BASE_TIME + DAY);
-      // no end_time: recorded_at decides (one old, one at the cutoff)
+      // Chain positions 1-3 expired (1 ms too old, 10 days old, no end_time but recorded too early).
+      await insertRows(store.db, [row(4, CUTOFF - 10 * DAY), row(1, CUTOFF - 1)], BASE_TIME + DAY);
       await insertRows(store.db, [row(5, null)], CUTOFF - 1);
+      // Kept: exactly at the cutoff, after it, recorded exactly at it.
+      await insertRows(store.db, [row(2, CUTOFF), row(3, CUTOFF + 1)], BASE_TIME + DAY);
       await insertRows(store.db, [row(6, null)], CUTOFF);
-      // newest-stored, and not expired, so the max-id guard does not interfere
+      // Expired, but stored after kept rows: the chain is only cut at its start, so it waits.
+      await insertRows(store.db, [row(8, CUTOFF - DAY)], BASE_TIME);
       await insertRows(store.db, [row(7, CUTOFF + DAY)], BASE_TIME);
       const result = await purgeExpired(store.db, CUTOFF);
       assertEquals(result.deleted, 3);
       assertEquals(result.maxRetentionTime, CUTOFF - 1);
-      assertEquals(await remaining(store.db), [2, 3, 6, 7].map((n) => row(n, 0).sessionId));
-      // the largest id deleted was row 5 (stored fifth)
-      assertEquals(result.maxId, 5);
+      assertEquals(await remaining(store.db), [2, 3, 6, 8, 7].map((n) => row(n, 0).sessionId));
+      // the largest id deleted was row 5 (stored third)
+      assertEquals(result.maxId, 3);
+      // The cut is recorded, so the rest of the chain verifies from there.
+      const cut = await store.db.execute(
+        "SELECT seq FROM chain_checkpoints WHERE kind = 'purge' ORDER BY id DESC LIMIT 1",
+      );
+      assertEquals(Number(cut.rows[0].seq), 3);
     } finally {
       await store.close();
     }
@@ -117,16 +119,17 @@ Deno.test("retention purge boundaries", async (t) => {
     }
   });
 
-  await t.step("the purge seeks the retention index instead of scanning the table", async () => {
+  await t.step("the purge walks the chain index instead of scanning the table", async () => {
     const store = await openTestDb();
     try {
       const plan = await store.db.execute({
-        sql:
-          `EXPLAIN QUERY PLAN SELECT id FROM session_ends WHERE ${RETENTION_TIME} < ? ORDER BY ${RETENTION_TIME} LIMIT 5`,
-        args: [CUTOFF],
+        sql: `EXPLAIN QUERY PLAN SELECT id, ${RETENTION_TIME} FROM session_ends
+              WHERE tenant_id = ? AND chain_seq IS NOT NULL ORDER BY chain_seq LIMIT 5`,
+        args: [TENANT_A],
       });
       const text = plan.rows.map((r) => String(r.detail)).join("\n");
-      assertMatch(text, /session_ends_by_retention/);
+      assertMatch(text, /session_ends_by_chain/);
+      assert(!/TEMP B-TREE/.test(text), text);
     } finally {
       await store.close();
     }

@@ -38,6 +38,8 @@ export const CSV_COLUMNS = [
   "source_ip",
   "reason",
   "recorded_at",
+  "chain_seq",
+  "chain_hash",
 ] as const satisfies readonly (keyof SessionEndItem)[];
 
 const CONTENT_TYPES: Record<ExportFormat, string> = {

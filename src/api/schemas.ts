@@ -24,6 +24,8 @@ export const SessionEndItemSchema = v.strictObject({
   source_ip: v.nullable(v.string()),
   reason: v.nullable(v.string()),
   recorded_at: time,
+  chain_seq: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  chain_hash: v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
 });
 
 /** `GET /v1/session-ends`. */

@@ -93,13 +93,10 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
-    description: "feed by tenant, retention index, dead-letter replay marks",
+    description: "feed by tenant, dead-letter replay marks",
     statements: [
       // The feed of one tenant walks its rows in id (storage) order.
       `CREATE INDEX IF NOT EXISTS session_ends_by_tenant_id ON session_ends (tenant_id, id)`,
-      // Retention deletes by end_time, or recorded_at when end_time is unknown.
-      `CREATE INDEX IF NOT EXISTS session_ends_by_retention
-        ON session_ends (coalesce(end_time, recorded_at))`,
       // A replayed dead letter is kept, marked with when and what happened.
       `ALTER TABLE dead_letters ADD COLUMN replayed_at INTEGER`,
       `ALTER TABLE dead_letters ADD COLUMN replay_outcome TEXT`,

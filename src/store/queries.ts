@@ -48,6 +48,10 @@ export interface SessionEndItem {
   source_ip: string | null;
   reason: string | null;
   recorded_at: string;
+  /** The row's position in its tenant's hash chain (null only for a row written outside it). */
+  chain_seq: number | null;
+  /** The row's chain hash (see src/integrity/chain.ts). */
+  chain_hash: string | null;
 }
 
 /** The columns {@linkcode toItem} reads, comma-separated, for other queries of session ends. */
@@ -63,6 +67,8 @@ export const ITEM_COLUMNS = [
   "reason",
   "sort_time",
   "recorded_at",
+  "chain_seq",
+  "chain_hash",
 ].join(", ");
 
 const COLUMNS = ITEM_COLUMNS;
@@ -162,5 +168,7 @@ export function toItem(row: Row): SessionEndItem {
     source_ip: nullableText(row, "source_ip"),
     reason: nullableText(row, "reason"),
     recorded_at: formatRfc3339(Number(row.recorded_at)),
+    chain_seq: nullableNumber(row, "chain_seq"),
+    chain_hash: nullableText(row, "chain_hash"),
   };
 }

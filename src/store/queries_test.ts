@@ -91,6 +91,8 @@ Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", (
     reason: null,
     sort_time: 0,
     recorded_at: Date.UTC(2026, 2, 12, 10, 15, 1),
+    chain_seq: 7,
+    chain_hash: "ab".repeat(32),
   } as unknown as Row;
   assertEquals(toItem(row), {
     session_id: T,
@@ -104,5 +106,7 @@ Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", (
     source_ip: "2001:db8::1",
     reason: null,
     recorded_at: "2026-03-12T10:15:01Z",
+    chain_seq: 7,
+    chain_hash: "ab".repeat(32),
   });
 });

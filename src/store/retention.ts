@@ -1,21 +1,30 @@
 /**
  * Retention: deleting session ends older than a cutoff, in bounded chunks so
- * a purge never holds the write lock long enough to stall ingest.
+ * a purge never holds the write lock long enough to stall ingest, without
+ * breaking the tenants' hash chains.
  *
  * A row's age is its `end_time`, or `recorded_at` when `end_time` is
- * unknown. A row exactly at the cutoff is kept: only rows strictly older are
- * deleted. The row with the largest `id` is always kept (even when expired),
- * so SQLite never hands its id out again and the feed's "after id N" stays
- * exact (see `store/feed.ts`); it goes with the next purge after a newer row.
+ * unknown; a row exactly at the cutoff is kept. Chains are cut only at their
+ * start: a row goes when it and every row its tenant stored before it are
+ * older than the cutoff (a row stored late with an old `end_time` waits for
+ * the rows stored before it). Each chunk records, in the same transaction, a
+ * purge checkpoint (signed when a key is configured) naming the last deleted
+ * position and its hash, from which verification of the rest starts.
+ *
+ * The row with the largest `id` is always kept (even when expired), so SQLite
+ * never hands its id out again and the feed's "after id N" stays exact (see
+ * `store/feed.ts`); it goes with the next purge after a newer row.
  *
  * @module
  */
+import type { CheckpointSigner } from "../integrity/signing.ts";
+import { writePurgeCheckpoints } from "../integrity/checkpoints.ts";
 import type { Database } from "./client.ts";
 
 /** Rows deleted per transaction by default. */
 export const PURGE_CHUNK = 5_000;
 
-/** The SQL expression of a row's age (matches the `session_ends_by_retention` index). */
+/** The SQL expression of a row's age. */
 export const RETENTION_TIME = "coalesce(end_time, recorded_at)";
 
 /** One committed chunk of a purge. */
@@ -49,8 +58,10 @@ export interface PurgeOptions {
   chunkSize?: number;
   /** Stops between chunks when aborted (what was committed stays deleted). */
   signal?: AbortSignal;
-  /** Called after each committed chunk (a hook for checkpoints, logs, metrics). */
+  /** Called after each committed chunk (a hook for logs and metrics). */
   onChunk?: (chunk: PurgeChunk) => void | Promise<void>;
+  /** Signs the purge checkpoints; without it they are stored unsigned. */
+  signer?: CheckpointSigner;
 }
 
 /** The cutoff for `days` of retention at `now`, or undefined for 0 (keep forever). */
@@ -59,9 +70,9 @@ export function retentionCutoff(days: number, now: number = Date.now()): number 
 }
 
 /**
- * Deletes every session end whose retention time is strictly before
- * `cutoffMs` (except the newest-stored row, see the module comment), oldest
- * first, at most `chunkSize` rows per transaction.
+ * Deletes, tenant by tenant, the expired start of each chain (see the module
+ * comment), at most `chunkSize` rows per transaction, each chunk with its
+ * purge checkpoint.
  */
 export async function purgeExpired(
   db: Database,
@@ -76,34 +87,64 @@ export async function purgeExpired(
     throw new Error(`'cutoffMs' must be a finite number: current value is ${cutoffMs}`);
   }
   const result: PurgeResult = { deleted: 0, maxId: null, maxRetentionTime: null, chunks: 0 };
-  while (!options.signal?.aborted) {
-    const rs = await db.execute({
-      sql: `DELETE FROM session_ends WHERE id IN (
-              SELECT id FROM session_ends
-              WHERE ${RETENTION_TIME} < ?
-                AND id < (SELECT max(id) FROM session_ends)
-              ORDER BY ${RETENTION_TIME}
-              LIMIT ?)
-            RETURNING id, ${RETENTION_TIME} AS retention_time`,
-      args: [cutoffMs, chunkSize],
-    });
-    if (rs.rows.length === 0) break;
-    const chunk: PurgeChunk = { deleted: rs.rows.length, maxId: 0, maxRetentionTime: -Infinity };
-    for (const row of rs.rows) {
-      chunk.maxId = Math.max(chunk.maxId, Number(row.id));
-      chunk.maxRetentionTime = Math.max(chunk.maxRetentionTime, Number(row.retention_time));
+  const tenants = await db.execute("SELECT tenant_id FROM chain_heads ORDER BY tenant_id");
+  for (const { tenant_id } of tenants.rows) {
+    while (!options.signal?.aborted) {
+      const chunk = await purgeChunk(db, String(tenant_id), cutoffMs, chunkSize, options.signer);
+      if (chunk === undefined) break;
+      result.deleted += chunk.deleted;
+      result.chunks++;
+      result.maxId = Math.max(result.maxId ?? 0, chunk.maxId);
+      result.maxRetentionTime = Math.max(
+        result.maxRetentionTime ?? -Infinity,
+        chunk.maxRetentionTime,
+      );
+      await options.onChunk?.(chunk);
+      if (chunk.deleted < chunkSize) break;
+      // let a waiting ingest transaction in between chunks
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    result.deleted += chunk.deleted;
-    result.chunks++;
-    result.maxId = Math.max(result.maxId ?? 0, chunk.maxId);
-    result.maxRetentionTime = Math.max(
-      result.maxRetentionTime ?? -Infinity,
-      chunk.maxRetentionTime,
-    );
-    await options.onChunk?.(chunk);
-    if (rs.rows.length < chunkSize) break;
-    // let a waiting ingest transaction in between chunks
-    await new Promise((resolve) => setTimeout(resolve, 0));
   }
   return result;
+}
+
+/** Deletes one chunk of a tenant's expired chain start; undefined when nothing is due. */
+function purgeChunk(
+  db: Database,
+  tenantId: string,
+  cutoffMs: number,
+  chunkSize: number,
+  signer: CheckpointSigner | undefined,
+): Promise<PurgeChunk | undefined> {
+  return db.writeTransaction(async (tx) => {
+    const newest = Number((await tx.execute("SELECT max(id) AS m FROM session_ends")).rows[0].m);
+    const rs = await tx.execute({
+      sql: `SELECT id, chain_seq, chain_hash, ${RETENTION_TIME} AS retention_time
+            FROM session_ends WHERE tenant_id = ? AND chain_seq IS NOT NULL
+            ORDER BY chain_seq LIMIT ?`,
+      args: [tenantId, chunkSize],
+    });
+    const doomed = [];
+    for (const row of rs.rows) {
+      if (Number(row.retention_time) >= cutoffMs || Number(row.id) === newest) break;
+      doomed.push(row);
+    }
+    if (doomed.length === 0) return undefined;
+    const ids = doomed.map((r) => Number(r.id));
+    await tx.execute({
+      sql: `DELETE FROM session_ends WHERE id IN (${ids.map(() => "?").join(", ")})`,
+      args: ids,
+    });
+    const last = doomed[doomed.length - 1];
+    await writePurgeCheckpoints(tx, [{
+      tenantId,
+      seq: Number(last.chain_seq),
+      hash: String(last.chain_hash),
+    }], signer);
+    return {
+      deleted: doomed.length,
+      maxId: Math.max(...ids),
+      maxRetentionTime: Math.max(...doomed.map((r) => Number(r.retention_time))),
+    };
+  });
 }
