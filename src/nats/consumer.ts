@@ -25,8 +25,9 @@ export interface ConsumerSettings {
   subject: string;
   /**
    * Most unacknowledged messages the server hands us at once: the flow
-   * control that bounds memory whatever the backlog.
-   * @default 2000
+   * control that bounds memory whatever the backlog. Room for two of the
+   * ingest loop's largest transactions: one committing, the next arriving.
+   * @default 10000
    */
   maxAckPending?: number;
   /** How long the server waits for an ack before redelivering, ms. @default 30000 */
@@ -45,7 +46,7 @@ export function desiredConsumerConfig(
     replay_policy: ReplayPolicy.Instant,
     filter_subject: settings.subject,
     ack_wait: nanos(settings.ackWaitMs ?? 30_000),
-    max_ack_pending: settings.maxAckPending ?? 2_000,
+    max_ack_pending: settings.maxAckPending ?? 10_000,
     max_deliver: -1,
   };
 }

@@ -18,10 +18,10 @@ Deno.test("the desired consumer is durable, explicit ack, deliver all, filtered,
   equal(config.replay_policy, "instant");
 });
 
-Deno.test("ack wait and max ack pending default to 30 s and 2000, and can be set", () => {
+Deno.test("ack wait and max ack pending default to 30 s and 10000, and can be set", () => {
   const defaults = desiredConsumerConfig(SETTINGS);
   equal(defaults.ack_wait, 30_000_000_000); // nanoseconds
-  equal(defaults.max_ack_pending, 2_000);
+  equal(defaults.max_ack_pending, 10_000);
   const tuned = desiredConsumerConfig({ ...SETTINGS, ackWaitMs: 5_000, maxAckPending: 100 });
   equal(tuned.ack_wait, 5_000_000_000);
   equal(tuned.max_ack_pending, 100);
