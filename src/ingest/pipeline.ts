@@ -28,7 +28,11 @@ export interface IngestDeps {
   jsm: JetStreamManager;
   db: Database;
   consumer: ConsumerSettings;
-  /** Most messages in one transaction. */
+  /**
+   * Messages in one transaction while the consumer keeps up. Behind a backlog
+   * of more than {@linkcode BACKLOG_BATCH_FACTOR} times this, a transaction
+   * takes up to that many times more: fewer durable commits per event.
+   */
   batchSize: number;
   logger: Logger;
   metrics: Metrics;
@@ -36,6 +40,13 @@ export interface IngestDeps {
   /** Called after a commit that stored new rows (wakes live feeds). */
   onStored?: () => void;
 }
+
+/**
+ * How much larger a transaction grows behind a deep backlog. A commit's cost
+ * (fsync, index pages rewritten) barely depends on its size, so 8 × 500 rows
+ * per commit stores a 200,000-event backlog about twice as fast as 500.
+ */
+export const BACKLOG_BATCH_FACTOR = 8;
 
 /** How long to wait for more messages before committing a partial batch, ms. */
 const LINGER_MS = 5;
@@ -105,7 +116,10 @@ export async function runIngest(
     let messages: ConsumerMessages;
     try {
       const bound = await js.consumers.get(consumer.stream, consumer.durable);
-      messages = await bound.consume({ max_messages: deps.batchSize, expires: PULL_EXPIRES_MS });
+      messages = await bound.consume({
+        max_messages: deps.batchSize * BACKLOG_BATCH_FACTOR,
+        expires: PULL_EXPIRES_MS,
+      });
     } catch (err) {
       readiness.fail("consumer", `cannot consume: ${(err as Error).message}`);
       logger.warn("cannot start consuming; binding again", { error: err });
@@ -173,11 +187,17 @@ async function drainBatches(
     waiting = undefined;
     if (first.done) break;
     const batch = [first.value];
+    const limit = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR
+      ? deps.batchSize * BACKLOG_BATCH_FACTOR
+      : deps.batchSize;
     while (
-      batch.length < deps.batchSize && batch[batch.length - 1].info.pending > 0
+      batch.length < limit && batch[batch.length - 1].info.pending > 0
     ) {
       waiting = it.next();
-      const next = await Promise.race([waiting, lingered()]);
+      // A message already buffered needs no linger timer (one per message adds up).
+      const next = messages.getPending() > 0
+        ? await waiting
+        : await Promise.race([waiting, lingered()]);
       if (next === undefined) break; // nothing within the linger: commit what we have
       waiting = undefined;
       if (next.done) {
