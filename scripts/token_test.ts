@@ -1,4 +1,4 @@
-import { assertEquals } from "../tests/api_assert.ts";
+import { assertEquals } from "../tests/assert.ts";
 import { throws } from "node:assert/strict";
 import { parseTtl } from "./token.ts";
 

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { assert, assertEquals } from "./api_assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import {
   adminToken,
   BASE_TIME,

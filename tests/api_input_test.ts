@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./api_assert.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
 import {
   adminToken,
   type ErrorBodyJson,

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./api_assert.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { get, insertRows, openTestDb, TENANT_A, tenantToken } from "./api_fixture.ts";
 import { generateRows } from "./api_fixture.ts";
 import { makeLiveApp } from "./api_live_fixture.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./api_assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import {
   adminToken,
   BASE_TIME,

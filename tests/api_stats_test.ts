@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { assertEquals } from "./api_assert.ts";
+import { assertEquals } from "./assert.ts";
 import {
   adminToken,
   BASE_TIME,

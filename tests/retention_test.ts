@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./api_assert.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { BASE_TIME, type FixtureRow, insertRows, openTestDb, TENANT_A } from "./api_fixture.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";

@@ -1,4 +1,4 @@
-import { assertEquals } from "../../tests/api_assert.ts";
+import { assertEquals } from "../../tests/assert.ts";
 import { CursorCodec } from "./cursor.ts";
 
 const SECRET = "cursor-test-secret-0123456789-abcdef";

@@ -1,4 +1,4 @@
-import { assertEquals } from "../../tests/api_assert.ts";
+import { assertEquals } from "../../tests/assert.ts";
 import { DEFAULT_LIMIT, parseGetQuery, parseListQuery } from "./query.ts";
 
 const q = (text: string) => parseListQuery(new URLSearchParams(text));

@@ -1,6 +1,6 @@
 import { rejects } from "node:assert/strict";
 import { verify } from "hono/jwt";
-import { assertEquals } from "../../tests/api_assert.ts";
+import { assertEquals } from "../../tests/assert.ts";
 import { scopeFromClaims } from "./auth.ts";
 import { mintToken } from "./token.ts";
 

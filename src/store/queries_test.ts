@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../../tests/api_assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { Database } from "./client.ts";
 import { migrate } from "./migrations.ts";
 import { getSessionEndSql, type ListFilter, listSessionEndsSql, toItem } from "./queries.ts";
