@@ -7,6 +7,7 @@
  * @module
  */
 import * as v from "valibot";
+import { MAX_SIGNED_TOKEN_LENGTH, SignedTokenCodec } from "./signed_token.ts";
 
 /** Where the previous page ended: the last row's sort key. */
 export interface CursorPosition {
@@ -17,11 +18,10 @@ export interface CursorPosition {
 }
 
 /** Longest cursor text accepted before any decoding. */
-export const MAX_CURSOR_LENGTH = 256;
+export const MAX_CURSOR_LENGTH = MAX_SIGNED_TOKEN_LENGTH;
 
 const VERSION = 1;
 const KEY_LABEL = "session-audit/list-cursor/v1";
-const encoder = new TextEncoder();
 
 const Payload = v.tuple([
   v.literal(VERSION),
@@ -29,69 +29,27 @@ const Payload = v.tuple([
   v.pipe(v.string(), v.uuid()),
 ]);
 
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(
-    /=+$/,
-    "",
-  );
-}
-
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined;
-  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-}
-
 /** Signs and checks cursors with a key derived from the API secret. */
 export class CursorCodec {
-  readonly #key: Promise<CryptoKey>;
+  readonly #tokens: SignedTokenCodec;
 
   /**
    * @param secret The API secret; the cursor key is derived from it, so
    * rotating the secret invalidates outstanding cursors.
    */
   constructor(secret: string) {
-    this.#key = (async () => {
-      const master = await crypto.subtle.importKey(
-        "raw",
-        encoder.encode(secret),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-      const derived = await crypto.subtle.sign(
-        "HMAC",
-        master,
-        encoder.encode(KEY_LABEL),
-      );
-      return await crypto.subtle.importKey(
-        "raw",
-        derived,
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign", "verify"],
-      );
-    })();
+    this.#tokens = new SignedTokenCodec(secret, KEY_LABEL);
   }
 
   /**
    * Encodes a position for the query identified by `binding` (a canonical
    * text of the filters and the caller's scope).
    */
-  async encode(position: CursorPosition, binding: string): Promise<string> {
-    const payload = toBase64Url(
-      encoder.encode(
-        JSON.stringify([VERSION, position.sortTime, position.sessionId]),
-      ),
+  encode(position: CursorPosition, binding: string): Promise<string> {
+    return this.#tokens.seal(
+      JSON.stringify([VERSION, position.sortTime, position.sessionId]),
+      binding,
     );
-    const mac = await crypto.subtle.sign(
-      "HMAC",
-      await this.#key,
-      encoder.encode(`${payload}.${binding}`),
-    );
-    return `${payload}.${toBase64Url(new Uint8Array(mac))}`;
   }
 
   /**
@@ -104,22 +62,11 @@ export class CursorCodec {
     cursor: string,
     binding: string,
   ): Promise<CursorPosition | undefined> {
-    if (cursor.length > MAX_CURSOR_LENGTH) return undefined;
-    const parts = cursor.split(".");
-    if (parts.length !== 2) return undefined;
-    const [payload, macText] = parts;
-    const mac = fromBase64Url(macText);
-    if (!mac || fromBase64Url(payload) === undefined) return undefined;
-    const valid = await crypto.subtle.verify(
-      "HMAC",
-      await this.#key,
-      mac,
-      encoder.encode(`${payload}.${binding}`),
-    );
-    if (!valid) return undefined;
+    const body = await this.#tokens.open(cursor, binding);
+    if (body === undefined) return undefined;
     let json: unknown;
     try {
-      json = JSON.parse(new TextDecoder().decode(fromBase64Url(payload)));
+      json = JSON.parse(body);
     } catch {
       return undefined;
     }

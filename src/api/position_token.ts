@@ -6,26 +6,13 @@
  *
  * @module
  */
-import { MAX_CURSOR_LENGTH } from "./cursor.ts";
+import { SignedTokenCodec } from "./signed_token.ts";
 
 const VERSION = 1;
-const encoder = new TextEncoder();
-
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined;
-  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-}
 
 /** Signs and checks position tokens with a key derived from the API secret and a purpose. */
 export class PositionTokenCodec {
-  readonly #key: Promise<CryptoKey>;
+  readonly #tokens: SignedTokenCodec;
 
   /**
    * @param secret The API secret; rotating it invalidates outstanding tokens.
@@ -37,27 +24,7 @@ export class PositionTokenCodec {
         `'purpose' must be lower-case letters and dashes: current value is ${purpose}`,
       );
     }
-    this.#key = (async () => {
-      const master = await crypto.subtle.importKey(
-        "raw",
-        encoder.encode(secret),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-      const derived = await crypto.subtle.sign(
-        "HMAC",
-        master,
-        encoder.encode(`session-audit/${purpose}-token/v1`),
-      );
-      return await crypto.subtle.importKey(
-        "raw",
-        derived,
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign", "verify"],
-      );
-    })();
+    this.#tokens = new SignedTokenCodec(secret, `session-audit/${purpose}-token/v1`);
   }
 
   /** Encodes row id `id` (0 = before the first row) for `binding`. */
@@ -65,13 +32,7 @@ export class PositionTokenCodec {
     if (!Number.isSafeInteger(id) || id < 0) {
       throw new Error(`'id' must be a non-negative integer: current value is ${id}`);
     }
-    const payload = toBase64Url(encoder.encode(`${VERSION}:${id}`));
-    const mac = await crypto.subtle.sign(
-      "HMAC",
-      await this.#key,
-      encoder.encode(`${payload}.${binding}`),
-    );
-    return `${payload}.${toBase64Url(new Uint8Array(mac))}`;
+    return await this.#tokens.seal(`${VERSION}:${id}`, binding);
   }
 
   /**
@@ -81,21 +42,9 @@ export class PositionTokenCodec {
    * or belongs to another binding, purpose or secret.
    */
   async decode(token: string, binding: string): Promise<number | undefined> {
-    if (token.length > MAX_CURSOR_LENGTH) return undefined;
-    const parts = token.split(".");
-    if (parts.length !== 2) return undefined;
-    const [payload, macText] = parts;
-    const mac = fromBase64Url(macText);
-    const body = fromBase64Url(payload);
-    if (!mac || !body) return undefined;
-    const valid = await crypto.subtle.verify(
-      "HMAC",
-      await this.#key,
-      mac,
-      encoder.encode(`${payload}.${binding}`),
-    );
-    if (!valid) return undefined;
-    const match = /^1:(0|[1-9]\d{0,15})$/.exec(new TextDecoder().decode(body));
+    const body = await this.#tokens.open(token, binding);
+    if (body === undefined) return undefined;
+    const match = /^1:(0|[1-9]\d{0,15})$/.exec(body);
     if (!match) return undefined;
     const id = Number(match[1]);
     return Number.isSafeInteger(id) ? id : undefined;
