@@ -9,8 +9,14 @@ import type { Logger } from "../log.ts";
 
 /** Options of {@linkcode accessLog}. */
 export interface AccessLogOptions {
-  /** Where the lines go (level `info`). */
+  /** Where the lines go (level `info`; `debug` for the quiet paths). */
   logger: Logger;
+  /**
+   * Paths polled by machines (probes, scrapers) whose successful answers are
+   * logged at `debug` so they do not drown the rest.
+   * @default ["/healthz", "/readyz", "/metrics"]
+   */
+  quietPaths?: readonly string[];
 }
 
 /**
@@ -20,10 +26,12 @@ export interface AccessLogOptions {
 export function accessLog(
   options: AccessLogOptions,
 ): MiddlewareHandler<{ Variables: RequestIdVariables }> {
+  const quiet = new Set(options.quietPaths ?? ["/healthz", "/readyz", "/metrics"]);
   return async function accessLogLine(c, next) {
     const started = performance.now();
     await next();
-    options.logger.info("http request", {
+    const level = quiet.has(c.req.path) && c.res.status < 400 ? "debug" : "info";
+    options.logger[level]("http request", {
       request_id: c.get("requestId"),
       method: c.req.method,
       path: c.req.path,
