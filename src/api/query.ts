@@ -16,8 +16,8 @@ export const DEFAULT_LIMIT = 50;
 /** Largest accepted `limit`. */
 export const MAX_LIMIT = 500;
 
-/** Filters and paging of `GET /v1/session-ends`, validated. */
-export interface ListQuery {
+/** The list filters of `GET /v1/session-ends` and its export, validated. */
+export interface FilterQuery {
   /** Lower-case UUID; only an administrator may use it for another tenant. */
   tenantId?: string;
   /** Lower-case UUID. */
@@ -29,6 +29,10 @@ export interface ListQuery {
   since?: number;
   /** Exclusive upper bound on `end_time`, epoch milliseconds. */
   until?: number;
+}
+
+/** Filters and paging of `GET /v1/session-ends`, validated. */
+export interface ListQuery extends FilterQuery {
   /** Page size, 1 to {@linkcode MAX_LIMIT}. */
   limit: number;
   /** The opaque cursor text, not yet verified. */
@@ -90,14 +94,17 @@ function pageSize(max: number) {
 
 const limit = pageSize(MAX_LIMIT);
 
-const cursor = v.pipe(
-  v.string(),
-  v.maxLength(MAX_CURSOR_LENGTH, "is not a cursor this API issued"),
-  v.regex(
-    /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/,
-    "is not a cursor this API issued",
-  ),
-);
+/** The shape of an opaque signed token (`payload.mac`), not yet verified. */
+function opaqueToken(what: string) {
+  const message = `is not a ${what} this API issued`;
+  return v.pipe(
+    v.string(),
+    v.maxLength(MAX_CURSOR_LENGTH, message),
+    v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, message),
+  );
+}
+
+const cursor = opaqueToken("cursor");
 
 /** The list filters, shared by the list and the export. */
 const filterEntries = {
@@ -158,6 +165,20 @@ export function parseQuery<
   return { ok: false, param, message };
 }
 
+/** The parsed list filters, keys in camelCase. */
+function filterQueryOf(
+  q: v.InferOutput<v.ObjectSchema<typeof filterEntries, undefined>>,
+): FilterQuery {
+  return {
+    tenantId: q.tenant_id,
+    deviceId: q.device_id,
+    userId: q.user_id,
+    reason: q.reason,
+    since: q.since,
+    until: q.until,
+  };
+}
+
 /** Validates the list query; output keys in camelCase. */
 export function parseListQuery(
   params: URLSearchParams,
@@ -165,19 +186,7 @@ export function parseListQuery(
   const result = parseQuery(ListQuerySchema, params);
   if (!result.ok) return result;
   const q = result.value;
-  return {
-    ok: true,
-    value: {
-      tenantId: q.tenant_id,
-      deviceId: q.device_id,
-      userId: q.user_id,
-      reason: q.reason,
-      since: q.since,
-      until: q.until,
-      limit: q.limit,
-      cursor: q.cursor,
-    },
-  };
+  return { ok: true, value: { ...filterQueryOf(q), limit: q.limit, cursor: q.cursor } };
 }
 
 /** Validates the single-item query. */
@@ -192,13 +201,7 @@ export const EXPORT_FORMATS = ["csv", "ndjson"] as const;
 export type ExportFormat = typeof EXPORT_FORMATS[number];
 
 /** Filters and format of `GET /v1/session-ends/export`, validated. */
-export interface ExportQuery {
-  tenantId?: string;
-  deviceId?: string;
-  userId?: string;
-  reason?: string;
-  since?: number;
-  until?: number;
+export interface ExportQuery extends FilterQuery {
   format: ExportFormat;
 }
 
@@ -226,18 +229,7 @@ export function parseExportQuery(params: URLSearchParams): QueryResult<ExportQue
   const result = parseQuery(ExportQuerySchema, params);
   if (!result.ok) return result;
   const q = result.value;
-  return {
-    ok: true,
-    value: {
-      tenantId: q.tenant_id,
-      deviceId: q.device_id,
-      userId: q.user_id,
-      reason: q.reason,
-      since: q.since,
-      until: q.until,
-      format: q.format,
-    },
-  };
+  return { ok: true, value: { ...filterQueryOf(q), format: q.format } };
 }
 
 /** Groups answered when `limit` is not given. */
@@ -307,13 +299,7 @@ export interface FeedQuery {
 /** The valibot schema of the feed query. */
 export const FeedQuerySchema = v.strictObject({
   tenant_id: v.optional(uuid),
-  after: v.optional(
-    v.pipe(
-      v.string(),
-      v.maxLength(MAX_CURSOR_LENGTH, "is not a feed token this API issued"),
-      v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "is not a feed token this API issued"),
-    ),
-  ),
+  after: v.optional(opaqueToken("feed token")),
   limit: v.optional(pageSize(MAX_FEED_LIMIT), String(DEFAULT_FEED_LIMIT)),
 }, "is not a known parameter");
 
