@@ -20,7 +20,7 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { csvRecord } from "./csv.ts";
 import { type ExportFormat, parseExportQuery } from "./query.ts";
-import { searchParams, tenantFor, valid } from "./session_ends.ts";
+import { listFilter, searchParams, valid } from "./session_ends.ts";
 
 /** Rows read per query by default. */
 export const EXPORT_CHUNK = 1_000;
@@ -115,14 +115,7 @@ export function exportRoutes({ db, chunkSize }: ExportRoutesOptions): Hono<AuthE
   const app = new Hono<AuthEnv>();
   app.get("/export", (c) => {
     const query = valid(parseExportQuery(searchParams(c)));
-    const filter: ListFilter = {
-      tenantId: tenantFor(c.get("auth"), query.tenantId),
-      deviceId: query.deviceId,
-      userId: query.userId,
-      reason: query.reason,
-      since: query.since,
-      until: query.until,
-    };
+    const filter = listFilter(c.get("auth"), query);
     const name = `session-ends-${filter.tenantId ?? "all"}-${
       fileTimestamp(new Date())
     }.${query.format}`;

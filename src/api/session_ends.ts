@@ -18,7 +18,13 @@ import {
 import type { AuthEnv, AuthScope } from "./auth.ts";
 import type { CursorCodec } from "./cursor.ts";
 import { apiError, invalidParameter, notFound } from "./errors.ts";
-import { parseGetQuery, parseListQuery, type QueryResult, SessionIdSchema } from "./query.ts";
+import {
+  type FilterQuery,
+  parseGetQuery,
+  parseListQuery,
+  type QueryResult,
+  SessionIdSchema,
+} from "./query.ts";
 import * as v from "valibot";
 
 /** Options of {@linkcode sessionEndRoutes}. */
@@ -59,6 +65,18 @@ export function tenantFor(scope: AuthScope, requested: string | undefined): stri
   return scope.tenantId;
 }
 
+/** The list filter of a request: its query's filters, confined by {@linkcode tenantFor}. */
+export function listFilter(scope: AuthScope, query: FilterQuery): ListFilter {
+  return {
+    tenantId: tenantFor(scope, query.tenantId),
+    deviceId: query.deviceId,
+    userId: query.userId,
+    reason: query.reason,
+    since: query.since,
+    until: query.until,
+  };
+}
+
 /** The text a cursor is bound to: the caller's effective tenant and every filter. */
 export function cursorBinding(filter: ListFilter): string {
   return JSON.stringify([
@@ -82,14 +100,7 @@ export function sessionEndRoutes({ db, cursors }: SessionEndRoutesOptions): Hono
 
   app.get("/", async (c) => {
     const query = valid(parseListQuery(searchParams(c)));
-    const filter: ListFilter = {
-      tenantId: tenantFor(c.get("auth"), query.tenantId),
-      deviceId: query.deviceId,
-      userId: query.userId,
-      reason: query.reason,
-      since: query.since,
-      until: query.until,
-    };
+    const filter = listFilter(c.get("auth"), query);
     const binding = cursorBinding(filter);
     const after = query.cursor === undefined
       ? undefined
