@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
 import type { Database } from "../store/client.ts";
+import { nullableNumber, nullableText } from "../store/row.ts";
 import {
   type ChainAnchor,
   type ChainBreak,
@@ -47,20 +48,18 @@ export interface IntegrityReport {
 
 /** Maps a stored row to what the verifier reads. */
 export function chainRowOf(row: Row): StoredChainRow {
-  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
   return {
-    chainSeq: num(row.chain_seq),
-    chainHash: str(row.chain_hash),
+    chainSeq: nullableNumber(row, "chain_seq"),
+    chainHash: nullableText(row, "chain_hash"),
     sessionId: String(row.session_id),
     tenantId: String(row.tenant_id),
     deviceId: String(row.device_id),
-    userId: str(row.user_id),
-    startTime: num(row.start_time),
-    endTime: num(row.end_time),
-    durationSeconds: num(row.duration_seconds),
-    sourceIp: str(row.source_ip),
-    reason: str(row.reason),
+    userId: nullableText(row, "user_id"),
+    startTime: nullableNumber(row, "start_time"),
+    endTime: nullableNumber(row, "end_time"),
+    durationSeconds: nullableNumber(row, "duration_seconds"),
+    sourceIp: nullableText(row, "source_ip"),
+    reason: nullableText(row, "reason"),
     recordedAt: Number(row.recorded_at),
   };
 }

@@ -17,6 +17,7 @@
 import type { InStatement, Row } from "@libsql/client";
 import { decodeSessionEnd } from "../event.ts";
 import type { Database } from "./client.ts";
+import { nullableNumber } from "./row.ts";
 import { storeBatch } from "./session_ends.ts";
 
 /** A dead letter as stored. */
@@ -70,9 +71,7 @@ export function toDeadLetter(row: Row): DeadLetterRow {
     error: String(row.error),
     receivedAt: Number(row.received_at),
     quarantinedAt: Number(row.quarantined_at),
-    replayedAt: row.replayed_at === null || row.replayed_at === undefined
-      ? null
-      : Number(row.replayed_at),
+    replayedAt: nullableNumber(row, "replayed_at"),
     replayOutcome: outcome === "stored" || outcome === "duplicate" ? outcome : null,
   };
 }

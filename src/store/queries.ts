@@ -7,6 +7,7 @@
  */
 import type { InStatement, Row } from "@libsql/client";
 import { formatRfc3339 } from "../rfc3339.ts";
+import { nullableNumber, nullableText, text } from "./row.ts";
 
 /** What a list is narrowed to. Every id lower-case; times epoch milliseconds. */
 export interface ListFilter {
@@ -128,20 +129,6 @@ export function getSessionEndSql(sessionId: string, tenantId?: string): InStatem
       sql: `SELECT ${COLUMNS} FROM session_ends WHERE session_id = ? AND tenant_id = ?`,
       args: [sessionId, tenantId],
     };
-}
-
-function text(row: Row, column: string): string {
-  return String(row[column]);
-}
-
-function nullableText(row: Row, column: string): string | null {
-  const value = row[column];
-  return value === null || value === undefined ? null : String(value);
-}
-
-function nullableNumber(row: Row, column: string): number | null {
-  const value = row[column];
-  return value === null || value === undefined ? null : Number(value);
 }
 
 function nullableTime(row: Row, column: string): string | null {

@@ -12,6 +12,7 @@
  * @module
  */
 import type { InStatement, Row } from "@libsql/client";
+import { nullableNumber, nullableText } from "./row.ts";
 
 /** Groupings of `GET /v1/session-ends/stats`. */
 export const STATS_GROUPS = ["device_id", "user_id", "reason", "day"] as const;
@@ -90,14 +91,11 @@ export function toStatsGroup(row: Row): StatsGroupItem {
   const withDuration = Number(row.sessions_with_duration);
   const total = Number(row.total_duration_seconds);
   return {
-    key: row.key === null || row.key === undefined ? null : String(row.key),
+    key: nullableText(row, "key"),
     sessions: Number(row.sessions),
     sessions_with_duration: withDuration,
     total_duration_seconds: total,
     avg_duration_seconds: withDuration === 0 ? null : total / withDuration,
-    max_duration_seconds: row.max_duration_seconds === null ||
-        row.max_duration_seconds === undefined
-      ? null
-      : Number(row.max_duration_seconds),
+    max_duration_seconds: nullableNumber(row, "max_duration_seconds"),
   };
 }
