@@ -43,7 +43,10 @@ export interface BenchResults {
   /** JSON parse + valibot + normalise, in the benchmark process. */
   decode: Rate;
   consumeCeiling: Rate;
+  /** `storeBatch` with 500 rows per transaction. */
   storeCeiling: Rate;
+  /** `storeBatch` with the service's largest transaction (behind a deep backlog). */
+  storeCeilingLargest: Rate & { rowsPerTransaction: number };
   naiveBaseline: Rate;
   ingest: Rate & { peakRssMB: number; stored: number; duplicates: number; quarantined: number };
   /** Absent when the read API could not be measured. */
@@ -63,7 +66,9 @@ export function checkTargets(r: Omit<BenchResults, "targets">): TargetResult[] {
       threshold,
       pass: comparison === ">=" ? measured >= threshold : measured <= threshold,
     });
-  const ceiling = Math.min(r.consumeCeiling.perSecond, r.storeCeiling.perSecond);
+  // The better of the two store ceilings, so that larger transactions never flatter the ratio.
+  const store = Math.max(r.storeCeiling.perSecond, r.storeCeilingLargest.perSecond);
+  const ceiling = Math.min(r.consumeCeiling.perSecond, store);
   add("ingest / min(consume, store ceiling)", r.ingest.perSecond / ceiling, ">=", 0.8);
   add("ingest / naive baseline", r.ingest.perSecond / r.naiveBaseline.perSecond, ">=", 4);
   add("ingest peak RSS, MB", r.ingest.peakRssMB, "<=", 200);
@@ -116,7 +121,11 @@ export function formatResults(r: BenchResults): string {
     ["throughput", "messages", "seconds", "msg/s"],
     ...([
       ["consume ceiling (ack only)", r.consumeCeiling],
-      ["store ceiling (storeBatch, 500 rows)", r.storeCeiling],
+      ["store ceiling (storeBatch, 500 rows/tx)", r.storeCeiling],
+      [
+        `store ceiling (storeBatch, ${r.storeCeilingLargest.rowsPerTransaction} rows/tx)`,
+        r.storeCeilingLargest,
+      ],
       ["naive baseline (insert+ack each)", r.naiveBaseline],
       ["ingest (service, backlog drain)", r.ingest],
       ["decode only (JSON + valibot)", r.decode],

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { mintToken } from "../src/api/token.ts";
+import { BACKLOG_BATCH_FACTOR } from "../src/ingest/pipeline.ts";
 import { desiredConsumerConfig } from "../src/nats/consumer.ts";
 import { freePort, startNatsServer } from "../scripts/nats_server.ts";
 import { consumeCeiling, naiveBaseline, rate } from "./consumers.ts";
@@ -107,7 +108,9 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     }
 
     progress("consume ceiling");
-    const common = { nc, js, jsm, total: plan.events, batchSize: plan.batchSize };
+    // consume() pulls as the service does: up to its largest transaction at a time.
+    const pull = plan.batchSize * BACKLOG_BATCH_FACTOR;
+    const common = { nc, js, jsm, total: plan.events, batchSize: pull };
     const consume = await consumeCeiling({ ...common, durable: "bench-consume-ceiling" });
     await jsm.consumers.delete(BENCH_STREAM.name, "bench-consume-ceiling");
 
@@ -116,6 +119,9 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     const rows = rowsOf(messages);
     const decode = rate(messages.length, performance.now() - decodeStart);
     const store = await storeCeiling(`${dir}/store.db`, rows, 500);
+    await removeDatabase(`${dir}/store.db`);
+    const largestTransaction = plan.batchSize * BACKLOG_BATCH_FACTOR;
+    const storeLarge = await storeCeiling(`${dir}/store.db`, rows, largestTransaction);
     await removeDatabase(`${dir}/store.db`);
 
     progress("naive baseline");
@@ -179,6 +185,7 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
       decode,
       consumeCeiling: consume,
       storeCeiling: store,
+      storeCeilingLargest: { ...storeLarge, rowsPerTransaction: largestTransaction },
       naiveBaseline: naive,
       ingest,
       read,
