@@ -6,8 +6,16 @@
  */
 import { mintToken } from "../../src/api/token.ts";
 import { assert, assertEquals } from "../assert.ts";
-import { publishAll, sessionEnd, startService, startWorld, TEST_JWT_SECRET } from "../harness.ts";
-import { consumerSettled, FAULT_OPTS, report, residentKiB, rowsReach } from "./fault_kit.ts";
+import { publishAll, sessionEnd, TEST_JWT_SECRET } from "../harness.ts";
+import {
+  consumerSettled,
+  FAULT_OPTS,
+  report,
+  residentKiB,
+  rowsReach,
+  startWorldService,
+  withFaultWorld,
+} from "./fault_kit.ts";
 
 const CLIENTS = 200;
 const SECONDS = Number(Deno.env.get("FAULTS_API_SECONDS") ?? "30");
@@ -24,10 +32,8 @@ type Item = { tenant_id?: unknown; session_id?: unknown };
 Deno.test(
   `the read API under ${CLIENTS} concurrent clients for ${SECONDS} s: no 5xx, no foreign row, memory bounded`,
   FAULT_OPTS,
-  async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    try {
+  () =>
+    withFaultWorld(async (world) => {
       const owned = new Map<string, string[]>(TENANTS.map((t) => [t, []]));
       const events = TENANTS.flatMap((tenant) =>
         Array.from({ length: PER_TENANT }, (_, i) => {
@@ -41,11 +47,7 @@ Deno.test(
           return { payload: e };
         })
       );
-      const service = await startService({
-        natsUrl: world.nats.wsUrl,
-        databasePath: world.dbPath,
-        env: { LOG_LEVEL: "error" },
-      });
+      const service = await startWorldService(world, { LOG_LEVEL: "error" });
       try {
         await publishAll(world.t.js, events);
         await rowsReach(world.db, events.length, 60_000);
@@ -225,8 +227,5 @@ Deno.test(
         const status = await service.stop("SIGTERM");
         assertEquals(status.code, 0, service.logs.slice(-20).join("\n"));
       }
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );

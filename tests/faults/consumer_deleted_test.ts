@@ -5,15 +5,17 @@
  * the `session_id` key turns the replay into duplicates, never second rows.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { countRows, publishAll, startService, startWorld, waitFor } from "../harness.ts";
+import { countRows, publishAll, waitFor } from "../harness.ts";
 import {
   assertExact,
   consumerSettled,
   FAULT_OPTS,
   report,
   rowsReach,
+  startWorldService,
   tally,
   validEvents,
+  withFaultWorld,
 } from "./fault_kit.ts";
 
 const DURABLE = "api-session-audit-consumer";
@@ -21,17 +23,14 @@ const DURABLE = "api-session-audit-consumer";
 Deno.test(
   "the durable consumer deleted under load is created again: 0 lost, 0 duplicated",
   FAULT_OPTS,
-  async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    try {
+  () =>
+    withFaultWorld(async (world) => {
       const backlog = validEvents(20_000);
       const live = validEvents(5_000);
       await publishAll(world.t.js, backlog);
-      const service = await startService({
-        natsUrl: world.nats.wsUrl,
-        databasePath: world.dbPath,
-        env: { NATS_ACK_WAIT_MS: "5000", LOG_LEVEL: "warn" },
+      const service = await startWorldService(world, {
+        NATS_ACK_WAIT_MS: "5000",
+        LOG_LEVEL: "warn",
       });
       try {
         await waitFor(
@@ -76,8 +75,5 @@ Deno.test(
       } finally {
         await service.stop("SIGTERM");
       }
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );

@@ -7,15 +7,7 @@
  */
 import { createClient } from "@libsql/client";
 import { assert, assertEquals } from "../assert.ts";
-import {
-  countRows,
-  publishAll,
-  type Service,
-  startService,
-  startWorld,
-  waitFor,
-  type World,
-} from "../harness.ts";
+import { countRows, publishAll, type Service, waitFor, type World } from "../harness.ts";
 import {
   assertExact,
   assertIntegrity,
@@ -23,8 +15,10 @@ import {
   FAULT_OPTS,
   report,
   rowsReach,
+  startWorldService,
   tally,
   validEvents,
+  withFaultWorld,
 } from "./fault_kit.ts";
 
 /** How long the database stays broken. */
@@ -68,11 +62,7 @@ async function outage(
 ): Promise<void> {
   const first = validEvents(1_000);
   const during = validEvents(3_000);
-  const service = await startService({
-    natsUrl: world.nats.wsUrl,
-    databasePath: world.dbPath,
-    env: { NATS_ACK_WAIT_MS: "5000" },
-  });
+  const service = await startWorldService(world, { NATS_ACK_WAIT_MS: "5000" });
   let repaired = false;
   try {
     await publishAll(world.t.js, first);
@@ -127,53 +117,49 @@ Deno.test({
   name: "a read-only database file (chattr +i) for 10 s: retried, none quarantined, all stored",
   ...FAULT_OPTS,
   ignore: !canMakeImmutable,
-  fn: async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    // The database file and its WAL; not the -shm index, which SQLite maps into memory:
-    // an immutable mapped file kills the process with SIGBUS (tried: it does).
-    const files = [world.dbPath, `${world.dbPath}-wal`];
-    try {
-      await outage(
-        world,
-        "database read-only (chattr +i) for 10 s",
-        async () => assert(await chattr("+i", ...files), "chattr +i"),
-        async () => assert(await chattr("-i", ...files), "chattr -i"),
-        /READONLY|IOERR|readonly|I\/O/,
-      );
-    } finally {
-      await chattr("-i", ...files);
-      await world.close();
-    }
-  },
+  fn: () =>
+    withFaultWorld(async (world) => {
+      // The database file and its WAL; not the -shm index, which SQLite maps into memory:
+      // an immutable mapped file kills the process with SIGBUS (tried: it does).
+      const files = [world.dbPath, `${world.dbPath}-wal`];
+      try {
+        await outage(
+          world,
+          "database read-only (chattr +i) for 10 s",
+          async () => assert(await chattr("+i", ...files), "chattr +i"),
+          async () => assert(await chattr("-i", ...files), "chattr -i"),
+          /READONLY|IOERR|readonly|I\/O/,
+        );
+      } finally {
+        await chattr("-i", ...files);
+      }
+    }),
 });
 
 Deno.test(
   "another writer holding the write lock for 10 s: retried, none quarantined, all stored",
   FAULT_OPTS,
-  async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    const locker = createClient({ url: `file:${world.dbPath}` });
-    let tx: Awaited<ReturnType<typeof locker.transaction>> | undefined;
-    try {
-      await outage(
-        world,
-        "database write lock held for 10 s",
-        async () => {
-          tx = await locker.transaction("write");
-          await tx.execute("CREATE TABLE IF NOT EXISTS fault_lock (x)");
-        },
-        async () => {
-          await tx?.rollback();
-          tx = undefined;
-        },
-        /BUSY|locked/i,
-      );
-    } finally {
-      await tx?.rollback().catch(() => {});
-      locker.close();
-      await world.close();
-    }
-  },
+  () =>
+    withFaultWorld(async (world) => {
+      const locker = createClient({ url: `file:${world.dbPath}` });
+      let tx: Awaited<ReturnType<typeof locker.transaction>> | undefined;
+      try {
+        await outage(
+          world,
+          "database write lock held for 10 s",
+          async () => {
+            tx = await locker.transaction("write");
+            await tx.execute("CREATE TABLE IF NOT EXISTS fault_lock (x)");
+          },
+          async () => {
+            await tx?.rollback();
+            tx = undefined;
+          },
+          /BUSY|locked/i,
+        );
+      } finally {
+        await tx?.rollback().catch(() => {});
+        locker.close();
+      }
+    }),
 );

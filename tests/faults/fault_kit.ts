@@ -1,17 +1,46 @@
 /**
- * What every fault scenario shares: the published set, the comparison of
- * the stored set with it (lost, duplicated, foreign), and one result line
- * per scenario that the report in docs/faults.md is made from.
+ * What every fault scenario shares: its world and service, the published
+ * set, the comparison of the stored set with it (lost, duplicated, foreign),
+ * and one result line per scenario that the report in docs/faults.md is made
+ * from.
  *
  * @module
  */
 import type { Client } from "@libsql/client";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { assertEquals } from "../assert.ts";
-import { consumerState, sessionEnd, type TestNats, waitFor } from "../harness.ts";
+import {
+  consumerState,
+  type Service,
+  sessionEnd,
+  startService,
+  startWorld,
+  type TestNats,
+  waitFor,
+  type World,
+} from "../harness.ts";
 
 /** Test options of every fault scenario: child processes and servers outlive single awaits. */
 export const FAULT_OPTS = { sanitizeOps: false, sanitizeResources: false };
+
+/**
+ * Runs `scenario` in a fresh world (nats-server with the stream, a data
+ * directory for the database file) and closes the world afterwards.
+ */
+export async function withFaultWorld(scenario: (world: World) => Promise<void>): Promise<void> {
+  const world = await startWorld();
+  await Deno.mkdir(`${world.dir}/data`, { recursive: true });
+  try {
+    await scenario(world);
+  } finally {
+    await world.close();
+  }
+}
+
+/** Starts the service on the world's nats-server and database file, with `env` added. */
+export function startWorldService(world: World, env: Record<string, string>): Promise<Service> {
+  return startService({ natsUrl: world.nats.wsUrl, databasePath: world.dbPath, env });
+}
 
 /** Valid events with distinct session ids, as the poller would publish them. */
 export function validEvents(count: number): Array<{ payload: ReturnType<typeof sessionEnd> }> {

@@ -6,9 +6,9 @@
  * (rows + dead letters == published) and nothing is left unacknowledged.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { countRows, publishAll, startService, startWorld, waitFor } from "../harness.ts";
+import { countRows, publishAll, startWorld, waitFor } from "../harness.ts";
 import { createRandom, DEVICE_EVENTS_STREAM, type Random } from "../../scripts/simulator.ts";
-import { consumerSettled, FAULT_OPTS, report } from "./fault_kit.ts";
+import { consumerSettled, FAULT_OPTS, report, startWorldService } from "./fault_kit.ts";
 
 const COUNT = 10_000;
 const SEED = "hostile-payloads-1";
@@ -177,11 +177,7 @@ Deno.test(
       const byKind: Record<string, number> = {};
       const totalBytes = messages.reduce((sum, m) => sum + m.payload.length, 0);
       for (const m of messages) byKind[m.kind] = (byKind[m.kind] ?? 0) + 1;
-      const service = await startService({
-        natsUrl: world.nats.wsUrl,
-        databasePath: world.dbPath,
-        env: { LOG_LEVEL: "error" },
-      });
+      const service = await startWorldService(world, { LOG_LEVEL: "error" });
       try {
         const started = performance.now();
         await publishAll(

@@ -6,7 +6,7 @@
  * through `NATS_ACK_WAIT_MS`, and the `session_id` key absorbs it.
  */
 import { assert } from "../assert.ts";
-import { countRows, publishAll, startService, startWorld, waitFor } from "../harness.ts";
+import { countRows, publishAll, waitFor } from "../harness.ts";
 import {
   assertExact,
   assertIntegrity,
@@ -14,8 +14,10 @@ import {
   FAULT_OPTS,
   report,
   rowsReach,
+  startWorldService,
   tally,
   validEvents,
+  withFaultWorld,
 } from "./fault_kit.ts";
 
 const BACKLOG = 50_000;
@@ -24,10 +26,8 @@ const KILLS = 5;
 Deno.test(
   "SIGKILL five times while draining 50,000 events: 0 lost, 0 duplicated",
   FAULT_OPTS,
-  async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    try {
+  () =>
+    withFaultWorld(async (world) => {
       const events = validEvents(BACKLOG);
       const publishStart = performance.now();
       await publishAll(world.t.js, events);
@@ -37,11 +37,7 @@ Deno.test(
       const started = performance.now();
       for (let i = 0; i < KILLS; i++) {
         const before = await countRows(world.db, "session_ends");
-        const service = await startService({
-          natsUrl: world.nats.wsUrl,
-          databasePath: world.dbPath,
-          env,
-        });
+        const service = await startWorldService(world, env);
         // Kill while it is writing: after its first commit, at a random moment.
         await waitFor(
           "the restarted service to commit",
@@ -58,11 +54,7 @@ Deno.test(
         assert(rowsAtKill < BACKLOG, `kill ${i + 1} came after the backlog was drained`);
       }
       let absorbed = 0;
-      const last = await startService({
-        natsUrl: world.nats.wsUrl,
-        databasePath: world.dbPath,
-        env,
-      });
+      const last = await startWorldService(world, env);
       try {
         await rowsReach(world.db, BACKLOG);
         await consumerSettled(world.t);
@@ -82,8 +74,5 @@ Deno.test(
         drain_seconds: Math.round(seconds * 10) / 10,
       });
       assertExact(result, "after five SIGKILLs");
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );

@@ -4,31 +4,30 @@
  * `/readyz` answers 503 naming NATS while it is down and 200 once it is back.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { countRows, publishAll, startService, startWorld, waitFor } from "../harness.ts";
+import { countRows, publishAll, waitFor } from "../harness.ts";
 import {
   assertExact,
   consumerSettled,
   FAULT_OPTS,
   report,
   rowsReach,
+  startWorldService,
   tally,
   validEvents,
+  withFaultWorld,
 } from "./fault_kit.ts";
 
 Deno.test(
   "nats-server restarted mid-ingest: reconnects, /readyz 503 then 200, 0 lost, 0 duplicated",
   FAULT_OPTS,
-  async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    try {
+  () =>
+    withFaultWorld(async (world) => {
       const before = validEvents(20_000);
       const after = validEvents(5_000);
       await publishAll(world.t.js, before);
-      const service = await startService({
-        natsUrl: world.nats.wsUrl,
-        databasePath: world.dbPath,
-        env: { NATS_ACK_WAIT_MS: "5000", LOG_LEVEL: "warn" },
+      const service = await startWorldService(world, {
+        NATS_ACK_WAIT_MS: "5000",
+        LOG_LEVEL: "warn",
       });
       let downFor = 0;
       try {
@@ -79,8 +78,5 @@ Deno.test(
       } finally {
         await service.stop("SIGTERM");
       }
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );

@@ -5,7 +5,7 @@
  * every event is stored exactly once, and both workers take part.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { countRows, publishAll, startService, startWorld } from "../harness.ts";
+import { countRows, publishAll } from "../harness.ts";
 import {
   assertExact,
   assertIntegrity,
@@ -13,8 +13,10 @@ import {
   FAULT_OPTS,
   report,
   rowsReach,
+  startWorldService,
   tally,
   validEvents,
+  withFaultWorld,
 } from "./fault_kit.ts";
 
 const BACKLOG = 30_000;
@@ -22,19 +24,16 @@ const BACKLOG = 30_000;
 Deno.test(
   "two workers on one durable consumer and one database file store every event exactly once",
   FAULT_OPTS,
-  async () => {
-    const world = await startWorld();
-    await Deno.mkdir(`${world.dir}/data`, { recursive: true });
-    try {
+  () =>
+    withFaultWorld(async (world) => {
       const events = validEvents(BACKLOG);
       await publishAll(world.t.js, events);
-      const options = {
-        natsUrl: world.nats.wsUrl,
-        databasePath: world.dbPath,
-        env: { LOG_LEVEL: "warn" },
-      };
+      const env = { LOG_LEVEL: "warn" };
       const started = performance.now();
-      const workers = await Promise.all([startService(options), startService(options)]);
+      const workers = await Promise.all([
+        startWorldService(world, env),
+        startWorldService(world, env),
+      ]);
       try {
         await rowsReach(world.db, BACKLOG);
         const seconds = (performance.now() - started) / 1000;
@@ -64,8 +63,5 @@ Deno.test(
           assertEquals(s.code, 0, workers[i].logs.join("\n"));
         }
       }
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );
