@@ -426,3 +426,48 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "of an idle pair split by a database failure, idle_timeout still wins",
+  opts,
+  async () => {
+    const world = await startWorld();
+    try {
+      await withService(world, async (service) => {
+        await publishAll(world.t.js, [{ payload: sessionEnd() }]);
+        await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
+        const { createClient } = await import("@libsql/client");
+        const locker = createClient({ url: `file:${world.dbPath}` });
+        const tx = await locker.transaction("write");
+        await tx.execute(
+          "INSERT INTO schema_migrations (version, description, applied_at) VALUES (998, 'lock', 0)",
+        );
+        const idle = sessionEnd({ reason: "idle_timeout" });
+        await publishAll(world.t.js, [{ payload: idle }]);
+        await waitFor(
+          "the idle_timeout batch to fail",
+          async () => await service.metric("session_audit_events_total", 'outcome="retried"') > 0,
+          20_000,
+          20,
+        );
+        // The database is back at once, and the producer's `normal` follows moments later.
+        await tx.rollback();
+        locker.close();
+        await publishAll(world.t.js, [{ payload: { ...idle, reason: "normal" } }]);
+        await waitFor(
+          "both settled",
+          async () => {
+            const s = await consumerState(world.t);
+            return s.pending === 0 && s.ackPending === 0 &&
+              await countRows(world.db, "session_ends") === 2;
+          },
+          30_000,
+          100,
+        );
+        assertEquals((await storedRows(world.db)).get(idle.session_id)?.reason, "idle_timeout");
+      });
+    } finally {
+      await world.close();
+    }
+  },
+);

@@ -57,6 +57,8 @@ const LINGER_MS = 5;
  * does not tell a waiting pull that its consumer is gone).
  */
 const PULL_EXPIRES_MS = 5_000;
+/** How much later than a failed batch the messages arriving after it are due again. */
+const RETRY_MARGIN_MS = 250;
 /** Consumer notifications after which the consumer is looked up and bound again. */
 const REBIND_ON = new Set([
   "consumer_deleted",
@@ -135,7 +137,7 @@ export async function runIngest(
     signal.addEventListener("abort", stopPulling, { once: true });
     const watcher = watchNotifications(messages, deps);
     try {
-      failures = await drainBatches(messages, deps, signal, failures);
+      failures = await drainBatches(messages, deps, failures);
     } finally {
       signal.removeEventListener("abort", stopPulling);
       messages.stop();
@@ -175,17 +177,24 @@ async function watchNotifications(
 async function drainBatches(
   messages: ConsumerMessages,
   deps: IngestDeps,
-  signal: AbortSignal,
   failuresSoFar: number,
 ): Promise<number> {
   const it = messages[Symbol.asyncIterator]();
   let failures = failuresSoFar;
   let waiting: Promise<IteratorResult<JsMsg>> | undefined;
   let done = false;
+  /** While the database is failing: until when arriving messages are set aside. */
+  let asideUntil = 0;
   while (!done) {
     const first = await (waiting ?? it.next());
     waiting = undefined;
     if (first.done) break;
+    const aside = asideUntil - Date.now();
+    if (aside > 0) {
+      first.value.nak(aside);
+      deps.metrics.countEvents("retried");
+      continue;
+    }
     const batch = [first.value];
     const limit = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR
       ? deps.batchSize * BACKLOG_BATCH_FACTOR
@@ -207,15 +216,24 @@ async function drainBatches(
       batch.push(next.value);
     }
     failures = await processBatch(batch, deps, failures);
-    if (failures > 0 && !signal.aborted) {
-      // The database is failing: pause before taking more, growing each time.
-      await sleep(
-        backoffDelay(failures - 1, { baseMs: 200, maxMs: 10_000 }),
-        signal,
-      );
+    if (failures > 0) {
+      // The database is failing. Nothing received after the failed batch may be stored before it
+      // (of an idle pair, idle_timeout must win), so until its messages are due again everything
+      // that arrives is set aside to come back just after them; the server then redelivers in
+      // that order, before anything newer.
+      asideUntil = Date.now() + retryDelay(failures) + RETRY_MARGIN_MS;
     }
   }
   return failures;
+}
+
+/**
+ * The redelivery delay after `failures` consecutive failed batches: every
+ * message set aside by one failure gets the same delay, so they come back
+ * together and in stream order.
+ */
+export function retryDelay(failures: number): number {
+  return backoffDelay(Math.min(failures - 1, 10), { baseMs: 1_000, maxMs: 30_000, jitter: 0 });
 }
 
 function lingered(): Promise<undefined> {
@@ -248,14 +266,8 @@ export async function processBatch(
     readiness.fail("database", `cannot write: ${(err as Error).message}`);
     metrics.add("session_audit_batch_failures_total", 1);
     metrics.countEvents("retried", batch.length);
-    for (const msg of batch) {
-      msg.nak(
-        backoffDelay(Math.min(msg.info.deliveryCount - 1, 10), {
-          baseMs: 1_000,
-          maxMs: 60_000,
-        }),
-      );
-    }
+    const delay = retryDelay(failed);
+    for (const msg of batch) msg.nak(delay);
     logger.warn("batch not stored; messages nak'd for redelivery", {
       error: err,
       messages: batch.length,
