@@ -23,7 +23,7 @@ import { StoredSignal } from "./store/stored_signal.ts";
 
 /** Exit code for a configuration that stops start-up. */
 export const EXIT_CONFIG = 2;
-/** Exit code for a dependency that cannot be set up at start (database). */
+/** Exit code for a dependency that cannot be set up at start (database), or ingest failing unexpectedly. */
 export const EXIT_STARTUP = 1;
 
 function onShutdownSignal(controller: AbortController, logger: Logger): void {
@@ -131,6 +131,7 @@ export async function main(
   }, app.fetch);
 
   let nc: NatsConnection | undefined;
+  let exitCode = 0;
   const work: Promise<void>[] = [];
   // Retention deletes rows: only the roles that write run it, not ROLE=api replicas.
   if (ingests) {
@@ -179,7 +180,9 @@ export async function main(
         readiness,
         onStored: () => stored.notify(),
       }, shutdown.signal).catch((err) => {
+        // Not a clean stop: exit non-zero so a supervisor restarts the process.
         logger.error("ingest stopped unexpectedly", { error: err });
+        exitCode = EXIT_STARTUP;
         shutdown.abort();
       });
       await ingest;
@@ -201,8 +204,8 @@ export async function main(
   await Promise.allSettled(work);
   await server.shutdown();
   db.close();
-  logger.info("stopped");
-  return 0;
+  logger.info("stopped", { exit_code: exitCode });
+  return exitCode;
 }
 
 /** A database URL without credentials, for logs. */
