@@ -234,6 +234,32 @@ export function openDb(path: string): Client {
   return createClient({ url: `file:${path}` });
 }
 
+/** A write lock held on a database file by another connection. */
+export interface WriteLock {
+  /** Rolls back and closes the connection (idempotent). */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the write lock of the database at `path` from a connection of its
+ * own, as another writer would, and holds it until `release()`.
+ */
+export async function holdWriteLock(path: string): Promise<WriteLock> {
+  const locker = createClient({ url: `file:${path}` });
+  const tx = await locker.transaction("write");
+  // A write makes sure the lock is the RESERVED one, not just BEGIN IMMEDIATE's intent.
+  await tx.execute("CREATE TABLE IF NOT EXISTS test_write_lock (x)");
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      await tx.rollback().catch(() => {});
+      locker.close();
+    },
+  };
+}
+
 /** All stored session ends, by session_id. */
 export async function storedRows(db: Client): Promise<Map<string, StoredRow>> {
   const rs = await db.execute("SELECT * FROM session_ends");

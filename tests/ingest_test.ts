@@ -2,10 +2,13 @@
  * Ingest behaviour against a real nats-server (WebSocket + JetStream) and a
  * real libSQL file, with the service running as its own process.
  */
+import { AckPolicy } from "@nats-io/jetstream";
 import { assert, assertEquals } from "./assert.ts";
 import {
   consumerState,
   countRows,
+  createStream,
+  holdWriteLock,
   publishAll,
   type Service,
   sessionEnd,
@@ -269,7 +272,6 @@ Deno.test(
         });
         assertEquals(notReady.status, 503);
         await new Promise((r) => setTimeout(r, 1500));
-        const { createStream } = await import("./harness.ts");
         await createStream(world.t);
         const ev = sessionEnd();
         await publishAll(world.t.js, [{ payload: ev }]);
@@ -353,7 +355,6 @@ Deno.test(
   async () => {
     const world = await startWorld();
     try {
-      const { AckPolicy } = await import("@nats-io/jetstream");
       await world.t.jsm.consumers.add("DEVICE_EVENTS", {
         durable_name: "api-session-audit-consumer",
         ack_policy: AckPolicy.Explicit,
@@ -392,12 +393,7 @@ Deno.test(
         await publishAll(world.t.js, [{ payload: sessionEnd() }]);
         await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
         // Another writer holds the write lock past the service's busy timeout.
-        const { createClient } = await import("@libsql/client");
-        const locker = createClient({ url: `file:${world.dbPath}` });
-        const tx = await locker.transaction("write");
-        await tx.execute(
-          "INSERT INTO schema_migrations (version, description, applied_at) VALUES (999, 'lock', 0)",
-        );
+        const lock = await holdWriteLock(world.dbPath);
         const events = Array.from({ length: 20 }, () => ({ payload: sessionEnd() }));
         await publishAll(world.t.js, events);
         await waitFor(
@@ -409,8 +405,7 @@ Deno.test(
         const ready = await service.get("/readyz");
         assertEquals(ready.status, 503);
         assert(JSON.stringify(ready.body).includes("database"), JSON.stringify(ready.body));
-        await tx.rollback();
-        locker.close();
+        await lock.release();
         await waitFor(
           "all rows",
           async () => await countRows(world.db, "session_ends") === 21,
@@ -436,12 +431,7 @@ Deno.test(
       await withService(world, async (service) => {
         await publishAll(world.t.js, [{ payload: sessionEnd() }]);
         await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
-        const { createClient } = await import("@libsql/client");
-        const locker = createClient({ url: `file:${world.dbPath}` });
-        const tx = await locker.transaction("write");
-        await tx.execute(
-          "INSERT INTO schema_migrations (version, description, applied_at) VALUES (998, 'lock', 0)",
-        );
+        const lock = await holdWriteLock(world.dbPath);
         const idle = sessionEnd({ reason: "idle_timeout" });
         await publishAll(world.t.js, [{ payload: idle }]);
         await waitFor(
@@ -451,8 +441,7 @@ Deno.test(
           20,
         );
         // The database is back at once, and the producer's `normal` follows moments later.
-        await tx.rollback();
-        locker.close();
+        await lock.release();
         await publishAll(world.t.js, [{ payload: { ...idle, reason: "normal" } }]);
         await waitFor(
           "both settled",

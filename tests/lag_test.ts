@@ -2,9 +2,17 @@
  * Consumer lag in /metrics: the age of the oldest unprocessed event is above
  * zero while a backlog waits and back to zero once it is drained.
  */
-import { createClient } from "@libsql/client";
 import { assert } from "./assert.ts";
-import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
+import {
+  countRows,
+  holdWriteLock,
+  publishAll,
+  sessionEnd,
+  startService,
+  startWorld,
+  waitFor,
+  type WriteLock,
+} from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -14,12 +22,11 @@ Deno.test(
   async () => {
     const world = await startWorld();
     const service = await startService({ natsUrl: world.nats.wsUrl, databasePath: world.dbPath });
-    const locker = createClient({ url: `file:${world.dbPath}` });
+    let lock: WriteLock | undefined;
     try {
       await waitFor("ready", async () => (await service.get("/readyz")).status === 200);
       // Hold the write lock so the backlog cannot be stored yet.
-      const tx = await locker.transaction("write");
-      await tx.execute("CREATE TABLE IF NOT EXISTS lag_lock (x)");
+      lock = await holdWriteLock(world.dbPath);
       const events = Array.from({ length: 200 }, () => ({ payload: sessionEnd() }));
       await publishAll(world.t.js, events);
       const age = await waitFor(
@@ -35,7 +42,7 @@ Deno.test(
       const backlog = await service.metric("session_audit_consumer_pending") +
         await service.metric("session_audit_consumer_ack_pending");
       assert(backlog > 0, `pending or ack-pending counted: ${backlog}`);
-      await tx.rollback();
+      await lock.release();
       await waitFor(
         "the backlog stored",
         async () => await countRows(world.db, "session_ends") === events.length,
@@ -49,7 +56,7 @@ Deno.test(
         250,
       );
     } finally {
-      locker.close();
+      await lock?.release();
       await service.stop("SIGTERM");
       await world.close();
     }

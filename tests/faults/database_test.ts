@@ -5,9 +5,16 @@
  * delay, none is quarantined, `/readyz` says why, and every event is stored
  * once the database recovers.
  */
-import { createClient } from "@libsql/client";
 import { assert, assertEquals } from "../assert.ts";
-import { countRows, publishAll, type Service, waitFor, type World } from "../harness.ts";
+import {
+  countRows,
+  holdWriteLock,
+  publishAll,
+  type Service,
+  waitFor,
+  type World,
+  type WriteLock,
+} from "../harness.ts";
 import {
   assertExact,
   assertIntegrity,
@@ -141,25 +148,21 @@ Deno.test(
   FAULT_OPTS,
   () =>
     withFaultWorld(async (world) => {
-      const locker = createClient({ url: `file:${world.dbPath}` });
-      let tx: Awaited<ReturnType<typeof locker.transaction>> | undefined;
+      let lock: WriteLock | undefined;
       try {
         await outage(
           world,
           "database write lock held for 10 s",
           async () => {
-            tx = await locker.transaction("write");
-            await tx.execute("CREATE TABLE IF NOT EXISTS fault_lock (x)");
+            lock = await holdWriteLock(world.dbPath);
           },
           async () => {
-            await tx?.rollback();
-            tx = undefined;
+            await lock?.release();
           },
           /BUSY|locked/i,
         );
       } finally {
-        await tx?.rollback().catch(() => {});
-        locker.close();
+        await lock?.release();
       }
     }),
 );
