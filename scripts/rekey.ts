@@ -8,7 +8,8 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import type { Client, InValue } from "@libsql/client";
+import type { Client, InValue, Row } from "@libsql/client";
+import { createHash } from "node:crypto";
 import { localPath } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 
@@ -27,48 +28,53 @@ async function tables(db: Client): Promise<string[]> {
   return rs.rows.map((r) => String(r.name));
 }
 
-async function count(db: Client, table: string): Promise<number> {
-  const rs = await db.execute(`SELECT count(*) AS n FROM "${table}"`);
-  return Number(rs.rows[0].n);
+/** A table's rows in rowid order, {@linkcode CHUNK} per query, with their column names. */
+async function* rowChunks(
+  db: Client,
+  table: string,
+): AsyncGenerator<{ columns: string[]; rows: Row[] }> {
+  let last = 0;
+  for (;;) {
+    const rs = await db.execute({
+      sql: `SELECT rowid AS __rowid, * FROM "${table}" WHERE rowid > ? ORDER BY rowid LIMIT ?`,
+      args: [last, CHUNK],
+    });
+    if (rs.rows.length === 0) return;
+    yield { columns: rs.columns.filter((c) => c !== "__rowid"), rows: rs.rows };
+    last = Number(rs.rows[rs.rows.length - 1].__rowid);
+  }
 }
 
-async function fingerprint(db: Client, table: string): Promise<string> {
-  // Sum of per-row hashes of the whole row's text, order-independent and cheap.
-  const rs = await db.execute(`SELECT * FROM "${table}" ORDER BY rowid`);
-  const encoder = new TextEncoder();
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    encoder.encode(JSON.stringify(rs.rows.map((r) =>
-      rs.columns.map((c) => {
+/** The row count and a SHA-256 over every row's values, in rowid order, read chunk by chunk. */
+async function fingerprint(db: Client, table: string): Promise<{ rows: number; digest: string }> {
+  const hash = createHash("sha256");
+  let rows = 0;
+  for await (const chunk of rowChunks(db, table)) {
+    for (const r of chunk.rows) {
+      const values = chunk.columns.map((c) => {
         const value = r[c];
         return value instanceof ArrayBuffer ? Array.from(new Uint8Array(value)) : String(value);
-      })
-    ))),
-  );
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+      });
+      hash.update(JSON.stringify(values)).update("\n");
+      rows++;
+    }
+  }
+  return { rows, digest: hash.digest("hex") };
 }
 
 /** Copies every table of `from` into `to` (whose schema must exist). */
 export async function copyTables(from: Client, to: Client): Promise<void> {
   for (const table of await tables(from)) {
-    let last = 0;
-    for (;;) {
-      const rs = await from.execute({
-        sql: `SELECT rowid AS __rowid, * FROM "${table}" WHERE rowid > ? ORDER BY rowid LIMIT ?`,
-        args: [last, CHUNK],
-      });
-      if (rs.rows.length === 0) break;
-      const columns = rs.columns.filter((c) => c !== "__rowid");
+    for await (const { columns, rows } of rowChunks(from, table)) {
       const row = `(${columns.map(() => "?").join(", ")})`;
       const args: InValue[] = [];
-      for (const r of rs.rows) for (const c of columns) args.push(r[c] as InValue);
+      for (const r of rows) for (const c of columns) args.push(r[c] as InValue);
       await to.execute({
         sql: `INSERT OR REPLACE INTO "${table}" (${
           columns.map((c) => `"${c}"`).join(", ")
-        }) VALUES ${rs.rows.map(() => row).join(", ")}`,
+        }) VALUES ${rows.map(() => row).join(", ")}`,
         args,
       });
-      last = Number(rs.rows[rs.rows.length - 1].__rowid);
     }
   }
 }
@@ -109,14 +115,14 @@ async function main(args: string[]): Promise<number> {
   await migrate(to);
   await copyTables(from, to);
   for (const table of await tables(from)) {
-    const [a, b] = [await count(from, table), await count(to, table)];
-    if (a !== b || await fingerprint(from, table) !== await fingerprint(to, table)) {
+    const [a, b] = [await fingerprint(from, table), await fingerprint(to, table)];
+    if (a.rows !== b.rows || a.digest !== b.digest) {
       console.error(
-        `rekey: ${table} differs after the copy (${a} rows vs ${b}); ${path} untouched`,
+        `rekey: ${table} differs after the copy (${a.rows} rows vs ${b.rows}); ${path} untouched`,
       );
       return 1;
     }
-    console.error(`rekey: ${table}: ${a} rows copied and verified`);
+    console.error(`rekey: ${table}: ${a.rows} rows copied and verified`);
   }
   await to.execute("PRAGMA wal_checkpoint(TRUNCATE)");
   from.close();
