@@ -154,10 +154,24 @@ export class ChainVerifier {
   /**
    * Ends the walk. `checkpoints` are signed heads already verified for
    * their signature: each must name a row that is present with that hash.
+   * `recordedHeadSeq`, the position the store says the chain reached, must
+   * be reached too (rows deleted at the end show there).
    */
-  finish(checkpoints: ChainHead[] = [], hashAt?: Map<number, string>): ChainBreak | null {
+  finish(
+    checkpoints: ChainHead[] = [],
+    hashAt?: Map<number, string>,
+    recordedHeadSeq?: number,
+  ): ChainBreak | null {
+    const last = this.#expectedSeq - 1;
+    if (recordedHeadSeq !== undefined && recordedHeadSeq > last) {
+      this.#fail(
+        null,
+        "missing",
+        last + 1,
+        `the recorded chain head is at position ${recordedHeadSeq}; the chain ends at ${last}`,
+      );
+    }
     for (const checkpoint of checkpoints) {
-      const last = this.#expectedSeq - 1;
       if (checkpoint.seq > last) {
         this.#fail(
           null,

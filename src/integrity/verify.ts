@@ -134,11 +134,8 @@ export async function verifyTenant(
     sql: "SELECT seq FROM chain_heads WHERE tenant_id = ?",
     args: [tenantId],
   });
-  const recorded = head.rows.length ? [{ seq: Number(head.rows[0].seq), hash: "" }] : [];
-  let broken = verifier.finish(
-    [...periodic, ...recorded.filter((h) => h.seq > verifier.head.seq)],
-    hashAt,
-  );
+  const recordedHeadSeq = head.rows.length ? Number(head.rows[0].seq) : undefined;
+  let broken = verifier.finish(periodic, hashAt, recordedHeadSeq);
   if (!broken && forged) {
     broken = {
       session_id: null,
