@@ -301,7 +301,6 @@ export async function processBatch(
   metrics.countEvents("stored", stored);
   metrics.countEvents("duplicate", duplicates);
   metrics.countEvents("quarantined", letters.length);
-  metrics.set("session_audit_consumer_pending", batch[batch.length - 1].info.pending);
   logger.debug("batch stored", {
     messages: batch.length,
     stored,
