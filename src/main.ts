@@ -133,21 +133,19 @@ export async function main(
   let nc: NatsConnection | undefined;
   let exitCode = 0;
   const work: Promise<void>[] = [];
-  // Retention deletes rows: only the roles that write run it, not ROLE=api replicas.
   if (ingests) {
+    // Retention and checkpoints write: only the roles that ingest run them, not ROLE=api replicas.
     work.push(
       runRetention({ db, days: config.retentionDays, metrics, logger, signer }, shutdown.signal),
     );
-  }
-  if (ingests && signer?.sign) {
-    work.push(runCheckpointer({
-      db,
-      signer,
-      intervalMs: config.checkpointIntervalSeconds * 1000,
-      logger,
-    }, shutdown.signal));
-  }
-  if (ingests) {
+    if (signer?.sign) {
+      work.push(runCheckpointer({
+        db,
+        signer,
+        intervalMs: config.checkpointIntervalSeconds * 1000,
+        logger,
+      }, shutdown.signal));
+    }
     logger.info("connecting to nats", {
       servers: config.natsServers,
       transport: config.natsTransport,
