@@ -11,6 +11,14 @@ import { parseRfc3339 } from "./rfc3339.ts";
 export const MAX_EVENT_BYTES = 64 * 1024;
 /** Longest accepted `reason`. */
 export const MAX_REASON_LENGTH = 64;
+/** What a `reason` must be, as said in validation messages. */
+export const REASON_RULE =
+  `must be a short printable string (at most ${MAX_REASON_LENGTH} characters)`;
+
+/** True for a `reason` of printable ASCII words, single spaces between, at most 64 characters. */
+export function isShortReason(text: string): boolean {
+  return text.length <= MAX_REASON_LENGTH && /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(text);
+}
 /** Go's zero `time.Time`, which a producer emits for a time it never set. */
 const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
 
@@ -82,12 +90,7 @@ export const SessionEndPayload = v.object({
   start_time: timeField,
   end_time: timeField,
   source_ip: optionalText(isIpAddress, "must be an IPv4 or IPv6 address"),
-  reason: optionalText(
-    (s) =>
-      s.length <= MAX_REASON_LENGTH &&
-      /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(s),
-    `must be a short printable string (at most ${MAX_REASON_LENGTH} characters)`,
-  ),
+  reason: optionalText(isShortReason, REASON_RULE),
 }, "must be a JSON object");
 
 /** The payload as the poller sends it, once validated. */

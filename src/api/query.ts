@@ -6,7 +6,7 @@
  * @module
  */
 import * as v from "valibot";
-import { MAX_REASON_LENGTH } from "../event.ts";
+import { isShortReason, REASON_RULE } from "../event.ts";
 import { parseRfc3339 } from "../rfc3339.ts";
 import { STATS_GROUPS, type StatsGroup } from "../store/stats.ts";
 import { MAX_CURSOR_LENGTH } from "./cursor.ts";
@@ -69,15 +69,7 @@ const time = v.pipe(
   }),
 );
 
-const reason = v.pipe(
-  v.string(),
-  v.check(
-    (s) =>
-      s.length <= MAX_REASON_LENGTH &&
-      /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(s),
-    `must be a short printable string (at most ${MAX_REASON_LENGTH} characters)`,
-  ),
-);
+const reason = v.pipe(v.string(), v.check(isShortReason, REASON_RULE));
 
 /** A page size from 1 to `max`, given as decimal digits. */
 function pageSize(max: number) {
