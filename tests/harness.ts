@@ -303,6 +303,19 @@ export interface World {
   close(): Promise<void>;
 }
 
+/** Runs `body` in a fresh {@linkcode World} and tears it down whatever happens. */
+export async function withWorld(
+  body: (world: World) => Promise<void>,
+  options: { stream?: boolean } = {},
+): Promise<void> {
+  const world = await startWorld(options);
+  try {
+    await body(world);
+  } finally {
+    await world.close();
+  }
+}
+
 /** Starts nats-server, connects the test, optionally creates the stream. */
 export async function startWorld(options: { stream?: boolean } = {}): Promise<World> {
   const nats = await startNatsServer();

@@ -13,9 +13,9 @@ import {
   type Service,
   sessionEnd,
   startService,
-  startWorld,
   storedRows,
   waitFor,
+  withWorld,
   type World,
 } from "./harness.ts";
 
@@ -46,8 +46,7 @@ async function settled(world: World): Promise<void> {
 }
 
 Deno.test("a valid event becomes one row with the right fields and duration", opts, async () => {
-  const world = await startWorld();
-  try {
+  await withWorld(async (world) => {
     await withService(world, async () => {
       const event = sessionEnd({
         session_id: "6F9619FF-8B86-4011-B42D-00C04FC964FF",
@@ -70,17 +69,14 @@ Deno.test("a valid event becomes one row with the right fields and duration", op
       assertEquals(row.reason, "shutdown");
       await settled(world);
     });
-  } finally {
-    await world.close();
-  }
+  });
 });
 
 Deno.test(
   "a redelivered or re-published event stays one row; the idle pair keeps idle_timeout",
   opts,
   async () => {
-    const world = await startWorld();
-    try {
+    await withWorld(async (world) => {
       await withService(world, async (service) => {
         const single = sessionEnd();
         const idle = sessionEnd({ reason: "idle_timeout", end_time: "2026-03-12T10:20:00Z" });
@@ -105,9 +101,7 @@ Deno.test(
         assertEquals(await service.metric("session_audit_events_total", 'outcome="duplicate"'), 2);
         await settled(world);
       });
-    } finally {
-      await world.close();
-    }
+    });
   },
 );
 
@@ -115,8 +109,7 @@ Deno.test(
   "each malformed category is quarantined verbatim, terminated and never redelivered",
   opts,
   async () => {
-    const world = await startWorld();
-    try {
+    await withWorld(async (world) => {
       await withService(world, async (service) => {
         const ok = sessionEnd();
         const cases: Array<{ name: string; payload: string; reason: RegExp }> = [
@@ -205,15 +198,12 @@ Deno.test(
           cases.length,
         );
       });
-    } finally {
-      await world.close();
-    }
+    });
   },
 );
 
 Deno.test("other subjects of the stream are never consumed", opts, async () => {
-  const world = await startWorld();
-  try {
+  await withWorld(async (world) => {
     await withService(world, async () => {
       const ev = sessionEnd();
       await publishAll(world.t.js, [
@@ -231,14 +221,11 @@ Deno.test("other subjects of the stream are never consumed", opts, async () => {
       assertEquals(info.config.ack_policy, "explicit");
       assertEquals(info.config.deliver_policy, "all");
     });
-  } finally {
-    await world.close();
-  }
+  });
 });
 
 Deno.test("a backlog published before start is fully ingested", opts, async () => {
-  const world = await startWorld();
-  try {
+  await withWorld(async (world) => {
     const events = Array.from({ length: 3000 }, () => ({ payload: sessionEnd() }));
     await publishAll(world.t.js, events);
     await withService(world, async () => {
@@ -252,17 +239,14 @@ Deno.test("a backlog published before start is fully ingested", opts, async () =
       const rows = await storedRows(world.db);
       for (const { payload } of events) assert(rows.has(payload.session_id), payload.session_id);
     });
-  } finally {
-    await world.close();
-  }
+  });
 });
 
 Deno.test(
   "a stream created after start is picked up; readiness says why meanwhile",
   opts,
   async () => {
-    const world = await startWorld({ stream: false });
-    try {
+    await withWorld(async (world) => {
       await withService(world, async (service) => {
         const notReady = await waitFor("a 503 naming the stream", async () => {
           const r = await service.get("/readyz");
@@ -282,9 +266,7 @@ Deno.test(
         );
         await waitFor("ready", async () => (await service.get("/readyz")).status === 200);
       });
-    } finally {
-      await world.close();
-    }
+    }, { stream: false });
   },
 );
 
@@ -292,8 +274,7 @@ Deno.test(
   "SIGTERM exits 0 with nothing lost, and a restart continues where it stopped",
   opts,
   async () => {
-    const world = await startWorld();
-    try {
+    await withWorld(async (world) => {
       const events = Array.from({ length: 4000 }, () => ({ payload: sessionEnd() }));
       await publishAll(world.t.js, events);
       const first = await startService({ natsUrl: world.nats.wsUrl, databasePath: world.dbPath });
@@ -322,15 +303,12 @@ Deno.test(
         const stored = await service.metric("session_audit_events_total", 'outcome="stored"');
         assertEquals(stored, 4000 - afterFirst);
       });
-    } finally {
-      await world.close();
-    }
+    });
   },
 );
 
 Deno.test("an operator deleting the consumer does not stop ingestion", opts, async () => {
-  const world = await startWorld();
-  try {
+  await withWorld(async (world) => {
     await withService(world, async () => {
       await publishAll(world.t.js, [{ payload: sessionEnd() }]);
       await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
@@ -344,17 +322,14 @@ Deno.test("an operator deleting the consumer does not stop ingestion", opts, asy
       );
       await settled(world);
     });
-  } finally {
-    await world.close();
-  }
+  });
 });
 
 Deno.test(
   "a drifted consumer is updated, and a changed filter recreates it without duplicates",
   opts,
   async () => {
-    const world = await startWorld();
-    try {
+    await withWorld(async (world) => {
       await world.t.jsm.consumers.add("DEVICE_EVENTS", {
         durable_name: "api-session-audit-consumer",
         ack_policy: AckPolicy.Explicit,
@@ -377,9 +352,7 @@ Deno.test(
         assert((info.config.max_ack_pending ?? 0) > 5, "max_ack_pending updated");
         await settled(world);
       });
-    } finally {
-      await world.close();
-    }
+    });
   },
 );
 
@@ -387,8 +360,7 @@ Deno.test(
   "a database held locked is retried, nothing quarantined, and all ends stored",
   opts,
   async () => {
-    const world = await startWorld();
-    try {
+    await withWorld(async (world) => {
       await withService(world, async (service) => {
         await publishAll(world.t.js, [{ payload: sessionEnd() }]);
         await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
@@ -416,9 +388,7 @@ Deno.test(
         assertEquals(await countRows(world.db, "dead_letters"), 0);
         await waitFor("ready again", async () => (await service.get("/readyz")).status === 200);
       });
-    } finally {
-      await world.close();
-    }
+    });
   },
 );
 
@@ -426,8 +396,7 @@ Deno.test(
   "of an idle pair split by a database failure, idle_timeout still wins",
   opts,
   async () => {
-    const world = await startWorld();
-    try {
+    await withWorld(async (world) => {
       await withService(world, async (service) => {
         await publishAll(world.t.js, [{ payload: sessionEnd() }]);
         await waitFor("first row", async () => await countRows(world.db, "session_ends") === 1);
@@ -455,8 +424,6 @@ Deno.test(
         );
         assertEquals((await storedRows(world.db)).get(idle.session_id)?.reason, "idle_timeout");
       });
-    } finally {
-      await world.close();
-    }
+    });
   },
 );
