@@ -79,6 +79,34 @@ export class Metrics {
       "Session ends deleted by the retention purge (RETENTION_DAYS).",
     );
     this.add("session_audit_retention_purged_total", 0);
+    this.#define(
+      "process_resident_memory_bytes",
+      "gauge",
+      "Resident memory of the process (read when scraped).",
+    );
+    this.#define(
+      "session_audit_js_heap_used_bytes",
+      "gauge",
+      "Used JavaScript heap (read when scraped).",
+    );
+    this.#define(
+      "session_audit_js_heap_total_bytes",
+      "gauge",
+      "JavaScript heap reserved by V8 (read when scraped).",
+    );
+    this.#define(
+      "session_audit_external_memory_bytes",
+      "gauge",
+      "Memory held outside the JavaScript heap by its objects, such as buffers (read when scraped).",
+    );
+  }
+
+  #readMemory(): void {
+    const memory = Deno.memoryUsage();
+    this.set("process_resident_memory_bytes", memory.rss);
+    this.set("session_audit_js_heap_used_bytes", memory.heapUsed);
+    this.set("session_audit_js_heap_total_bytes", memory.heapTotal);
+    this.set("session_audit_external_memory_bytes", memory.external);
   }
 
   #define(name: string, type: Family["type"], help: string): void {
@@ -117,6 +145,7 @@ export class Metrics {
 
   /** Renders every family in the Prometheus text format (version 0.0.4). */
   render(): string {
+    this.#readMemory();
     const lines: string[] = [];
     for (const [name, family] of this.#families) {
       if (family.values.size === 0) continue;
