@@ -24,7 +24,7 @@ export async function openMigrated(path: string): Promise<Database> {
 
 /**
  * Store ceiling: `rows` stored in batches of `batchSize` with the service's
- * own `storeBatch` (multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, one
+ * own `storeBatch` (multi-row INSERT … ON CONFLICT DO NOTHING, one
  * durable commit per batch) into a freshly migrated database.
  */
 export async function storeCeiling(

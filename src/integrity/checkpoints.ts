@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { InValue, Transaction } from "@libsql/client";
+import type { InValue } from "@libsql/client";
 import { sleep } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import type { Database } from "../store/client.ts";
+import type { Database, WriteTx } from "../store/client.ts";
 import type { ChainHead } from "./chain.ts";
 import type { CheckpointSigner, SigningAlgorithm } from "./signing.ts";
 
@@ -30,7 +30,7 @@ export function checkpointText(c: Omit<Checkpoint, "algorithm" | "signature">): 
 
 /** Builds the INSERT of signed checkpoints for `heads`, inside a transaction. */
 async function insertCheckpoints(
-  tx: Transaction,
+  tx: WriteTx,
   heads: Array<{ tenantId: string } & ChainHead>,
   kind: CheckpointKind,
   signer: CheckpointSigner | undefined,
@@ -95,7 +95,7 @@ export async function writePeriodicCheckpoints(
  * purge's own transaction: verification then starts after `seq`, from `hash`.
  */
 export async function writePurgeCheckpoints(
-  tx: Transaction,
+  tx: WriteTx,
   cuts: Array<{ tenantId: string } & ChainHead>,
   signer: CheckpointSigner | undefined,
   now: number = Date.now(),

@@ -10,6 +10,9 @@ import type { Client, InStatement, ResultSet, Transaction, TransactionMode } fro
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
+import { LocalWriter, type WriteTx } from "./writer.ts";
+
+export type { WriteRow, WriteTx } from "./writer.ts";
 
 /** Busy timeout of every local connection, in milliseconds. */
 export const BUSY_TIMEOUT_MS = 2_000;
@@ -29,6 +32,13 @@ export type DatabaseConfig =
   & Pick<Config, "databaseUrl">
   & Partial<Pick<Config, "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey">>;
 
+function checkDurable(synchronous: unknown): void {
+  const level = Number(synchronous);
+  if (!(level >= 2)) {
+    throw new Error(`libSQL opened the database with synchronous=${level}; FULL (2) is required`);
+  }
+}
+
 /**
  * The database file cannot be read with the configured encryption key (or
  * lack of one). Start-up stops on it rather than create an empty database.
@@ -43,11 +53,14 @@ export class DatabaseKeyError extends Error {
 /**
  * The database handle shared by ingest and API. It wraps a libSQL client and
  * replaces it after an error that can leave a local client broken
- * (`SQLITE_BUSY` and friends), so the next attempt starts clean.
+ * (`SQLITE_BUSY` and friends), so the next attempt starts clean. Write
+ * transactions on a local file go through a {@linkcode LocalWriter}, off the
+ * JavaScript thread.
  */
 export class Database {
   #client: Client;
   readonly #config: DatabaseConfig;
+  #writer: LocalWriter | undefined;
   /** True for a `file:` database without a sync URL. */
   readonly isLocalFile: boolean;
 
@@ -74,7 +87,14 @@ export class Database {
       throw Database.#explainOpenFailure(config, err);
     }
     const db = new Database(config, client);
-    if (db.isLocalFile) await db.#configureLocalFile();
+    if (db.isLocalFile) {
+      try {
+        await db.#configureLocalFile(path);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    }
     return db;
   }
 
@@ -100,17 +120,20 @@ export class Database {
     });
   }
 
-  async #configureLocalFile(): Promise<void> {
+  async #configureLocalFile(path: string | undefined): Promise<void> {
     await this.#client.execute("PRAGMA journal_mode = WAL");
-    // An ack promises the row survives a crash: in WAL mode that takes
-    // synchronous = FULL (2) or EXTRA (3); NORMAL may lose the last commits on power loss.
-    const rs = await this.#client.execute("PRAGMA synchronous");
-    const level = Number(rs.rows[0]?.[0]);
-    if (!(level >= 2)) {
-      throw new Error(
-        `libSQL opened the database with synchronous=${level}; FULL (2) is required`,
-      );
+    // An in-memory database exists only on its own connection: no separate writer.
+    if (path && path !== ":memory:" && !path.startsWith(":memory:")) {
+      this.#writer = new LocalWriter(path, {
+        timeoutMs: BUSY_TIMEOUT_MS,
+        encryptionKey: this.#config.databaseEncryptionKey,
+      });
+      // An ack promises the row survives a crash: in WAL mode that takes
+      // synchronous = FULL (2) or EXTRA (3); NORMAL may lose the last commits on power loss.
+      checkDurable(await this.#writer.pragma("synchronous"));
     }
+    const rs = await this.#client.execute("PRAGMA synchronous");
+    checkDurable(rs.rows[0]?.[0]);
   }
 
   /** The current client. Do not keep it across an await that may fail. */
@@ -144,10 +167,12 @@ export class Database {
   /**
    * Runs `work` inside one write transaction (`BEGIN IMMEDIATE`: no other
    * writer in between, so reads inside it see the final state) and commits;
-   * rolls back when `work` or the commit fails, replacing the client if the
-   * failure can break it.
+   * rolls back when `work` or the commit fails, replacing the connection if
+   * the failure can break it. On a local file the statements and the commit
+   * run off the JavaScript thread.
    */
-  async writeTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  async writeTransaction<T>(work: (tx: WriteTx) => Promise<T>): Promise<T> {
+    if (this.#writer) return await this.#writer.transaction(work);
     let tx: Transaction | undefined;
     try {
       tx = await this.#client.transaction("write");
@@ -189,8 +214,9 @@ export class Database {
     }
   }
 
-  /** Closes the database. */
+  /** Closes the database (after the last write transaction has settled). */
   close(): void {
+    this.#writer?.close();
     this.#client.close();
   }
 }

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import type { InStatement, InValue, Transaction } from "@libsql/client";
+import type { InStatement, InValue } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
 import { canonicalRow, chainHash, type ChainHead, GENESIS_HASH } from "../integrity/chain.ts";
-import type { Database } from "./client.ts";
+import type { Database, WriteTx } from "./client.ts";
 
 /** A valid event and where it came from in the stream. */
 export interface IncomingSessionEnd {
@@ -33,6 +33,41 @@ export interface DeadLetter {
 
 /** Rows per multi-row INSERT (at most 14 parameters each, far below SQLite's limit). */
 export const INSERT_CHUNK = 500;
+
+/**
+ * Splits `n` rows into statement sizes: as many {@linkcode INSERT_CHUNK}s as
+ * fit, then the rest as descending powers of two. The statement texts are
+ * then a small fixed set that the writer prepares once and reuses: a 500-row
+ * INSERT compiles to a program of a megabyte or more, and one fresh
+ * statement per batch would pile up memory that only a garbage collection
+ * of its JavaScript handle gives back.
+ */
+export function chunkSizes(n: number): number[] {
+  const sizes: number[] = [];
+  let rest = n;
+  while (rest >= INSERT_CHUNK) {
+    sizes.push(INSERT_CHUNK);
+    rest -= INSERT_CHUNK;
+  }
+  for (let size = 256; size >= 1; size /= 2) {
+    if (rest >= size) {
+      sizes.push(size);
+      rest -= size;
+    }
+  }
+  return sizes;
+}
+
+/** `items` cut into consecutive chunks of {@linkcode chunkSizes}. */
+export function chunked<T>(items: T[]): T[][] {
+  const chunks: T[][] = [];
+  let offset = 0;
+  for (const size of chunkSizes(items.length)) {
+    chunks.push(items.slice(offset, offset + size));
+    offset += size;
+  }
+  return chunks;
+}
 
 const SESSION_COLUMNS = [
   "session_id",
@@ -69,16 +104,15 @@ function placeholders(columns: number, rows: number): string {
 /**
  * Builds the multi-row INSERTs for session ends. Rows keep their order, so
  * of two events for one session in a batch the earlier one is kept.
- * Each statement returns the `session_id`s it actually inserted.
+ * A session already stored is skipped (`ON CONFLICT DO NOTHING`).
  */
 export function insertSessionEndsSql(
   rows: IncomingSessionEnd[],
   recordedAt: number,
 ): InStatement[] {
   const statements: InStatement[] = [];
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK);
-    const args = [];
+  for (const chunk of chunked(rows)) {
+    const args: InValue[] = [];
     for (const { event, streamSeq, receivedAt, chain } of chunk) {
       args.push(
         event.sessionId,
@@ -100,7 +134,7 @@ export function insertSessionEndsSql(
     statements.push({
       sql: `INSERT INTO session_ends (${SESSION_COLUMNS.join(", ")}) VALUES ${
         placeholders(SESSION_COLUMNS.length, chunk.length)
-      } ON CONFLICT (session_id) DO NOTHING RETURNING session_id`,
+      } ON CONFLICT (session_id) DO NOTHING`,
       args,
     });
   }
@@ -117,8 +151,7 @@ export function insertDeadLettersSql(
   quarantinedAt: number,
 ): InStatement[] {
   const statements: InStatement[] = [];
-  for (let i = 0; i < letters.length; i += INSERT_CHUNK) {
-    const chunk = letters.slice(i, i + INSERT_CHUNK);
+  for (const chunk of chunked(letters)) {
     const args = [];
     for (const letter of chunk) {
       args.push(
@@ -147,17 +180,16 @@ export interface BatchOutcome {
   inserted: Set<string>;
 }
 
-/** Statements of at most {@linkcode INSERT_CHUNK} values each: `sql(placeholders)` over `values`. */
+/** Statements of {@linkcode chunkSizes} values each: `sql(placeholders)` over `values`. */
 function chunkedIn(values: string[], sql: (placeholders: string) => string): InStatement[] {
   const statements: InStatement[] = [];
-  for (let i = 0; i < values.length; i += INSERT_CHUNK) {
-    const chunk = values.slice(i, i + INSERT_CHUNK);
+  for (const chunk of chunked(values)) {
     statements.push({ sql: sql(chunk.map(() => "?").join(", ")), args: chunk });
   }
   return statements;
 }
 
-async function readAll(tx: Transaction, statements: InStatement[]) {
+async function readAll(tx: WriteTx, statements: InStatement[]) {
   return (await Promise.all(statements.map((s) => tx.execute(s)))).flatMap((rs) => rs.rows);
 }
 
@@ -222,18 +254,30 @@ export async function storeBatch(
     );
     const fresh = chainNewRows(rows, stored, heads, now);
     const moved = [...new Set(fresh.map((r) => r.event.tenantId))];
-    const headArgs: InValue[] = [];
-    for (const tenant of moved) {
-      const head = heads.get(tenant) as ChainHead;
-      headArgs.push(tenant, head.seq, head.hash);
+    // Every row given a chain position must be inserted, or the chain would have a hole.
+    // (Counted with total_changes(): RETURNING rows would hold native memory until a GC.)
+    const changes = async () => Number((await tx.execute("SELECT total_changes() AS n")).rows[0].n);
+    const before = await changes();
+    await tx.batch(insertSessionEndsSql(fresh, now));
+    const inserted = await changes() - before;
+    if (inserted !== fresh.length) {
+      throw new Error(
+        `${
+          fresh.length - inserted
+        } of ${fresh.length} session ends read as new were already stored; batch rolled back`,
+      );
     }
-    const statements = [
-      ...insertSessionEndsSql(fresh, now),
-      ...insertDeadLettersSql(deadLetters, now),
-    ];
-    if (moved.length > 0) {
+    const statements = insertDeadLettersSql(deadLetters, now);
+    for (const tenants of chunked(moved)) {
+      const headArgs: InValue[] = [];
+      for (const tenant of tenants) {
+        const head = heads.get(tenant) as ChainHead;
+        headArgs.push(tenant, head.seq, head.hash);
+      }
       statements.push({
-        sql: `INSERT INTO chain_heads (tenant_id, seq, hash) VALUES ${placeholders(3, moved.length)}
+        sql: `INSERT INTO chain_heads (tenant_id, seq, hash) VALUES ${
+          placeholders(3, tenants.length)
+        }
               ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
         args: headArgs,
       });

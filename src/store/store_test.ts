@@ -4,6 +4,7 @@ import type { SessionEnd } from "../event.ts";
 import { BUSY_TIMEOUT_MS, Database } from "./client.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
 import {
+  chunkSizes,
   type DeadLetter,
   type IncomingSessionEnd,
   INSERT_CHUNK,
@@ -72,7 +73,10 @@ async function sessionRows(db: Database): Promise<Row[]> {
   return (await db.execute("SELECT * FROM session_ends ORDER BY id")).rows;
 }
 
-async function count(db: Database, table: "session_ends" | "dead_letters"): Promise<number> {
+async function count(
+  db: Database,
+  table: "session_ends" | "dead_letters" | "chain_heads",
+): Promise<number> {
   return Number((await db.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 }
 
@@ -267,6 +271,34 @@ Deno.test("a duplicate in a later chunk of the same batch is not reported as ins
   });
 });
 
+Deno.test("a batch of 1,000 sessions already stored (two full chunks) inserts none and moves no chain", async () => {
+  await withDb(async (db) => {
+    const rows = Array.from({ length: 1_000 }, (_, i) => incoming(i));
+    equal((await storeBatch(db, rows, [], NOW)).inserted.size, 1_000);
+    const again = [...rows, incoming(1_000)];
+    deepStrictEqual([...(await storeBatch(db, again, [], NOW + 1)).inserted], [sessionId(1_000)]);
+    const head = await db.execute("SELECT seq FROM chain_heads");
+    equal(Number(head.rows[0].seq), 1_001, "one chain position per stored row, no holes");
+    equal(await count(db, "session_ends"), 1_001);
+  });
+});
+
+Deno.test("statements come in a fixed set of sizes: full chunks, then powers of two", () => {
+  deepStrictEqual(chunkSizes(0), []);
+  deepStrictEqual(chunkSizes(1), [1]);
+  deepStrictEqual(chunkSizes(INSERT_CHUNK), [INSERT_CHUNK]);
+  deepStrictEqual(chunkSizes(1_337), [INSERT_CHUNK, INSERT_CHUNK, 256, 64, 16, 1]);
+  for (let n = 0; n < 3_000; n += 7) {
+    const sizes = chunkSizes(n);
+    equal(sizes.reduce((a, b) => a + b, 0), n);
+    ok(
+      sizes.every((size) =>
+        size === INSERT_CHUNK || (size < INSERT_CHUNK && (size & (size - 1)) === 0)
+      ),
+    );
+  }
+});
+
 // --- dead letters --------------------------------------------------------------------------------
 
 Deno.test("a dead letter is stored verbatim, payload bytes and all", async () => {
@@ -341,6 +373,20 @@ Deno.test("a batch whose last statement fails stores none of its rows", async ()
     await db.execute("DROP TRIGGER refuse_dead_letters");
     const retry = await storeBatch(db, [incoming(1), incoming(2)], [], NOW);
     equal(retry.inserted.size, 2, "the retried events are new, not duplicates");
+  });
+});
+
+Deno.test("a row read as new but not inserted rolls the batch back instead of leaving a hole in the chain", async () => {
+  await withDb(async (db) => {
+    // A trigger that silently drops one row stands in for any way an INSERT could skip a row.
+    await db.execute(`CREATE TRIGGER drop_one BEFORE INSERT ON session_ends
+      WHEN NEW.session_id = '${sessionId(2)}' BEGIN SELECT RAISE(IGNORE); END`);
+    await rejects(
+      storeBatch(db, [incoming(1), incoming(2), incoming(3)], [], NOW),
+      /1 of 3 session ends read as new were already stored/,
+    );
+    equal(await count(db, "session_ends"), 0);
+    equal(await count(db, "chain_heads"), 0);
   });
 });
 
