@@ -173,7 +173,34 @@ async function watchNotifications(
   }
 }
 
-/** Reads batches until the iterator ends. Returns the count of consecutive failed batches. */
+/** A batch decoded and split, ready to store. */
+interface DecodedBatch {
+  messages: JsMsg[];
+  decoded: Decoded[];
+  rows: IncomingSessionEnd[];
+  letters: DeadLetter[];
+}
+
+/** Decodes a batch (on the JavaScript thread: done while the previous batch commits). */
+export function decodeBatch(batch: JsMsg[], stream: string): DecodedBatch {
+  const decoded = batch.map((msg) => classify(msg, stream));
+  const rows: IncomingSessionEnd[] = [];
+  const letters: DeadLetter[] = [];
+  for (const d of decoded) {
+    if (d.kind === "valid") rows.push(d.row);
+    else letters.push(d.letter);
+  }
+  return { messages: batch, decoded, rows, letters };
+}
+
+/**
+ * Reads batches until the iterator ends. Returns the count of consecutive
+ * failed batches.
+ *
+ * One batch is stored at a time, in the order received, while the next one
+ * is gathered and decoded: a local database commits off the JavaScript
+ * thread, so receiving and decoding overlap with the commit.
+ */
 async function drainBatches(
   messages: ConsumerMessages,
   deps: IngestDeps,
@@ -185,37 +212,13 @@ async function drainBatches(
   let done = false;
   /** While the database is failing: until when arriving messages are set aside. */
   let asideUntil = 0;
-  while (!done) {
-    const first = await (waiting ?? it.next());
-    waiting = undefined;
-    if (first.done) break;
-    const aside = asideUntil - Date.now();
-    if (aside > 0) {
-      first.value.nak(aside);
-      deps.metrics.countEvents("retried");
-      continue;
-    }
-    const batch = [first.value];
-    const limit = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR
-      ? deps.batchSize * BACKLOG_BATCH_FACTOR
-      : deps.batchSize;
-    while (
-      batch.length < limit && batch[batch.length - 1].info.pending > 0
-    ) {
-      waiting = it.next();
-      // A message already buffered needs no linger timer (one per message adds up).
-      const next = messages.getPending() > 0
-        ? await waiting
-        : await Promise.race([waiting, lingered()]);
-      if (next === undefined) break; // nothing within the linger: commit what we have
-      waiting = undefined;
-      if (next.done) {
-        done = true;
-        break;
-      }
-      batch.push(next.value);
-    }
-    failures = await processBatch(batch, deps, failures);
+  /** The batch being stored, resolving to the consecutive failure count. */
+  let storing: Promise<number> | undefined;
+  /** Waits for the batch being stored; after a failure, sets arrivals aside. */
+  const settleStoring = async () => {
+    if (storing === undefined) return;
+    failures = await storing;
+    storing = undefined;
     if (failures > 0) {
       // The database is failing. Nothing received after the failed batch may be stored before it
       // (of an idle pair, idle_timeout must win), so until its messages are due again everything
@@ -223,6 +226,51 @@ async function drainBatches(
       // that order, before anything newer.
       asideUntil = Date.now() + retryDelay(failures) + RETRY_MARGIN_MS;
     }
+  };
+  const setAside = (batch: JsMsg[]) => {
+    const delay = Math.max(1, asideUntil - Date.now());
+    for (const msg of batch) msg.nak(delay);
+    deps.metrics.countEvents("retried", batch.length);
+  };
+  try {
+    while (!done) {
+      const first = await (waiting ?? it.next());
+      waiting = undefined;
+      if (first.done) break;
+      if (asideUntil - Date.now() > 0) {
+        setAside([first.value]);
+        continue;
+      }
+      const batch = [first.value];
+      const limit = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR
+        ? deps.batchSize * BACKLOG_BATCH_FACTOR
+        : deps.batchSize;
+      while (
+        batch.length < limit && batch[batch.length - 1].info.pending > 0
+      ) {
+        waiting = it.next();
+        // A message already buffered needs no linger timer (one per message adds up).
+        const next = messages.getPending() > 0
+          ? await waiting
+          : await Promise.race([waiting, lingered()]);
+        if (next === undefined) break; // nothing within the linger: commit what we have
+        waiting = undefined;
+        if (next.done) {
+          done = true;
+          break;
+        }
+        batch.push(next.value);
+      }
+      const decoded = decodeBatch(batch, deps.consumer.stream);
+      await settleStoring();
+      if (asideUntil - Date.now() > 0) {
+        setAside(batch);
+        continue;
+      }
+      storing = processBatch(decoded, deps, failures);
+    }
+  } finally {
+    await settleStoring();
   }
   return failures;
 }
@@ -241,23 +289,18 @@ function lingered(): Promise<undefined> {
 }
 
 /**
- * Stores one batch and settles each message: ack after commit (stored or
- * duplicate), term after its dead letter is committed, nak with a growing
- * delay when the transaction fails. Returns the consecutive failure count.
+ * Stores one decoded batch and settles each message: ack after commit
+ * (stored or duplicate), term after its dead letter is committed, nak with
+ * a growing delay when the transaction fails. Returns the consecutive
+ * failure count. Never rejects.
  */
 export async function processBatch(
-  batch: JsMsg[],
+  batch: DecodedBatch,
   deps: IngestDeps,
   failures: number,
 ): Promise<number> {
-  const { db, metrics, logger, readiness, consumer } = deps;
-  const decoded = batch.map((msg) => classify(msg, consumer.stream));
-  const rows: IncomingSessionEnd[] = [];
-  const letters: DeadLetter[] = [];
-  for (const d of decoded) {
-    if (d.kind === "valid") rows.push(d.row);
-    else letters.push(d.letter);
-  }
+  const { db, metrics, logger, readiness } = deps;
+  const { decoded, rows, letters } = batch;
   let inserted: Set<string>;
   try {
     ({ inserted } = await storeBatch(db, rows, letters));
@@ -265,12 +308,12 @@ export async function processBatch(
     const failed = failures + 1;
     readiness.fail("database", `cannot write: ${(err as Error).message}`);
     metrics.add("session_audit_batch_failures_total", 1);
-    metrics.countEvents("retried", batch.length);
+    metrics.countEvents("retried", batch.messages.length);
     const delay = retryDelay(failed);
-    for (const msg of batch) msg.nak(delay);
+    for (const msg of batch.messages) msg.nak(delay);
     logger.warn("batch not stored; messages nak'd for redelivery", {
       error: err,
-      messages: batch.length,
+      messages: batch.messages.length,
       consecutive_failures: failed,
     });
     return failed;
@@ -302,7 +345,7 @@ export async function processBatch(
   metrics.countEvents("duplicate", duplicates);
   metrics.countEvents("quarantined", letters.length);
   logger.debug("batch stored", {
-    messages: batch.length,
+    messages: batch.messages.length,
     stored,
     duplicates,
     quarantined: letters.length,
