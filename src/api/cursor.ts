@@ -1,6 +1,6 @@
 /**
  * Opaque, tamper-evident page cursors: a keyset position in the list order
- * `(sort_time, session_id)`, signed with HMAC-SHA256 together with the query
+ * `(sort_time, id)`, signed with HMAC-SHA256 together with the query
  * it belongs to, so a cursor cannot be forged, edited or reused with other
  * filters.
  *
@@ -13,20 +13,22 @@ import { MAX_SIGNED_TOKEN_LENGTH, SignedTokenCodec } from "./signed_token.ts";
 export interface CursorPosition {
   /** `sort_time` of the last row, epoch milliseconds. */
   sortTime: number;
-  /** `session_id` of the last row (lower-case UUID). */
-  sessionId: string;
+  /** `id` (storage order) of the last row. */
+  id: number;
 }
 
 /** Longest cursor text accepted before any decoding. */
 export const MAX_CURSOR_LENGTH = MAX_SIGNED_TOKEN_LENGTH;
 
-const VERSION = 1;
-const KEY_LABEL = "session-audit/list-cursor/v1";
+// Version 1 carried the last row's session_id; its cursors no longer verify (a 400 naming
+// `cursor`: start again from the first page).
+const VERSION = 2;
+const KEY_LABEL = "session-audit/list-cursor/v2";
 
 const Payload = v.tuple([
   v.literal(VERSION),
   v.pipe(v.number(), v.safeInteger()),
-  v.pipe(v.string(), v.uuid()),
+  v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
 ]);
 
 /** Signs and checks cursors with a key derived from the API secret. */
@@ -47,7 +49,7 @@ export class CursorCodec {
    */
   encode(position: CursorPosition, binding: string): Promise<string> {
     return this.#tokens.seal(
-      JSON.stringify([VERSION, position.sortTime, position.sessionId]),
+      JSON.stringify([VERSION, position.sortTime, position.id]),
       binding,
     );
   }
@@ -72,6 +74,6 @@ export class CursorCodec {
     }
     const result = v.safeParse(Payload, json);
     if (!result.success) return undefined;
-    return { sortTime: result.output[1], sessionId: result.output[2] };
+    return { sortTime: result.output[1], id: result.output[2] };
   }
 }

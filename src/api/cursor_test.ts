@@ -2,7 +2,7 @@ import { assertEquals } from "../../tests/assert.ts";
 import { CursorCodec } from "./cursor.ts";
 
 const SECRET = "cursor-test-secret-0123456789-abcdef";
-const POSITION = { sortTime: 1_773_309_600_000, sessionId: "0f0e0d0c-0b0a-4908-8706-050403020100" };
+const POSITION = { sortTime: 1_773_309_600_000, id: 48_213 };
 const BINDING = '["tenant",null,null,null,null,null]';
 
 Deno.test("a cursor decodes to the position it was made from, for the same query", async () => {

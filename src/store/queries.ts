@@ -22,10 +22,11 @@ export interface ListFilter {
   until?: number;
 }
 
-/** A row's place in the list order, `(sort_time, session_id)` descending. */
+/** A row's place in the list order, `(sort_time, id)` descending (ties: newest stored first). */
 export interface SortKey {
   sortTime: number;
-  sessionId: string;
+  /** The row's storage order (`id`, its rowid). */
+  id: number;
 }
 
 /** One page request. */
@@ -57,6 +58,7 @@ export interface SessionEndItem {
 
 /** The columns {@linkcode toItem} reads, comma-separated, for other queries of session ends. */
 export const ITEM_COLUMNS = [
+  "id",
   "session_id",
   "tenant_id",
   "device_id",
@@ -77,7 +79,8 @@ const COLUMNS = ITEM_COLUMNS;
 /**
  * Builds the list query: the filters as equalities and a range on
  * `sort_time` (which equals `end_time` whenever `end_time` is known), so one
- * of the `(tenant_id, <filter>, sort_time, session_id)` indexes both selects
+ * of the `(tenant_id, <filter>, sort_time)` indexes (whose entries end with
+ * the rowid, `id`) both selects
  * and orders the rows; then the keyset condition and `LIMIT limit + 1`.
  */
 export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InStatement {
@@ -109,14 +112,14 @@ export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InSta
     args.push(filter.until);
   }
   if (page.after !== undefined) {
-    where.push("(sort_time, session_id) < (?, ?)");
-    args.push(page.after.sortTime, page.after.sessionId);
+    where.push("(sort_time, id) < (?, ?)");
+    args.push(page.after.sortTime, page.after.id);
   }
   args.push(page.limit + 1);
   return {
     sql: `SELECT ${COLUMNS} FROM session_ends${
       where.length ? ` WHERE ${where.join(" AND ")}` : ""
-    } ORDER BY sort_time DESC, session_id DESC LIMIT ?`,
+    } ORDER BY sort_time DESC, id DESC LIMIT ?`,
     args,
   };
 }
@@ -138,7 +141,7 @@ function nullableTime(row: Row, column: string): string | null {
 
 /** The sort key of a row selected by these queries. */
 export function sortKeyOf(row: Row): SortKey {
-  return { sortTime: Number(row.sort_time), sessionId: text(row, "session_id") };
+  return { sortTime: Number(row.sort_time), id: Number(row.id) };
 }
 
 /** Maps a row selected by these queries to the API item. */
