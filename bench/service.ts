@@ -1,11 +1,12 @@
 /**
- * The real service as a subprocess (`deno run -A src/main.ts`): started with
+ * The real service as a subprocess (`deno task start`'s command line): started with
  * a given environment, its log kept in a file, its peak resident memory read
  * from /proc, stopped with SIGTERM.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { startTaskArgs } from "../scripts/start_task.ts";
 
 /** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -33,8 +34,8 @@ export async function procStatusMiB(pid: number, field: "VmHWM" | "VmRSS"): Prom
 }
 
 /**
- * Starts the service with `env` (on top of PATH and HOME) and waits until
- * `GET /healthz` answers.
+ * Starts the service as `deno task start` does, with `env` (on top of PATH
+ * and HOME), and waits until `GET /healthz` answers.
  */
 export async function startService(
   env: Record<string, string>,
@@ -42,7 +43,7 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const port = Number(env.PORT);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts"],
+    args: await startTaskArgs(),
     cwd: REPO_ROOT,
     clearEnv: true,
     env: {

@@ -12,6 +12,7 @@ import { wsconnect } from "@nats-io/nats-core";
 import { mintToken } from "../src/api/token.ts";
 import { type NatsServer, startNatsServer } from "./nats_server.ts";
 import { DEVICE_EVENTS_STREAM, ensureDeviceEventsStream } from "./simulator.ts";
+import { startTaskArgs } from "./start_task.ts";
 
 /** NATS client port of the dev server. */
 export const DEV_NATS_PORT = 4222;
@@ -152,7 +153,7 @@ export async function main(): Promise<number> {
     }
     env.NATS_URL = nats.wsUrl;
     service = new Deno.Command(deno, {
-      args: ["run", "-A", "src/main.ts"],
+      args: await startTaskArgs(),
       cwd: ROOT,
       env: {
         ...env,
