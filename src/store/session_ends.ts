@@ -38,37 +38,33 @@ export interface DeadLetter {
  */
 export const INSERT_CHUNK = 1000;
 
-/**
- * Splits `n` rows into statement sizes: as many {@linkcode INSERT_CHUNK}s as
- * fit, then the rest as descending powers of two. The statement texts are
- * then a small fixed set that the writer prepares once and reuses: a
- * 1,000-row INSERT compiles to a program of a few megabytes, and one fresh
- * statement per batch would pile up memory that only a garbage collection
- * of its JavaScript handle gives back.
- */
-export function chunkSizes(n: number): number[] {
-  const sizes: number[] = [];
-  let rest = n;
-  while (rest >= INSERT_CHUNK) {
-    sizes.push(INSERT_CHUNK);
-    rest -= INSERT_CHUNK;
-  }
-  for (let size = 512; size >= 1; size /= 2) {
-    if (rest >= size) {
-      sizes.push(size);
-      rest -= size;
-    }
-  }
-  return sizes;
-}
+/** Sizes of statements shorter than {@linkcode INSERT_CHUNK}. */
+export const TAIL_SIZES: readonly number[] = [1, 4, 16, 64, 256];
 
-/** `items` cut into consecutive chunks of {@linkcode chunkSizes}. */
-export function chunked<T>(items: T[]): T[][] {
+/**
+ * `items` cut into statements of a few fixed sizes: as many
+ * {@linkcode INSERT_CHUNK}s as fit, then one last chunk padded up to the next
+ * of {@linkcode TAIL_SIZES} (or a full chunk) by repeating its first item.
+ *
+ * Fixed sizes keep the statement texts to a small set that the writer
+ * prepares once and reuses (a 1,000-row INSERT compiles to a program of a few
+ * megabytes; a fresh one per batch would pile up native memory until a
+ * garbage collection), and one tail statement instead of a string of smaller
+ * ones saves trips to the database's thread. Every statement built on it
+ * must therefore be idempotent on a repeated row: `ON CONFLICT … DO NOTHING`,
+ * an upsert to the same values, or an `IN` list.
+ */
+export function chunked<T>(items: readonly T[]): T[][] {
   const chunks: T[][] = [];
   let offset = 0;
-  for (const size of chunkSizes(items.length)) {
-    chunks.push(items.slice(offset, offset + size));
-    offset += size;
+  for (; offset + INSERT_CHUNK <= items.length; offset += INSERT_CHUNK) {
+    chunks.push(items.slice(offset, offset + INSERT_CHUNK));
+  }
+  const tail = items.slice(offset);
+  if (tail.length > 0) {
+    const size = TAIL_SIZES.find((s) => s >= tail.length) ?? INSERT_CHUNK;
+    while (tail.length < size) tail.push(tail[0]);
+    chunks.push(tail);
   }
   return chunks;
 }
@@ -184,7 +180,7 @@ export interface BatchOutcome {
   inserted: Set<string>;
 }
 
-/** Statements of {@linkcode chunkSizes} values each: `sql(placeholders)` over `values`. */
+/** `sql(placeholders)` over `values`, in {@linkcode chunked} statements. */
 function chunkedIn(values: string[], sql: (placeholders: string) => string): InStatement[] {
   const statements: InStatement[] = [];
   for (const chunk of chunked(values)) {

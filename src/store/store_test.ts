@@ -4,11 +4,12 @@ import type { SessionEnd } from "../event.ts";
 import { BUSY_TIMEOUT_MS, Database } from "./client.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
 import {
-  chunkSizes,
+  chunked,
   type DeadLetter,
   type IncomingSessionEnd,
   INSERT_CHUNK,
   storeBatch,
+  TAIL_SIZES,
 } from "./session_ends.ts";
 
 const TENANT = "0b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3";
@@ -283,20 +284,19 @@ Deno.test("a batch of 1,000 sessions already stored (two full chunks) inserts no
   });
 });
 
-Deno.test("statements come in a fixed set of sizes: full chunks, then powers of two", () => {
-  deepStrictEqual(chunkSizes(0), []);
-  deepStrictEqual(chunkSizes(1), [1]);
-  deepStrictEqual(chunkSizes(INSERT_CHUNK), [INSERT_CHUNK]);
-  deepStrictEqual(chunkSizes(2 * INSERT_CHUNK + 337), [INSERT_CHUNK, INSERT_CHUNK, 256, 64, 16, 1]);
-  for (let n = 0; n < 3_000; n += 7) {
-    const sizes = chunkSizes(n);
-    equal(sizes.reduce((a, b) => a + b, 0), n);
-    ok(
-      sizes.every((size) =>
-        size === INSERT_CHUNK || (size < INSERT_CHUNK && (size & (size - 1)) === 0)
-      ),
-    );
+Deno.test("statements come in a fixed set of sizes, the last padded by repeating its first item", () => {
+  deepStrictEqual(chunked([]), []);
+  deepStrictEqual(chunked(["a"]), [["a"]]);
+  deepStrictEqual(chunked(["a", "b"]), [["a", "b", "a", "a"]]);
+  const sizes = new Set<number>();
+  for (let n = 1; n < 3 * INSERT_CHUNK; n += 7) {
+    const items = Array.from({ length: n }, (_, i) => i);
+    const chunks = chunked(items);
+    for (const chunk of chunks) sizes.add(chunk.length);
+    deepStrictEqual([...new Set(chunks.flat())], items, `n=${n}: every item once, in order`);
+    ok(chunks.slice(0, -1).every((c) => c.length === INSERT_CHUNK), `n=${n}: full chunks first`);
   }
+  deepStrictEqual([...sizes].sort((a, b) => a - b), [...TAIL_SIZES, INSERT_CHUNK]);
 });
 
 // --- dead letters --------------------------------------------------------------------------------
