@@ -52,6 +52,11 @@ export const BACKLOG_BATCH_FACTOR = 8;
 /** How long to wait for more messages before committing a partial batch, ms. */
 const LINGER_MS = 5;
 /**
+ * The same behind a backlog: more messages are known to be coming, and a
+ * short gap in delivery would otherwise cut the batch and cost a commit.
+ */
+const BACKLOG_LINGER_MS = 100;
+/**
  * Lifetime of one pull request, ms. The server's idle heartbeat is half of it,
  * and two missed heartbeats make the client look the consumer up: a consumer
  * deleted by an operator is noticed within about this long (nats-server 2.9
@@ -264,9 +269,8 @@ async function drainBatches(
         continue;
       }
       const batch = [first.value];
-      const limit = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR
-        ? deps.batchSize * BACKLOG_BATCH_FACTOR
-        : deps.batchSize;
+      const backlog = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR;
+      const limit = backlog ? deps.batchSize * BACKLOG_BATCH_FACTOR : deps.batchSize;
       while (
         batch.length < limit && batch[batch.length - 1].info.pending > 0
       ) {
@@ -274,7 +278,7 @@ async function drainBatches(
         // A message already buffered needs no linger timer (one per message adds up).
         const next = messages.getPending() > 0
           ? await waiting
-          : await Promise.race([waiting, lingered()]);
+          : await Promise.race([waiting, lingered(backlog ? BACKLOG_LINGER_MS : LINGER_MS)]);
         if (next === undefined) break; // nothing within the linger: commit what we have
         waiting = undefined;
         if (next.done) {
@@ -307,8 +311,8 @@ export function retryDelay(failures: number): number {
   return backoffDelay(Math.min(failures - 1, 10), { baseMs: 1_000, maxMs: 30_000, jitter: 0 });
 }
 
-function lingered(): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), LINGER_MS));
+function lingered(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }
 
 /**
