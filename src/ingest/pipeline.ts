@@ -275,10 +275,10 @@ async function drainBatches(
         batch.length < limit && batch[batch.length - 1].info.pending > 0
       ) {
         waiting = it.next();
-        // A message already buffered needs no linger timer (one per message adds up).
-        const next = messages.getPending() > 0
-          ? await waiting
-          : await Promise.race([waiting, lingered(backlog ? BACKLOG_LINGER_MS : LINGER_MS)]);
+        // Always with a linger: the iterator's getPending() can count a message that is not there
+        // (nats.js counts the pull-refill callbacks it queues after an expired pull), and waiting
+        // on it would hold the batch, unacknowledged, until the server redelivers something.
+        const next = await nextOrLinger(waiting, backlog ? BACKLOG_LINGER_MS : LINGER_MS);
         if (next === undefined) break; // nothing within the linger: commit what we have
         waiting = undefined;
         if (next.done) {
@@ -311,8 +311,13 @@ export function retryDelay(failures: number): number {
   return backoffDelay(Math.min(failures - 1, 10), { baseMs: 1_000, maxMs: 30_000, jitter: 0 });
 }
 
-function lingered(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
+/** `waiting`'s result, or undefined when it takes longer than `ms`. */
+function nextOrLinger<T>(waiting: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const linger = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([waiting, linger]).finally(() => clearTimeout(timer));
 }
 
 /**
