@@ -241,16 +241,27 @@ async function drainBatches(
   let asideUntil = 0;
   /** The batch being stored, resolving to the consecutive failure count. */
   let storing: Promise<number> | undefined;
+  let storingBatch: JsMsg[] = [];
+  /**
+   * Stream sequences of messages nak'd because their batch failed. When they
+   * come back they are stored at once; anything else arriving before
+   * `asideUntil` is set aside to come back after them.
+   */
+  const retrying = new Set<number>();
   /** Waits for the batch being stored; after a failure, sets arrivals aside. */
   const settleStoring = async () => {
     if (storing === undefined) return;
     failures = await storing;
     storing = undefined;
+    for (const msg of storingBatch) {
+      if (failures > 0) retrying.add(msg.info.streamSequence);
+      else retrying.delete(msg.info.streamSequence);
+    }
+    storingBatch = [];
     if (failures > 0) {
       // The database is failing. Nothing received after the failed batch may be stored before it
-      // (of an idle pair, idle_timeout must win), so until its messages are due again everything
-      // that arrives is set aside to come back just after them; the server then redelivers in
-      // that order, before anything newer.
+      // (of an idle pair, idle_timeout must win), so until its messages are due again (and a
+      // margin) everything else that arrives is set aside, to come back after them.
       asideUntil = Date.now() + retryDelay(failures) + RETRY_MARGIN_MS;
     }
   };
@@ -259,12 +270,15 @@ async function drainBatches(
     for (const msg of batch) msg.nak(delay);
     deps.metrics.countEvents("retried", batch.length);
   };
+  /** While the database is failing, whether `msg` must wait (it is not one being retried). */
+  const mustWait = (msg: JsMsg) =>
+    asideUntil - Date.now() > 0 && !retrying.has(msg.info.streamSequence);
   try {
     while (!done) {
       const first = await (waiting ?? it.next());
       waiting = undefined;
       if (first.done) break;
-      if (asideUntil - Date.now() > 0) {
+      if (mustWait(first.value)) {
         setAside([first.value]);
         continue;
       }
@@ -285,15 +299,21 @@ async function drainBatches(
           done = true;
           break;
         }
+        if (mustWait(next.value)) {
+          setAside([next.value]);
+          continue;
+        }
         batch.push(next.value);
         if (batch.length % SLICE === 0) await nextTurn();
       }
       const decoded = await decodeBatch(batch, deps.consumer.stream);
       await settleStoring();
-      if (asideUntil - Date.now() > 0) {
+      if (batch.some(mustWait)) {
+        // Gathered while the previous batch was failing: everything in it is newer than that batch.
         setAside(batch);
         continue;
       }
+      storingBatch = batch;
       storing = processBatch(decoded, deps, failures);
     }
   } finally {
