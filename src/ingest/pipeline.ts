@@ -237,14 +237,17 @@ async function drainBatches(
   let failures = failuresSoFar;
   let waiting: Promise<IteratorResult<JsMsg>> | undefined;
   let done = false;
-  /** While the database is failing: until when arriving messages are set aside. */
+  /** While the database is failing: when the failed batch's messages are due again. */
+  let retryAt = 0;
+  /** ... and until when everything else that arrives is set aside (a margin later). */
   let asideUntil = 0;
   /** The batch being stored, resolving to the consecutive failure count. */
   let storing: Promise<number> | undefined;
   let storingBatch: JsMsg[] = [];
   /**
-   * Stream sequences of messages nak'd because their batch failed. When they
-   * come back they are stored at once; anything else arriving before
+   * Stream sequences of messages nak'd because their batch failed. Back
+   * before `retryAt` they wait until then; after it they are stored (one
+   * attempt for all of them), while anything else arriving before
    * `asideUntil` is set aside to come back after them.
    */
   const retrying = new Set<number>();
@@ -262,17 +265,20 @@ async function drainBatches(
       // The database is failing. Nothing received after the failed batch may be stored before it
       // (of an idle pair, idle_timeout must win), so until its messages are due again (and a
       // margin) everything else that arrives is set aside, to come back after them.
-      asideUntil = Date.now() + retryDelay(failures) + RETRY_MARGIN_MS;
+      retryAt = Date.now() + retryDelay(failures);
+      asideUntil = retryAt + RETRY_MARGIN_MS;
     }
   };
+  /** While the database is failing: until when `msg` must wait (0: it need not). */
+  const waitUntil = (msg: JsMsg) => {
+    const until = retrying.has(msg.info.streamSequence) ? retryAt : asideUntil;
+    return until > Date.now() ? until : 0;
+  };
+  const mustWait = (msg: JsMsg) => waitUntil(msg) > 0;
   const setAside = (batch: JsMsg[]) => {
-    const delay = Math.max(1, asideUntil - Date.now());
-    for (const msg of batch) msg.nak(delay);
+    for (const msg of batch) msg.nak(Math.max(1, waitUntil(msg) - Date.now()));
     deps.metrics.countEvents("retried", batch.length);
   };
-  /** While the database is failing, whether `msg` must wait (it is not one being retried). */
-  const mustWait = (msg: JsMsg) =>
-    asideUntil - Date.now() > 0 && !retrying.has(msg.info.streamSequence);
   try {
     while (!done) {
       const first = await (waiting ?? it.next());
@@ -286,7 +292,7 @@ async function drainBatches(
       const backlog = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR;
       const limit = backlog ? deps.batchSize * BACKLOG_BATCH_FACTOR : deps.batchSize;
       while (
-        batch.length < limit && batch[batch.length - 1].info.pending > 0
+        batch.length < limit && (batch[batch.length - 1].info.pending > 0 || retrying.size > 0)
       ) {
         waiting = it.next();
         // Always with a linger: the iterator's getPending() can count a message that is not there
