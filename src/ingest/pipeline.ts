@@ -21,7 +21,14 @@ import type { Metrics } from "../metrics.ts";
 import { bindConsumer, type ConsumerSettings } from "../nats/consumer.ts";
 import type { Readiness } from "../readiness.ts";
 import type { Database } from "../store/client.ts";
-import { type DeadLetter, type IncomingSessionEnd, storeBatch } from "../store/session_ends.ts";
+import {
+  ChainHeadCache,
+  commitBatch,
+  type DeadLetter,
+  type IncomingSessionEnd,
+  prepareBatch,
+  type PreparedBatch,
+} from "../store/session_ends.ts";
 
 /** What the ingest loop needs. */
 export interface IngestDeps {
@@ -251,6 +258,8 @@ async function drainBatches(
    * `asideUntil` is set aside to come back after them.
    */
   const retrying = new Set<number>();
+  /** The chain heads expected once the batches prepared so far are committed. */
+  const heads = new ChainHeadCache();
   /** Waits for the batch being stored; after a failure, sets arrivals aside. */
   const settleStoring = async () => {
     if (storing === undefined) return;
@@ -313,14 +322,21 @@ async function drainBatches(
         if (batch.length % SLICE === 0) await nextTurn();
       }
       const decoded = await decodeBatch(batch, deps.consumer.stream);
+      // Its chain is computed now, while the previous batch commits (checked in the transaction).
+      let prepared = prepareBatch(decoded.rows, decoded.letters, heads);
       await settleStoring();
       if (batch.some(mustWait)) {
         // Gathered while the previous batch was failing: everything in it is newer than that batch.
+        heads.reset();
         setAside(batch);
         continue;
       }
+      if (prepared.ahead && prepared.ahead.generation !== heads.generation) {
+        // The previous batch did not commit as prepared: this chain started from the wrong heads.
+        prepared = prepareBatch(decoded.rows, decoded.letters, heads);
+      }
       storingBatch = batch;
-      storing = processBatch(decoded, deps, failures);
+      storing = processBatch(decoded, prepared, heads, deps, failures);
     }
   } finally {
     await settleStoring();
@@ -354,14 +370,16 @@ function nextOrLinger<T>(waiting: Promise<T>, ms: number): Promise<T | undefined
  */
 export async function processBatch(
   batch: DecodedBatch,
+  prepared: PreparedBatch,
+  heads: ChainHeadCache,
   deps: IngestDeps,
   failures: number,
 ): Promise<number> {
   const { db, metrics, logger, readiness } = deps;
-  const { decoded, rows, letters } = batch;
+  const { decoded, letters } = batch;
   let inserted: Set<string>;
   try {
-    ({ inserted } = await storeBatch(db, rows, letters));
+    ({ inserted } = await commitBatch(db, prepared, heads));
   } catch (err) {
     const failed = failures + 1;
     readiness.fail("database", `cannot write: ${(err as Error).message}`);

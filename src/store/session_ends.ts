@@ -180,17 +180,12 @@ export interface BatchOutcome {
   inserted: Set<string>;
 }
 
-/** `sql(placeholders)` over `values`, in {@linkcode chunked} statements. */
-function chunkedIn(values: string[], sql: (placeholders: string) => string): InStatement[] {
-  const statements: InStatement[] = [];
-  for (const chunk of chunked(values)) {
-    statements.push({ sql: sql(chunk.map(() => "?").join(", ")), args: chunk });
-  }
-  return statements;
-}
-
-async function readAll(tx: WriteTx, statements: InStatement[]) {
-  return (await Promise.all(statements.map((s) => tx.execute(s)))).flatMap((rs) => rs.rows);
+/**
+ * `sql(list)` with `list` a subquery over the JSON array of `values`: one
+ * statement and one parameter however many values there are.
+ */
+function inJsonList(values: string[], sql: (list: string) => string): InStatement {
+  return { sql: sql("SELECT value FROM json_each(?)"), args: [JSON.stringify(values)] };
 }
 
 /**
@@ -219,6 +214,107 @@ export function chainNewRows(
 }
 
 /**
+ * What one process knows of its tenants' chain heads, so that the next
+ * batch's chain can be computed before its transaction, while the previous
+ * batch commits. A guess only: {@linkcode commitBatch} checks it against the
+ * database (another worker may have moved a head) and computes the chain
+ * again when it is wrong.
+ */
+export class ChainHeadCache {
+  /** The heads this process's commits left. */
+  #committed = new Map<string, ChainHead>();
+  /** The same, moved on by the batches prepared and not committed yet. */
+  #expected = new Map<string, ChainHead>();
+  #generation = 0;
+
+  /** Changes whenever a batch did not commit as prepared: batches prepared before are stale. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The head `tenant` is expected to have when the next batch commits. */
+  expected(tenant: string): ChainHead {
+    return this.#expected.get(tenant) ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /** Records the heads a prepared batch will leave. */
+  prepared(heads: Map<string, ChainHead>): void {
+    for (const [tenant, head] of heads) this.#expected.set(tenant, head);
+  }
+
+  /** Records the heads a commit left; `asPrepared` false when its chain was computed again. */
+  committed(heads: Map<string, ChainHead>, asPrepared: boolean): void {
+    for (const [tenant, head] of heads) this.#committed.set(tenant, head);
+    if (!asPrepared) this.#restart();
+  }
+
+  /**
+   * Forgets what the batches prepared and not committed were expected to do
+   * (after a failed transaction, or when a prepared batch is dropped): the
+   * ones prepared so far are stale.
+   */
+  reset(): void {
+    this.#restart();
+  }
+
+  #restart(): void {
+    this.#expected = new Map(this.#committed);
+    this.#generation++;
+  }
+}
+
+/** A batch ready for {@linkcode commitBatch}, its chain perhaps computed ahead. */
+export interface PreparedBatch {
+  rows: IncomingSessionEnd[];
+  deadLetters: DeadLetter[];
+  /** `recorded_at` of every row, part of each chain hash. */
+  recordedAt: number;
+  /** The chain computed ahead of the transaction, when a cache was given. */
+  ahead?: {
+    /** {@linkcode ChainHeadCache.generation} when it was computed. */
+    generation: number;
+    /** The heads it started from, one per tenant of the batch. */
+    assumed: Map<string, ChainHead>;
+    /** The first event of each session, with its chain position. */
+    fresh: IncomingSessionEnd[];
+    /** The heads after the batch. */
+    heads: Map<string, ChainHead>;
+  };
+}
+
+/**
+ * Readies a batch for {@linkcode commitBatch}. With a `cache`, computes its
+ * chain positions now, assuming that none of its sessions is stored yet and
+ * that each tenant's head is the one the cache expects, and records the
+ * heads the batch will leave in the cache. No I/O.
+ */
+export function prepareBatch(
+  rows: IncomingSessionEnd[],
+  deadLetters: DeadLetter[],
+  cache?: ChainHeadCache,
+  recordedAt: number = Date.now(),
+): PreparedBatch {
+  if (cache === undefined || rows.length === 0) return { rows, deadLetters, recordedAt };
+  const assumed = new Map<string, ChainHead>();
+  for (const { event } of rows) {
+    if (!assumed.has(event.tenantId)) assumed.set(event.tenantId, cache.expected(event.tenantId));
+  }
+  const heads = new Map(assumed);
+  const fresh = chainNewRows(rows, new Set(), heads, recordedAt);
+  cache.prepared(heads);
+  return {
+    rows,
+    deadLetters,
+    recordedAt,
+    ahead: { generation: cache.generation, assumed, fresh, heads },
+  };
+}
+
+function sameHead(a: ChainHead, b: ChainHead | undefined): boolean {
+  return b !== undefined && a.seq === b.seq && a.hash === b.hash;
+}
+
+/**
  * Stores session ends and dead letters in one write transaction. When it
  * resolves, everything is committed; when it rejects, nothing is.
  *
@@ -233,56 +329,110 @@ export async function storeBatch(
   deadLetters: DeadLetter[],
   now: number = Date.now(),
 ): Promise<BatchOutcome> {
+  return await commitBatch(db, prepareBatch(rows, deadLetters, undefined, now));
+}
+
+/**
+ * Commits a prepared batch in one write transaction, as
+ * {@linkcode storeBatch} describes. A chain computed ahead is used when the
+ * transaction confirms what it assumed (no session of the batch stored,
+ * every head as expected); otherwise (a redelivered session, another
+ * worker's rows, a failed earlier batch) the chain is computed inside the
+ * transaction. `cache` learns how the batch went.
+ */
+export async function commitBatch(
+  db: Database,
+  batch: PreparedBatch,
+  cache?: ChainHeadCache,
+): Promise<BatchOutcome> {
+  const { rows, deadLetters, recordedAt, ahead } = batch;
   if (rows.length === 0 && deadLetters.length === 0) return { inserted: new Set() };
-  return await db.writeTransaction(async (tx) => {
-    const ids = [...new Set(rows.map((r) => r.event.sessionId))];
-    const tenants = [...new Set(rows.map((r) => r.event.tenantId))];
-    const stored = new Set(
-      (await readAll(
-        tx,
-        chunkedIn(ids, (p) => `SELECT session_id FROM session_ends WHERE session_id IN (${p})`),
-      )).map((r) => String(r.session_id)),
+  try {
+    const written = await db.writeTransaction(async (tx) => {
+      const chained = rows.length > 0 ? await chainInTransaction(tx, batch) : undefined;
+      if (chained) await insertChained(tx, chained.fresh, chained.heads, recordedAt);
+      await tx.batch(insertDeadLettersSql(deadLetters, recordedAt));
+      return chained;
+    });
+    if (written) cache?.committed(written.heads, written.fresh === ahead?.fresh);
+    return { inserted: new Set(written?.fresh.map((r) => r.event.sessionId)) };
+  } catch (err) {
+    cache?.reset();
+    throw err;
+  }
+}
+
+/**
+ * Reads which of the batch's sessions are stored and its tenants' heads;
+ * returns the chain computed ahead if it holds, or computes it again.
+ */
+async function chainInTransaction(
+  tx: WriteTx,
+  { rows, recordedAt, ahead }: PreparedBatch,
+): Promise<{ fresh: IncomingSessionEnd[]; heads: Map<string, ChainHead> }> {
+  const ids = [...new Set(rows.map((r) => r.event.sessionId))];
+  const tenants = [...new Set(rows.map((r) => r.event.tenantId))];
+  const [stored, current] = await Promise.all([
+    tx.execute(inJsonList(
+      ids,
+      (list) => `SELECT session_id FROM session_ends WHERE session_id IN (${list})`,
+    )),
+    tx.execute(inJsonList(
+      tenants,
+      (list) => `SELECT tenant_id, seq, hash FROM chain_heads WHERE tenant_id IN (${list})`,
+    )),
+  ]);
+  const heads = new Map<string, ChainHead>(
+    current.rows.map((r) => [String(r.tenant_id), { seq: Number(r.seq), hash: String(r.hash) }]),
+  );
+  const holds = ahead !== undefined && stored.rows.length === 0 &&
+    tenants.every((tenant) =>
+      sameHead(heads.get(tenant) ?? { seq: 0, hash: GENESIS_HASH }, ahead.assumed.get(tenant))
     );
-    const heads = new Map<string, ChainHead>(
-      (await readAll(
-        tx,
-        chunkedIn(
-          tenants,
-          (p) => `SELECT tenant_id, seq, hash FROM chain_heads WHERE tenant_id IN (${p})`,
-        ),
-      )).map((r) => [String(r.tenant_id), { seq: Number(r.seq), hash: String(r.hash) }]),
+  if (holds) return { fresh: ahead.fresh, heads: ahead.heads };
+  const fresh = chainNewRows(
+    rows,
+    new Set(stored.rows.map((r) => String(r.session_id))),
+    heads,
+    recordedAt,
+  );
+  return { fresh, heads };
+}
+
+/** Inserts chained rows and moves their tenants' heads; rolls back if any row was not new. */
+async function insertChained(
+  tx: WriteTx,
+  fresh: IncomingSessionEnd[],
+  heads: Map<string, ChainHead>,
+  recordedAt: number,
+): Promise<void> {
+  if (fresh.length === 0) return;
+  // Every row given a chain position must be inserted, or the chain would have a hole.
+  // (Counted with total_changes(): RETURNING rows would hold native memory until a GC.)
+  const changes = async () => Number((await tx.execute("SELECT total_changes() AS n")).rows[0].n);
+  const before = await changes();
+  await tx.batch(insertSessionEndsSql(fresh, recordedAt));
+  const inserted = await changes() - before;
+  if (inserted !== fresh.length) {
+    throw new Error(
+      `${
+        fresh.length - inserted
+      } of ${fresh.length} session ends read as new were already stored; batch rolled back`,
     );
-    const fresh = chainNewRows(rows, stored, heads, now);
-    const moved = [...new Set(fresh.map((r) => r.event.tenantId))];
-    // Every row given a chain position must be inserted, or the chain would have a hole.
-    // (Counted with total_changes(): RETURNING rows would hold native memory until a GC.)
-    const changes = async () => Number((await tx.execute("SELECT total_changes() AS n")).rows[0].n);
-    const before = await changes();
-    await tx.batch(insertSessionEndsSql(fresh, now));
-    const inserted = await changes() - before;
-    if (inserted !== fresh.length) {
-      throw new Error(
-        `${
-          fresh.length - inserted
-        } of ${fresh.length} session ends read as new were already stored; batch rolled back`,
-      );
+  }
+  const moved = [...new Set(fresh.map((r) => r.event.tenantId))];
+  const statements: InStatement[] = [];
+  for (const tenants of chunked(moved)) {
+    const headArgs: InValue[] = [];
+    for (const tenant of tenants) {
+      const head = heads.get(tenant) as ChainHead;
+      headArgs.push(tenant, head.seq, head.hash);
     }
-    const statements = insertDeadLettersSql(deadLetters, now);
-    for (const tenants of chunked(moved)) {
-      const headArgs: InValue[] = [];
-      for (const tenant of tenants) {
-        const head = heads.get(tenant) as ChainHead;
-        headArgs.push(tenant, head.seq, head.hash);
-      }
-      statements.push({
-        sql: `INSERT INTO chain_heads (tenant_id, seq, hash) VALUES ${
-          placeholders(3, tenants.length)
-        }
-              ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
-        args: headArgs,
-      });
-    }
-    await tx.batch(statements);
-    return { inserted: new Set(fresh.map((r) => r.event.sessionId)) };
-  });
+    statements.push({
+      sql: `INSERT INTO chain_heads (tenant_id, seq, hash) VALUES ${placeholders(3, tenants.length)}
+            ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+      args: headArgs,
+    });
+  }
+  await tx.batch(statements);
 }

@@ -3,11 +3,15 @@ import type { Row } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
 import { BUSY_TIMEOUT_MS, Database } from "./client.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
+import { verifyTenant } from "../integrity/verify.ts";
 import {
+  ChainHeadCache,
   chunked,
+  commitBatch,
   type DeadLetter,
   type IncomingSessionEnd,
   INSERT_CHUNK,
+  prepareBatch,
   storeBatch,
   TAIL_SIZES,
 } from "./session_ends.ts";
@@ -422,5 +426,82 @@ Deno.test("a batch blocked past the busy timeout rejects, stores nothing, and th
     } finally {
       holder.close();
     }
+  });
+});
+
+// --- chains computed ahead of the transaction --------------------------------------------------
+
+/** The tenant's chain verifies, and its head is the last of `rows` chained rows. */
+async function assertChainIntact(db: Database, rows: number): Promise<void> {
+  const verdict = await verifyTenant(db, TENANT);
+  ok(verdict.ok, `chain broken: ${JSON.stringify(verdict.first_broken)}`);
+  equal(verdict.rows_checked, rows);
+  const head = (await db.execute("SELECT seq, hash FROM chain_heads")).rows[0];
+  equal(Number(head.seq), rows, "the head is the last row");
+  equal(head.hash, verdict.head);
+}
+
+Deno.test("a batch prepared while the previous one commits extends the chain it left", async () => {
+  await withDb(async (db) => {
+    const cache = new ChainHeadCache();
+    const first = prepareBatch([incoming(1), incoming(2)], [], cache, NOW);
+    const second = prepareBatch([incoming(3), incoming(4)], [], cache, NOW + 1);
+    deepStrictEqual(second.ahead?.assumed.get(TENANT), first.ahead?.heads.get(TENANT));
+    await commitBatch(db, first, cache);
+    const generation = cache.generation;
+    const outcome = await commitBatch(db, second, cache);
+    deepStrictEqual([...outcome.inserted], [sessionId(3), sessionId(4)]);
+    equal(cache.generation, generation, "both committed as prepared");
+    deepStrictEqual((await sessionRows(db)).map((r) => r.chain_seq), [1, 2, 3, 4]);
+    await assertChainIntact(db, 4);
+  });
+});
+
+Deno.test("a chain prepared from a head another worker has moved is computed again", async () => {
+  await withDb(async (db) => {
+    const cache = new ChainHeadCache();
+    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+    const prepared = prepareBatch([incoming(3)], [], cache, NOW);
+    equal(prepared.ahead?.assumed.get(TENANT)?.seq, 1);
+    await storeBatch(db, [incoming(2)], [], NOW); // another worker, same database
+    const generation = cache.generation;
+    deepStrictEqual([...(await commitBatch(db, prepared, cache)).inserted], [sessionId(3)]);
+    deepStrictEqual(
+      (await sessionRows(db)).map((r) => [r.session_id, r.chain_seq]),
+      [[sessionId(1), 1], [sessionId(2), 2], [sessionId(3), 3]],
+    );
+    await assertChainIntact(db, 3);
+    equal(cache.generation, generation + 1, "batches prepared after it are stale");
+    equal(cache.expected(TENANT).seq, 3, "the cache learnt the head written");
+  });
+});
+
+Deno.test("a prepared batch with a session already stored skips it and keeps the chain whole", async () => {
+  await withDb(async (db) => {
+    const cache = new ChainHeadCache();
+    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+    const outcome = await commitBatch(
+      db,
+      prepareBatch([incoming(2), incoming(1, { reason: "idle_timeout" }), incoming(3)], [], cache),
+      cache,
+    );
+    deepStrictEqual([...outcome.inserted], [sessionId(2), sessionId(3)]);
+    equal((await sessionRows(db))[0].reason, "normal", "the stored row is left alone");
+    await assertChainIntact(db, 3);
+  });
+});
+
+Deno.test("after a failed batch, a batch prepared on its heads is computed again from the database", async () => {
+  await withDb(async (db) => {
+    const cache = new ChainHeadCache();
+    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+    const failing = prepareBatch([incoming(2)], [], cache, NOW);
+    const next = prepareBatch([incoming(3)], [], cache, NOW);
+    await db.execute(`CREATE TRIGGER fail BEFORE INSERT ON session_ends
+      WHEN NEW.session_id = '${sessionId(2)}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+    await rejects(commitBatch(db, failing, cache), /disk on fire/);
+    equal(cache.expected(TENANT).seq, 1, "the failed batch's heads are forgotten");
+    deepStrictEqual([...(await commitBatch(db, next, cache)).inserted], [sessionId(3)]);
+    await assertChainIntact(db, 2);
   });
 });
