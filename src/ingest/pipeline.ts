@@ -37,9 +37,10 @@ export interface IngestDeps {
   db: Database;
   consumer: ConsumerSettings;
   /**
-   * Messages in one transaction while the consumer keeps up. Behind a backlog
-   * of more than {@linkcode BACKLOG_BATCH_FACTOR} times this, a transaction
-   * takes up to that many times more: fewer durable commits per event.
+   * Messages in one transaction while the consumer keeps up. Behind a
+   * backlog a transaction takes the messages waiting, up to
+   * {@linkcode BACKLOG_BATCH_FACTOR} times this: fewer durable commits per
+   * event (see {@linkcode batchLimit}).
    */
   batchSize: number;
   logger: Logger;
@@ -55,6 +56,16 @@ export interface IngestDeps {
  * per commit stores a 200,000-event backlog about twice as fast as 500.
  */
 export const BACKLOG_BATCH_FACTOR = 8;
+
+/**
+ * How many messages the batch that starts with a message followed by
+ * `pending` others (as the server counted when it delivered it) may take:
+ * `batchSize` while the consumer keeps up, and behind a backlog all that is
+ * waiting, up to {@linkcode BACKLOG_BATCH_FACTOR} × `batchSize`.
+ */
+export function batchLimit(pending: number, batchSize: number): number {
+  return Math.min(batchSize * BACKLOG_BATCH_FACTOR, Math.max(batchSize, pending + 1));
+}
 
 /** How long to wait for more messages before committing a partial batch, ms. */
 const LINGER_MS = 5;
@@ -298,8 +309,8 @@ async function drainBatches(
         continue;
       }
       const batch = [first.value];
-      const backlog = first.value.info.pending >= deps.batchSize * BACKLOG_BATCH_FACTOR;
-      const limit = backlog ? deps.batchSize * BACKLOG_BATCH_FACTOR : deps.batchSize;
+      const backlog = first.value.info.pending >= deps.batchSize;
+      const limit = batchLimit(first.value.info.pending, deps.batchSize);
       while (
         batch.length < limit && (batch[batch.length - 1].info.pending > 0 || retrying.size > 0)
       ) {
@@ -340,6 +351,7 @@ async function drainBatches(
     }
   } finally {
     await settleStoring();
+    await nextTurn(); // the last batch's acks (see processBatch) go out before this returns
   }
   return failures;
 }
@@ -364,8 +376,9 @@ function nextOrLinger<T>(waiting: Promise<T>, ms: number): Promise<T | undefined
 
 /**
  * Stores one decoded batch and settles each message: ack after commit
- * (stored or duplicate), term after its dead letter is committed, nak with
- * a growing delay when the transaction fails. Returns the consecutive
+ * (stored or duplicate), term after its dead letter is committed (both on
+ * the event loop's next turn), nak with a growing delay when the
+ * transaction fails. Returns the consecutive
  * failure count. Never rejects.
  */
 export async function processBatch(
@@ -376,7 +389,6 @@ export async function processBatch(
   failures: number,
 ): Promise<number> {
   const { db, metrics, logger, readiness } = deps;
-  const { decoded, letters } = batch;
   let inserted: Set<string>;
   try {
     ({ inserted } = await commitBatch(db, prepared, heads));
@@ -400,9 +412,18 @@ export async function processBatch(
   readiness.ok("database");
   metrics.add("session_audit_batches_total", 1);
   if (inserted.size > 0) deps.onStored?.();
+  // The messages are settled on the next turn of the event loop: the next batch's transaction
+  // (started as soon as this resolves) then runs on the database's thread while this one acks.
+  setImmediate(() => settleStored(batch, inserted, deps));
+  return 0;
+}
+
+/** Acks a committed batch's messages (terms its quarantined ones) and counts them. */
+function settleStored(batch: DecodedBatch, inserted: Set<string>, deps: IngestDeps): void {
+  const { metrics, logger } = deps;
   let stored = 0;
   let duplicates = 0;
-  for (const d of decoded) {
+  for (const d of batch.decoded) {
     if (d.kind === "invalid") {
       d.msg.term();
       logger.warn("event quarantined", {
@@ -419,14 +440,13 @@ export async function processBatch(
   }
   metrics.countEvents("stored", stored);
   metrics.countEvents("duplicate", duplicates);
-  metrics.countEvents("quarantined", letters.length);
+  metrics.countEvents("quarantined", batch.letters.length);
   logger.debug("batch stored", {
     messages: batch.messages.length,
     stored,
     duplicates,
-    quarantined: letters.length,
+    quarantined: batch.letters.length,
   });
-  return 0;
 }
 
 /** How often the consumer's lag is read from the server, ms. */
