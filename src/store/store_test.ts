@@ -441,6 +441,17 @@ async function assertChainIntact(db: Database, rows: number): Promise<void> {
   equal(head.hash, verdict.head);
 }
 
+/** Runs `fn` on a database where the tenant's first row was committed through `cache`. */
+function withFirstRowCommitted(
+  fn: (db: Database, cache: ChainHeadCache) => Promise<void>,
+): Promise<void> {
+  return withDb(async (db) => {
+    const cache = new ChainHeadCache();
+    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+    await fn(db, cache);
+  });
+}
+
 Deno.test("a batch prepared while the previous one commits extends the chain it left", async () => {
   await withDb(async (db) => {
     const cache = new ChainHeadCache();
@@ -458,9 +469,7 @@ Deno.test("a batch prepared while the previous one commits extends the chain it 
 });
 
 Deno.test("a chain prepared from a head another worker has moved is computed again", async () => {
-  await withDb(async (db) => {
-    const cache = new ChainHeadCache();
-    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+  await withFirstRowCommitted(async (db, cache) => {
     const prepared = prepareBatch([incoming(3)], [], cache, NOW);
     equal(prepared.ahead?.assumed.get(TENANT)?.seq, 1);
     await storeBatch(db, [incoming(2)], [], NOW); // another worker, same database
@@ -477,9 +486,7 @@ Deno.test("a chain prepared from a head another worker has moved is computed aga
 });
 
 Deno.test("a prepared batch with a session already stored skips it and keeps the chain whole", async () => {
-  await withDb(async (db) => {
-    const cache = new ChainHeadCache();
-    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+  await withFirstRowCommitted(async (db, cache) => {
     const outcome = await commitBatch(
       db,
       prepareBatch([incoming(2), incoming(1, { reason: "idle_timeout" }), incoming(3)], [], cache),
@@ -492,9 +499,7 @@ Deno.test("a prepared batch with a session already stored skips it and keeps the
 });
 
 Deno.test("after a failed batch, a batch prepared on its heads is computed again from the database", async () => {
-  await withDb(async (db) => {
-    const cache = new ChainHeadCache();
-    await commitBatch(db, prepareBatch([incoming(1)], [], cache, NOW), cache);
+  await withFirstRowCommitted(async (db, cache) => {
     const failing = prepareBatch([incoming(2)], [], cache, NOW);
     const next = prepareBatch([incoming(3)], [], cache, NOW);
     await db.execute(`CREATE TRIGGER fail BEFORE INSERT ON session_ends
