@@ -71,6 +71,9 @@ export interface ChainAnchor {
 /** A tenant's chain head: its last seq and hash. */
 export type ChainHead = ChainAnchor;
 
+/** Where every chain starts: the head of a tenant with no row yet. */
+export const GENESIS_HEAD: Readonly<ChainHead> = Object.freeze({ seq: 0, hash: GENESIS_HASH });
+
 /** Kinds of break. */
 export type ChainProblem = "altered" | "missing" | "inserted";
 
@@ -95,7 +98,7 @@ export class ChainVerifier {
   #broken: ChainBreak | null = null;
   #rows = 0;
 
-  constructor(anchor: ChainAnchor = { seq: 0, hash: GENESIS_HASH }) {
+  constructor(anchor: ChainAnchor = GENESIS_HEAD) {
     this.#expectedSeq = anchor.seq + 1;
     this.#previous = anchor.hash;
   }

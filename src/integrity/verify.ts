@@ -13,7 +13,7 @@ import {
   type ChainAnchor,
   type ChainBreak,
   ChainVerifier,
-  GENESIS_HASH,
+  GENESIS_HEAD,
   type StoredChainRow,
 } from "./chain.ts";
 import { type Checkpoint, checkpointText, readCheckpoints } from "./checkpoints.ts";
@@ -98,7 +98,7 @@ export async function verifyTenant(
 ): Promise<TenantIntegrity> {
   const { trusted, forged } = await checkSignatures(await readCheckpoints(db, tenantId), signer);
   const purge = trusted.filter((c) => c.kind === "purge").at(-1);
-  const anchor: ChainAnchor = purge ?? { seq: 0, hash: GENESIS_HASH };
+  const anchor: ChainAnchor = purge ?? GENESIS_HEAD;
   const periodic = trusted.filter((c) => c.kind === "periodic" && c.seq > anchor.seq);
   const watched = new Set(periodic.map((c) => c.seq));
   const hashAt = new Map<number, string>();

@@ -8,7 +8,7 @@
  */
 import * as v from "valibot";
 import { parseRfc3339 } from "../rfc3339.ts";
-import { ChainVerifier, GENESIS_HASH, type StoredChainRow } from "./chain.ts";
+import { ChainVerifier, GENESIS_HEAD, type StoredChainRow } from "./chain.ts";
 import { type IntegrityReport, summarise, type TenantIntegrity } from "./verify.ts";
 
 const nullableString = v.nullable(v.string());
@@ -96,7 +96,7 @@ export function verifyExportRows(
     const first = list[0];
     if (!anchor) {
       if (first.chainSeq === 1 || first.chainSeq === null || first.chainHash === null) {
-        anchor = { seq: 0, hash: GENESIS_HASH };
+        anchor = GENESIS_HEAD;
       } else {
         // The export starts mid-chain: trust its first row as the anchor.
         anchor = { seq: first.chainSeq, hash: first.chainHash };

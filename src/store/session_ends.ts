@@ -8,7 +8,7 @@
  */
 import type { InStatement, InValue } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
-import { canonicalRow, chainHash, type ChainHead, GENESIS_HASH } from "../integrity/chain.ts";
+import { canonicalRow, chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
 import type { Database, WriteTx } from "./client.ts";
 
 /** A valid event and where it came from in the stream. */
@@ -204,7 +204,7 @@ export function chainNewRows(
     const { event } = row;
     if (seen.has(event.sessionId)) continue;
     seen.add(event.sessionId);
-    const head = heads.get(event.tenantId) ?? { seq: 0, hash: GENESIS_HASH };
+    const head = heads.get(event.tenantId) ?? GENESIS_HEAD;
     const seq = head.seq + 1;
     const hash = chainHash(head.hash, canonicalRow({ ...event, chainSeq: seq, recordedAt }));
     heads.set(event.tenantId, { seq, hash });
@@ -234,7 +234,7 @@ export class ChainHeadCache {
 
   /** The head `tenant` is expected to have when the next batch commits. */
   expected(tenant: string): ChainHead {
-    return this.#expected.get(tenant) ?? { seq: 0, hash: GENESIS_HASH };
+    return this.#expected.get(tenant) ?? GENESIS_HEAD;
   }
 
   /** Records the heads a prepared batch will leave. */
@@ -245,7 +245,7 @@ export class ChainHeadCache {
   /** Records the heads a commit left; `asPrepared` false when its chain was computed again. */
   committed(heads: Map<string, ChainHead>, asPrepared: boolean): void {
     for (const [tenant, head] of heads) this.#committed.set(tenant, head);
-    if (!asPrepared) this.#restart();
+    if (!asPrepared) this.reset();
   }
 
   /**
@@ -254,10 +254,6 @@ export class ChainHeadCache {
    * ones prepared so far are stale.
    */
   reset(): void {
-    this.#restart();
-  }
-
-  #restart(): void {
     this.#expected = new Map(this.#committed);
     this.#generation++;
   }
@@ -387,7 +383,7 @@ async function chainInTransaction(
   );
   const holds = ahead !== undefined && stored.rows.length === 0 &&
     tenants.every((tenant) =>
-      sameHead(heads.get(tenant) ?? { seq: 0, hash: GENESIS_HASH }, ahead.assumed.get(tenant))
+      sameHead(heads.get(tenant) ?? GENESIS_HEAD, ahead.assumed.get(tenant))
     );
   if (holds) return { fresh: ahead.fresh, heads: ahead.heads };
   const fresh = chainNewRows(
