@@ -1,8 +1,10 @@
+import * as v from "valibot";
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import {
   type DecodeResult,
   decodeSessionEnd,
   isIpAddress,
+  isUuid,
   MAX_EVENT_BYTES,
   MAX_REASON_LENGTH,
   type SessionEnd,
@@ -454,4 +456,30 @@ Deno.test("2,000 random JSON values never throw; a rejected object's reason name
     }
   }
   ok(accepted > 0, "no random value was accepted: the generator never reaches the happy path");
+});
+
+Deno.test("isUuid accepts exactly what valibot's uuid() accepts", () => {
+  const schema = v.pipe(v.string(), v.uuid());
+  const samples = [
+    SESSION,
+    SESSION.toUpperCase(),
+    "3F2b8c1e-7d4a-4e9b-9c0d-1a2b3c4d5e6f",
+    SESSION.replaceAll("-", ""),
+    ` ${SESSION}`,
+    `${SESSION}0`,
+    SESSION.slice(0, 35),
+    SESSION.replace("-", "_"),
+    SESSION.replace("3", "g"),
+    SESSION.replace("3", "\u0663"), // an Arabic-Indic digit three
+    "",
+  ];
+  const hex = "0123456789abcdefABCDEF-g ";
+  for (let i = 0; i < 2_000; i++) {
+    const chars = Array.from(
+      SESSION,
+      (c) => Math.random() < 0.02 ? hex[Math.floor(Math.random() * hex.length)] : c,
+    );
+    samples.push(chars.join(""));
+  }
+  for (const text of samples) equal(isUuid(text), v.is(schema, text), JSON.stringify(text));
 });
