@@ -27,6 +27,7 @@ import {
   type DeadLetter,
   type IncomingSessionEnd,
   prepareBatch,
+  prepareBatchInSlices,
   type PreparedBatch,
 } from "../store/session_ends.ts";
 
@@ -259,8 +260,10 @@ async function drainBatches(
   let retryAt = 0;
   /** ... and until when everything else that arrives is set aside (a margin later). */
   let asideUntil = 0;
-  /** The batch being stored, resolving to the consecutive failure count. */
-  let storing: Promise<number> | undefined;
+  /** The batch being stored. */
+  let storing: Promise<BatchResult> | undefined;
+  /** The acks (and terms) of the last stored batch, going out. */
+  let settling: Promise<void> = Promise.resolve();
   let storingBatch: JsMsg[] = [];
   /**
    * Stream sequences of messages nak'd because their batch failed. Back
@@ -274,7 +277,7 @@ async function drainBatches(
   /** Waits for the batch being stored; after a failure, sets arrivals aside. */
   const settleStoring = async () => {
     if (storing === undefined) return;
-    failures = await storing;
+    ({ failures, settled: settling } = await storing);
     storing = undefined;
     for (const msg of storingBatch) {
       if (failures > 0) retrying.add(msg.info.streamSequence);
@@ -311,30 +314,42 @@ async function drainBatches(
       const batch = [first.value];
       const backlog = first.value.info.pending >= deps.batchSize;
       const limit = batchLimit(first.value.info.pending, deps.batchSize);
-      while (
-        batch.length < limit && (batch[batch.length - 1].info.pending > 0 || retrying.size > 0)
-      ) {
-        waiting = it.next();
-        // Always with a linger: the iterator's getPending() can count a message that is not there
-        // (nats.js counts the pull-refill callbacks it queues after an expired pull), and waiting
-        // on it would hold the batch, unacknowledged, until the server redelivers something.
-        const next = await nextOrLinger(waiting, backlog ? BACKLOG_LINGER_MS : LINGER_MS);
-        if (next === undefined) break; // nothing within the linger: commit what we have
-        waiting = undefined;
-        if (next.done) {
-          done = true;
-          break;
+      // Always with a linger: the iterator's getPending() can count a message that is not there
+      // (nats.js counts the pull-refill callbacks it queues after an expired pull), and waiting
+      // on it would hold the batch, unacknowledged, until the server redelivers something.
+      const linger = new Linger(backlog ? BACKLOG_LINGER_MS : LINGER_MS);
+      try {
+        while (
+          batch.length < limit && (batch[batch.length - 1].info.pending > 0 || retrying.size > 0)
+        ) {
+          waiting = it.next();
+          const next = await Promise.race([waiting, linger.idle]);
+          if (next === undefined) break; // nothing within the linger: commit what we have
+          waiting = undefined;
+          linger.arrived();
+          if (next.done) {
+            done = true;
+            break;
+          }
+          if (mustWait(next.value)) {
+            setAside([next.value]);
+            continue;
+          }
+          batch.push(next.value);
+          if (batch.length % SLICE === 0) await nextTurn();
         }
-        if (mustWait(next.value)) {
-          setAside([next.value]);
-          continue;
-        }
-        batch.push(next.value);
-        if (batch.length % SLICE === 0) await nextTurn();
+      } finally {
+        linger.cancel();
       }
       const decoded = await decodeBatch(batch, deps.consumer.stream);
       // Its chain is computed now, while the previous batch commits (checked in the transaction).
-      let prepared = prepareBatch(decoded.rows, decoded.letters, heads);
+      let prepared = await prepareBatchInSlices(
+        decoded.rows,
+        decoded.letters,
+        heads,
+        nextTurn,
+        SLICE,
+      );
       await settleStoring();
       if (batch.some(mustWait)) {
         // Gathered while the previous batch was failing: everything in it is newer than that batch.
@@ -351,7 +366,7 @@ async function drainBatches(
     }
   } finally {
     await settleStoring();
-    await nextTurn(); // the last batch's acks (see processBatch) go out before this returns
+    await settling; // the last batch's acks go out before this returns
   }
   return failures;
 }
@@ -365,21 +380,57 @@ export function retryDelay(failures: number): number {
   return backoffDelay(Math.min(failures - 1, 10), { baseMs: 1_000, maxMs: 30_000, jitter: 0 });
 }
 
-/** `waiting`'s result, or undefined when it takes longer than `ms`. */
-function nextOrLinger<T>(waiting: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const linger = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([waiting, linger]).finally(() => clearTimeout(timer));
+/**
+ * The wait for the rest of a batch: {@linkcode Linger.idle} resolves once
+ * no message has arrived for `ms`. One timer for the whole batch, re-armed
+ * only when it fires early, instead of one per message (a timer is a call
+ * into the runtime, and a batch can be 4,000 messages).
+ */
+export class Linger {
+  readonly idle: Promise<undefined>;
+  readonly #ms: number;
+  #last = performance.now();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #resolve!: (value: undefined) => void;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+    this.idle = new Promise((resolve) => this.#resolve = resolve);
+    this.#arm(ms);
+  }
+
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => {
+      const quiet = performance.now() - this.#last;
+      if (quiet >= this.#ms) this.#resolve(undefined);
+      else this.#arm(this.#ms - quiet);
+    }, delay);
+  }
+
+  /** A message arrived: the wait starts again from now. */
+  arrived(): void {
+    this.#last = performance.now();
+  }
+
+  /** Stops the timer (the batch is complete). */
+  cancel(): void {
+    clearTimeout(this.#timer);
+  }
 }
+
+/** How a batch went: the consecutive failure count, and its acks going out. */
+interface BatchResult {
+  failures: number;
+  settled: Promise<void>;
+}
+
+const NOTHING_TO_SETTLE = Promise.resolve();
 
 /**
  * Stores one decoded batch and settles each message: ack after commit
- * (stored or duplicate), term after its dead letter is committed (both on
- * the event loop's next turn), nak with a growing delay when the
- * transaction fails. Returns the consecutive
- * failure count. Never rejects.
+ * (stored or duplicate), term after its dead letter is committed (both
+ * starting on the event loop's next turn), nak with a growing delay when
+ * the transaction fails. Never rejects.
  */
 export async function processBatch(
   batch: DecodedBatch,
@@ -387,7 +438,7 @@ export async function processBatch(
   heads: ChainHeadCache,
   deps: IngestDeps,
   failures: number,
-): Promise<number> {
+): Promise<BatchResult> {
   const { db, metrics, logger, readiness } = deps;
   let inserted: Set<string>;
   try {
@@ -404,7 +455,7 @@ export async function processBatch(
       messages: batch.messages.length,
       consecutive_failures: failed,
     });
-    return failed;
+    return { failures: failed, settled: NOTHING_TO_SETTLE };
   }
   if (failures > 0) {
     logger.info("database writable again", { after_failures: failures });
@@ -412,31 +463,50 @@ export async function processBatch(
   readiness.ok("database");
   metrics.add("session_audit_batches_total", 1);
   if (inserted.size > 0) deps.onStored?.();
-  // The messages are settled on the next turn of the event loop: the next batch's transaction
-  // (started as soon as this resolves) then runs on the database's thread while this one acks.
-  setImmediate(() => settleStored(batch, inserted, deps));
-  return 0;
+  return { failures: 0, settled: settleStored(batch, inserted, deps) };
 }
 
-/** Acks a committed batch's messages (terms its quarantined ones) and counts them. */
-function settleStored(batch: DecodedBatch, inserted: Set<string>, deps: IngestDeps): void {
+/**
+ * Acks a committed batch's messages (terms its quarantined ones) and counts
+ * them. Starts on the event loop's next turn, so that the next batch's
+ * transaction (started as soon as the commit is reported) is already on the
+ * database's thread, and lets the loop run every {@linkcode SLICE}
+ * messages, so that the transaction's statements are not kept waiting.
+ */
+async function settleStored(
+  batch: DecodedBatch,
+  inserted: Set<string>,
+  deps: IngestDeps,
+): Promise<void> {
   const { metrics, logger } = deps;
   let stored = 0;
   let duplicates = 0;
-  for (const d of batch.decoded) {
-    if (d.kind === "invalid") {
-      d.msg.term();
-      logger.warn("event quarantined", {
-        subject: d.letter.subject,
-        stream_seq: d.letter.streamSeq,
-        reason: d.letter.error,
-      });
-      continue;
+  let i = 0;
+  try {
+    for (const d of batch.decoded) {
+      if (i++ % SLICE === 0) await nextTurn();
+      if (d.kind === "invalid") {
+        d.msg.term();
+        logger.warn("event quarantined", {
+          subject: d.letter.subject,
+          stream_seq: d.letter.streamSeq,
+          reason: d.letter.error,
+        });
+        continue;
+      }
+      d.msg.ack();
+      // The first event for a session in this batch is the one that was inserted.
+      if (inserted.delete(d.row.event.sessionId)) stored++;
+      else duplicates++;
     }
-    d.msg.ack();
-    // The first event for a session in this batch is the one that was inserted.
-    if (inserted.delete(d.row.event.sessionId)) stored++;
-    else duplicates++;
+  } catch (err) {
+    // The connection closed under us: the rest comes back after the ack wait, and is absorbed
+    // as duplicates.
+    logger.warn("cannot acknowledge a committed batch; the server will redeliver it", {
+      error: err,
+      messages: batch.messages.length,
+      acknowledged: i - 1,
+    });
   }
   metrics.countEvents("stored", stored);
   metrics.countEvents("duplicate", duplicates);

@@ -1,5 +1,5 @@
-import { equal } from "node:assert/strict";
-import { BACKLOG_BATCH_FACTOR, batchLimit } from "./pipeline.ts";
+import { equal, ok } from "node:assert/strict";
+import { BACKLOG_BATCH_FACTOR, batchLimit, Linger } from "./pipeline.ts";
 
 Deno.test("a batch takes INGEST_BATCH_SIZE messages while the consumer keeps up", () => {
   equal(batchLimit(0, 500), 500);
@@ -13,4 +13,32 @@ Deno.test("behind a backlog a batch takes what is waiting, up to the factor", ()
   equal(batchLimit(3_999, 500), 4_000);
   equal(batchLimit(200_000, 500), 500 * BACKLOG_BATCH_FACTOR);
   equal(batchLimit(10, 1), 1 * BACKLOG_BATCH_FACTOR);
+});
+
+const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("the linger ends only after its time without an arrival", async () => {
+  const ms = 40;
+  const linger = new Linger(ms);
+  let idleAt: number | undefined;
+  linger.idle.then(() => idleAt = performance.now());
+  let lastArrival = performance.now();
+  for (let i = 0; i < 6; i++) {
+    await sleepMs(ms / 2);
+    equal(idleAt, undefined, `ended ${i + 1} arrivals in, while they came every ${ms / 2} ms`);
+    linger.arrived();
+    lastArrival = performance.now();
+  }
+  await linger.idle;
+  ok(idleAt !== undefined && idleAt - lastArrival >= ms - 1, "ended before its time of quiet");
+  linger.cancel();
+});
+
+Deno.test("a cancelled linger never ends and leaves no timer behind", async () => {
+  const linger = new Linger(10);
+  let ended = false;
+  linger.idle.then(() => ended = true);
+  linger.cancel();
+  await sleepMs(30);
+  equal(ended, false);
 });

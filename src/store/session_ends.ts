@@ -189,6 +189,36 @@ function inJsonList(values: string[], sql: (list: string) => string): InStatemen
 }
 
 /**
+ * Gives rows their places in their tenants' chains, one row at a time: the
+ * first event of each session not stored yet is kept, later ones skipped.
+ * `heads` is updated in place.
+ */
+class ChainBuilder {
+  readonly fresh: IncomingSessionEnd[] = [];
+  readonly #seen: Set<string>;
+  readonly #heads: Map<string, ChainHead>;
+  readonly #recordedAt: number;
+
+  constructor(stored: Set<string>, heads: Map<string, ChainHead>, recordedAt: number) {
+    this.#seen = new Set(stored);
+    this.#heads = heads;
+    this.#recordedAt = recordedAt;
+  }
+
+  add(row: IncomingSessionEnd): void {
+    const { event } = row;
+    if (this.#seen.has(event.sessionId)) return;
+    this.#seen.add(event.sessionId);
+    const head = this.#heads.get(event.tenantId) ?? GENESIS_HEAD;
+    const seq = head.seq + 1;
+    const canonical = canonicalRow({ ...event, chainSeq: seq, recordedAt: this.#recordedAt });
+    const hash = chainHash(head.hash, canonical);
+    this.#heads.set(event.tenantId, { seq, hash });
+    this.fresh.push({ ...row, chain: { seq, hash } });
+  }
+}
+
+/**
  * Keeps the first event of each session not stored yet, in order, and gives
  * each its place in its tenant's chain. Pure; `heads` is updated in place.
  */
@@ -198,19 +228,9 @@ export function chainNewRows(
   heads: Map<string, ChainHead>,
   recordedAt: number,
 ): IncomingSessionEnd[] {
-  const fresh: IncomingSessionEnd[] = [];
-  const seen = new Set(stored);
-  for (const row of rows) {
-    const { event } = row;
-    if (seen.has(event.sessionId)) continue;
-    seen.add(event.sessionId);
-    const head = heads.get(event.tenantId) ?? GENESIS_HEAD;
-    const seq = head.seq + 1;
-    const hash = chainHash(head.hash, canonicalRow({ ...event, chainSeq: seq, recordedAt }));
-    heads.set(event.tenantId, { seq, hash });
-    fresh.push({ ...row, chain: { seq, hash } });
-  }
-  return fresh;
+  const builder = new ChainBuilder(stored, heads, recordedAt);
+  for (const row of rows) builder.add(row);
+  return builder.fresh;
 }
 
 /**
@@ -237,8 +257,12 @@ export class ChainHeadCache {
     return this.#expected.get(tenant) ?? GENESIS_HEAD;
   }
 
-  /** Records the heads a prepared batch will leave. */
-  prepared(heads: Map<string, ChainHead>): void {
+  /**
+   * Records the heads a batch prepared from this cache's `generation` will
+   * leave; nothing if the cache has moved to another generation since.
+   */
+  prepared(heads: Map<string, ChainHead>, generation: number): void {
+    if (generation !== this.#generation) return;
     for (const [tenant, head] of heads) this.#expected.set(tenant, head);
   }
 
@@ -291,19 +315,72 @@ export function prepareBatch(
   recordedAt: number = Date.now(),
 ): PreparedBatch {
   if (cache === undefined || rows.length === 0) return { rows, deadLetters, recordedAt };
-  const assumed = new Map<string, ChainHead>();
-  for (const { event } of rows) {
-    if (!assumed.has(event.tenantId)) assumed.set(event.tenantId, cache.expected(event.tenantId));
+  const chain = new AheadChain(rows, cache, recordedAt);
+  for (const row of rows) chain.builder.add(row);
+  return chain.finish(deadLetters);
+}
+
+/**
+ * {@linkcode prepareBatch} with a `pause` after every `slice` rows, so that
+ * hashing a large batch does not keep the JavaScript thread from the
+ * database's completions (and the event loop) for tens of milliseconds.
+ * A commit that lands during a pause and changes the cache's generation
+ * makes this batch stale, as if it had been prepared before it.
+ */
+export async function prepareBatchInSlices(
+  rows: IncomingSessionEnd[],
+  deadLetters: DeadLetter[],
+  cache: ChainHeadCache,
+  pause: () => Promise<void>,
+  slice: number,
+  recordedAt: number = Date.now(),
+): Promise<PreparedBatch> {
+  if (rows.length === 0) return { rows, deadLetters, recordedAt };
+  const chain = new AheadChain(rows, cache, recordedAt);
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % slice === 0) await pause();
+    chain.builder.add(rows[i]);
   }
-  const heads = new Map(assumed);
-  const fresh = chainNewRows(rows, new Set(), heads, recordedAt);
-  cache.prepared(heads);
-  return {
-    rows,
-    deadLetters,
-    recordedAt,
-    ahead: { generation: cache.generation, assumed, fresh, heads },
-  };
+  return chain.finish(deadLetters);
+}
+
+/** A batch's chain being computed ahead of its transaction from the heads a cache expects. */
+class AheadChain {
+  readonly builder: ChainBuilder;
+  readonly #rows: IncomingSessionEnd[];
+  readonly #cache: ChainHeadCache;
+  readonly #generation: number;
+  readonly #assumed = new Map<string, ChainHead>();
+  readonly #heads: Map<string, ChainHead>;
+  readonly #recordedAt: number;
+
+  constructor(rows: IncomingSessionEnd[], cache: ChainHeadCache, recordedAt: number) {
+    this.#rows = rows;
+    this.#cache = cache;
+    this.#generation = cache.generation;
+    this.#recordedAt = recordedAt;
+    for (const { event } of rows) {
+      const tenant = event.tenantId;
+      if (!this.#assumed.has(tenant)) this.#assumed.set(tenant, cache.expected(tenant));
+    }
+    this.#heads = new Map(this.#assumed);
+    this.builder = new ChainBuilder(new Set(), this.#heads, recordedAt);
+  }
+
+  finish(deadLetters: DeadLetter[]): PreparedBatch {
+    this.#cache.prepared(this.#heads, this.#generation);
+    return {
+      rows: this.#rows,
+      deadLetters,
+      recordedAt: this.#recordedAt,
+      ahead: {
+        generation: this.#generation,
+        assumed: this.#assumed,
+        fresh: this.builder.fresh,
+        heads: this.#heads,
+      },
+    };
+  }
 }
 
 function sameHead(a: ChainHead, b: ChainHead | undefined): boolean {

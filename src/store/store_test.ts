@@ -12,6 +12,7 @@ import {
   type IncomingSessionEnd,
   INSERT_CHUNK,
   prepareBatch,
+  prepareBatchInSlices,
   storeBatch,
   TAIL_SIZES,
 } from "./session_ends.ts";
@@ -508,5 +509,51 @@ Deno.test("after a failed batch, a batch prepared on its heads is computed again
     equal(cache.expected(TENANT).seq, 1, "the failed batch's heads are forgotten");
     deepStrictEqual([...(await commitBatch(db, next, cache)).inserted], [sessionId(3)]);
     await assertChainIntact(db, 2);
+  });
+});
+
+Deno.test("a batch prepared in slices is the batch prepared at once", async () => {
+  const rows = [1, 2, 3, 2, 4, 5, 6, 7].map((n) => incoming(n));
+  const atOnce = prepareBatch(rows, [], new ChainHeadCache(), NOW);
+  let pauses = 0;
+  const pause = () => {
+    pauses++;
+    return Promise.resolve();
+  };
+  const sliced = await prepareBatchInSlices(rows, [], new ChainHeadCache(), pause, 3, NOW);
+  equal(pauses, 2, "a pause after every 3 rows");
+  deepStrictEqual(sliced.ahead?.fresh, atOnce.ahead?.fresh);
+  deepStrictEqual(sliced.ahead?.heads, atOnce.ahead?.heads);
+  equal(sliced.ahead?.fresh.length, 7, "the repeated session across slices is kept once");
+});
+
+Deno.test("a batch whose preparation a failed commit interrupts is stale and leaves no heads", async () => {
+  await withFirstRowCommitted(async (db, cache) => {
+    const failing = prepareBatch([incoming(2)], [], cache, NOW);
+    await db.execute(`CREATE TRIGGER fail BEFORE INSERT ON session_ends
+      WHEN NEW.session_id = '${sessionId(2)}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+    let failed = false;
+    const pause = async () => {
+      if (failed) return;
+      failed = true;
+      await rejects(commitBatch(db, failing, cache), /disk on fire/);
+    };
+    const interrupted = await prepareBatchInSlices(
+      [incoming(3), incoming(4)],
+      [],
+      cache,
+      pause,
+      1,
+      NOW,
+    );
+    ok(interrupted.ahead && interrupted.ahead.generation !== cache.generation, "stale");
+    equal(cache.expected(TENANT).seq, 1, "its heads were not recorded as expected");
+    await db.execute("DROP TRIGGER fail");
+    const again = prepareBatch([incoming(3), incoming(4)], [], cache, NOW);
+    deepStrictEqual([...(await commitBatch(db, again, cache)).inserted], [
+      sessionId(3),
+      sessionId(4),
+    ]);
+    await assertChainIntact(db, 3);
   });
 });
