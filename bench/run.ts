@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { mintToken } from "../src/api/token.ts";
-import { BACKLOG_BATCH_FACTOR } from "../src/ingest/pipeline.ts";
+import { BACKLOG_BATCH_FACTOR, PULL_BATCHES } from "../src/ingest/pipeline.ts";
 import { desiredConsumerConfig } from "../src/nats/consumer.ts";
 import { freePort, startNatsServer } from "../scripts/nats_server.ts";
 import { consumeCeiling, naiveBaseline, rate } from "./consumers.ts";
@@ -108,8 +108,8 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     }
 
     progress("consume ceiling");
-    // consume() pulls as the service does: up to its largest transaction at a time.
-    const pull = plan.batchSize * BACKLOG_BATCH_FACTOR;
+    // consume() pulls as the service does.
+    const pull = plan.batchSize * PULL_BATCHES;
     const common = { nc, js, jsm, total: plan.events, batchSize: pull };
     const consume = await consumeCeiling({ ...common, durable: "bench-consume-ceiling" });
     await jsm.consumers.delete(BENCH_STREAM.name, "bench-consume-ceiling");
