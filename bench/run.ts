@@ -147,9 +147,15 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     }, `${dir}/ingest.log`);
     let ingest: BenchResults["ingest"];
     try {
-      const timing = await timeDrain(jsm, SERVICE_DURABLE, lastSeq, { timeoutMs: 600_000 });
       const outcome = (o: string) =>
         service.metric("session_audit_events_total", `{outcome="${o}"}`).then((v) => v ?? NaN);
+      // Near the end once the service has settled as many messages as were published.
+      const settled = async () =>
+        (await Promise.all(["stored", "duplicate", "quarantined"].map(outcome)))
+          .reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
+      const timing = await timeDrain(jsm, SERVICE_DURABLE, lastSeq, {
+        almostDone: async () => await settled() >= plan.events,
+      });
       ingest = {
         ...rate(plan.events, timing.drainedMs - timing.firstDeliveryMs),
         peakRssMB: (await service.peakRssMiB()) * 1024 * 1024 / 1e6,
