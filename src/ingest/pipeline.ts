@@ -272,7 +272,7 @@ async function drainBatches(
   let asideUntil = 0;
   /** The batch being stored. */
   let storing: Promise<BatchResult> | undefined;
-  /** The acks (and terms) of the last stored batch, going out. */
+  /** The acks (and terms) of the stored batches, going out. */
   let settling: Promise<void> = Promise.resolve();
   let storingBatch: JsMsg[] = [];
   /**
@@ -287,8 +287,11 @@ async function drainBatches(
   /** Waits for the batch being stored; after a failure, sets arrivals aside. */
   const settleStoring = async () => {
     if (storing === undefined) return;
-    ({ failures, settled: settling } = await storing);
+    const result = await storing;
     storing = undefined;
+    failures = result.failures;
+    // Slices of acks can overlap: a small batch's may end before a large one's before it.
+    settling = Promise.all([settling, result.settled]).then(() => {});
     for (const msg of storingBatch) {
       if (failures > 0) retrying.add(msg.info.streamSequence);
       else retrying.delete(msg.info.streamSequence);
@@ -376,7 +379,7 @@ async function drainBatches(
     }
   } finally {
     await settleStoring();
-    await settling; // the last batch's acks go out before this returns
+    await settling; // every stored batch's acks go out before this returns
   }
   return failures;
 }
