@@ -189,32 +189,38 @@ function inJsonList(values: string[], sql: (list: string) => string): InStatemen
 }
 
 /**
- * Gives rows their places in their tenants' chains, one row at a time: the
- * first event of each session not stored yet is kept, later ones skipped.
- * `heads` is updated in place.
+ * {@linkcode chainNewRows} as steps: yields after every `slice` rows
+ * (never with the default), returns the rows kept.
  */
-class ChainBuilder {
-  readonly fresh: IncomingSessionEnd[] = [];
-  readonly #seen: Set<string>;
-  readonly #heads: Map<string, ChainHead>;
-  readonly #recordedAt: number;
-
-  constructor(stored: Set<string>, heads: Map<string, ChainHead>, recordedAt: number) {
-    this.#seen = new Set(stored);
-    this.#heads = heads;
-    this.#recordedAt = recordedAt;
-  }
-
-  add(row: IncomingSessionEnd): void {
+function* chainSteps(
+  rows: IncomingSessionEnd[],
+  stored: Set<string>,
+  heads: Map<string, ChainHead>,
+  recordedAt: number,
+  slice = Infinity,
+): Generator<void, IncomingSessionEnd[]> {
+  const fresh: IncomingSessionEnd[] = [];
+  const seen = new Set(stored);
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % slice === 0) yield;
+    const row = rows[i];
     const { event } = row;
-    if (this.#seen.has(event.sessionId)) return;
-    this.#seen.add(event.sessionId);
-    const head = this.#heads.get(event.tenantId) ?? GENESIS_HEAD;
+    if (seen.has(event.sessionId)) continue;
+    seen.add(event.sessionId);
+    const head = heads.get(event.tenantId) ?? GENESIS_HEAD;
     const seq = head.seq + 1;
-    const canonical = canonicalRow({ ...event, chainSeq: seq, recordedAt: this.#recordedAt });
-    const hash = chainHash(head.hash, canonical);
-    this.#heads.set(event.tenantId, { seq, hash });
-    this.fresh.push({ ...row, chain: { seq, hash } });
+    const hash = chainHash(head.hash, canonicalRow({ ...event, chainSeq: seq, recordedAt }));
+    heads.set(event.tenantId, { seq, hash });
+    fresh.push({ ...row, chain: { seq, hash } });
+  }
+  return fresh;
+}
+
+/** Runs steps through without pausing; returns their result. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
   }
 }
 
@@ -228,9 +234,7 @@ export function chainNewRows(
   heads: Map<string, ChainHead>,
   recordedAt: number,
 ): IncomingSessionEnd[] {
-  const builder = new ChainBuilder(stored, heads, recordedAt);
-  for (const row of rows) builder.add(row);
-  return builder.fresh;
+  return runSteps(chainSteps(rows, stored, heads, recordedAt));
 }
 
 /**
@@ -314,10 +318,8 @@ export function prepareBatch(
   cache?: ChainHeadCache,
   recordedAt: number = Date.now(),
 ): PreparedBatch {
-  if (cache === undefined || rows.length === 0) return { rows, deadLetters, recordedAt };
-  const chain = new AheadChain(rows, cache, recordedAt);
-  for (const row of rows) chain.builder.add(row);
-  return chain.finish(deadLetters);
+  if (cache === undefined) return { rows, deadLetters, recordedAt };
+  return runSteps(prepareSteps(rows, deadLetters, cache, recordedAt));
 }
 
 /**
@@ -335,52 +337,32 @@ export async function prepareBatchInSlices(
   slice: number,
   recordedAt: number = Date.now(),
 ): Promise<PreparedBatch> {
-  if (rows.length === 0) return { rows, deadLetters, recordedAt };
-  const chain = new AheadChain(rows, cache, recordedAt);
-  for (let i = 0; i < rows.length; i++) {
-    if (i > 0 && i % slice === 0) await pause();
-    chain.builder.add(rows[i]);
+  const steps = prepareSteps(rows, deadLetters, cache, recordedAt, slice);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await pause();
   }
-  return chain.finish(deadLetters);
 }
 
-/** A batch's chain being computed ahead of its transaction from the heads a cache expects. */
-class AheadChain {
-  readonly builder: ChainBuilder;
-  readonly #rows: IncomingSessionEnd[];
-  readonly #cache: ChainHeadCache;
-  readonly #generation: number;
-  readonly #assumed = new Map<string, ChainHead>();
-  readonly #heads: Map<string, ChainHead>;
-  readonly #recordedAt: number;
-
-  constructor(rows: IncomingSessionEnd[], cache: ChainHeadCache, recordedAt: number) {
-    this.#rows = rows;
-    this.#cache = cache;
-    this.#generation = cache.generation;
-    this.#recordedAt = recordedAt;
-    for (const { event } of rows) {
-      const tenant = event.tenantId;
-      if (!this.#assumed.has(tenant)) this.#assumed.set(tenant, cache.expected(tenant));
-    }
-    this.#heads = new Map(this.#assumed);
-    this.builder = new ChainBuilder(new Set(), this.#heads, recordedAt);
+/** {@linkcode prepareBatch} with a cache, as steps of `slice` rows. */
+function* prepareSteps(
+  rows: IncomingSessionEnd[],
+  deadLetters: DeadLetter[],
+  cache: ChainHeadCache,
+  recordedAt: number,
+  slice?: number,
+): Generator<void, PreparedBatch> {
+  if (rows.length === 0) return { rows, deadLetters, recordedAt };
+  const generation = cache.generation;
+  const assumed = new Map<string, ChainHead>();
+  for (const { event } of rows) {
+    if (!assumed.has(event.tenantId)) assumed.set(event.tenantId, cache.expected(event.tenantId));
   }
-
-  finish(deadLetters: DeadLetter[]): PreparedBatch {
-    this.#cache.prepared(this.#heads, this.#generation);
-    return {
-      rows: this.#rows,
-      deadLetters,
-      recordedAt: this.#recordedAt,
-      ahead: {
-        generation: this.#generation,
-        assumed: this.#assumed,
-        fresh: this.builder.fresh,
-        heads: this.#heads,
-      },
-    };
-  }
+  const heads = new Map(assumed);
+  const fresh = yield* chainSteps(rows, new Set(), heads, recordedAt, slice);
+  cache.prepared(heads, generation);
+  return { rows, deadLetters, recordedAt, ahead: { generation, assumed, fresh, heads } };
 }
 
 function sameHead(a: ChainHead, b: ChainHead | undefined): boolean {
