@@ -1,4 +1,5 @@
 import { equal, ok } from "node:assert/strict";
+import { sleep } from "../backoff.ts";
 import { BACKLOG_BATCH_FACTOR, batchLimit, Linger } from "./pipeline.ts";
 
 Deno.test("a batch takes INGEST_BATCH_SIZE messages while the consumer keeps up", () => {
@@ -15,8 +16,6 @@ Deno.test("behind a backlog a batch takes what is waiting, up to the factor", ()
   equal(batchLimit(10, 1), 1 * BACKLOG_BATCH_FACTOR);
 });
 
-const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 Deno.test("the linger ends only after its time without an arrival", async () => {
   const ms = 40;
   const linger = new Linger(ms);
@@ -24,7 +23,7 @@ Deno.test("the linger ends only after its time without an arrival", async () => 
   linger.idle.then(() => idleAt = performance.now());
   let lastArrival = performance.now();
   for (let i = 0; i < 6; i++) {
-    await sleepMs(ms / 2);
+    await sleep(ms / 2);
     equal(idleAt, undefined, `ended ${i + 1} arrivals in, while they came every ${ms / 2} ms`);
     linger.arrived();
     lastArrival = performance.now();
@@ -39,6 +38,6 @@ Deno.test("a cancelled linger never ends and leaves no timer behind", async () =
   let ended = false;
   linger.idle.then(() => ended = true);
   linger.cancel();
-  await sleepMs(30);
+  await sleep(30);
   equal(ended, false);
 });
