@@ -22,9 +22,13 @@ Deno.test("the linger ends only after its time without an arrival", async () => 
   let idleAt: number | undefined;
   linger.idle.then(() => idleAt = performance.now());
   let lastArrival = performance.now();
+  let longestGap = 0; // a busy machine can stretch a sleep past the linger, which may then end
   for (let i = 0; i < 6; i++) {
     await sleep(ms / 2);
-    equal(idleAt, undefined, `ended ${i + 1} arrivals in, while they came every ${ms / 2} ms`);
+    longestGap = Math.max(longestGap, performance.now() - lastArrival);
+    if (longestGap < ms) {
+      equal(idleAt, undefined, `ended ${i + 1} arrivals in, while they came every ${ms / 2} ms`);
+    }
     linger.arrived();
     lastArrival = performance.now();
   }
