@@ -9,7 +9,8 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstrea
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeSessionEnd } from "../src/event.ts";
 import type { Database } from "../src/store/client.ts";
-import { insertSessionEndsSql } from "../src/store/session_ends.ts";
+import { resolveKeys } from "../src/store/id_keys.ts";
+import { insertSessionEndsSql, keyedIds } from "../src/store/session_ends.ts";
 import { BENCH_STREAM } from "./events.ts";
 import { addServiceLikeConsumer } from "./nats.ts";
 
@@ -81,11 +82,15 @@ export function naiveBaseline(
   return consumeEach(options, async (msg) => {
     const result = decodeSessionEnd(msg.data);
     if (result.ok) {
-      const [insert] = insertSessionEndsSql([{
+      const row = {
         event: result.event,
         streamSeq: msg.info.streamSequence,
         receivedAt: Math.floor(msg.info.timestampNanos / 1_000_000),
-      }], Date.now());
+      };
+      // The ids' integer keys: from the process's cache, read (or created) when new.
+      const keys = await resolveKeys((stmt) => db.execute(stmt), keyedIds([row]), db.idKeys);
+      db.idKeys.learn(keys);
+      const [insert] = insertSessionEndsSql([row], Date.now(), keys);
       await db.execute(insert);
     }
     msg.ack();

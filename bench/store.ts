@@ -5,12 +5,14 @@
  *
  * @module
  */
-import { createClient } from "@libsql/client";
+import { createClient, type InStatement } from "@libsql/client";
 import { Database } from "../src/store/client.ts";
+import { resolveKeys } from "../src/store/id_keys.ts";
 import { migrate } from "../src/store/migrations.ts";
 import {
   type IncomingSessionEnd,
   insertSessionEndsSql,
+  keyedIds,
   storeBatch,
 } from "../src/store/session_ends.ts";
 import { type Rate, rate } from "./consumers.ts";
@@ -54,8 +56,11 @@ export async function fillRows(path: string, rows: IncomingSessionEnd[]): Promis
   try {
     await client.execute("PRAGMA synchronous = OFF");
     const perCommit = 20_000;
+    const execute = (stmt: InStatement) => client.execute(stmt);
     for (let i = 0; i < rows.length; i += perCommit) {
-      await client.batch(insertSessionEndsSql(rows.slice(i, i + perCommit), Date.now()), "write");
+      const chunk = rows.slice(i, i + perCommit);
+      const keys = await resolveKeys(execute, keyedIds(chunk));
+      await client.batch(insertSessionEndsSql(chunk, Date.now(), keys), "write");
     }
     await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
   } finally {

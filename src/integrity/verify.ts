@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
 import type { Database } from "../store/client.ts";
+import { KEY_OF } from "../store/id_keys.ts";
 import { nullableNumber, nullableText } from "../store/row.ts";
 import {
   type ChainAnchor,
@@ -18,6 +19,9 @@ import {
 } from "./chain.ts";
 import { type Checkpoint, checkpointText, readCheckpoints } from "./checkpoints.ts";
 import type { CheckpointSigner } from "./signing.ts";
+
+/** One tenant's rows: its id twice, for the key (the index) and the row itself. */
+const TENANT = `tenant_key = ${KEY_OF} AND tenant_id = ?`;
 
 /** Rows read per query while walking a chain. */
 const WALK_CHUNK = 2_000;
@@ -106,9 +110,8 @@ export async function verifyTenant(
 
   // Rows that carry no chain position at all were never written by the chain.
   const unchained = await db.execute({
-    sql:
-      `SELECT ${ROW_COLUMNS} FROM session_ends WHERE tenant_id = ? AND chain_seq IS NULL LIMIT 1`,
-    args: [tenantId],
+    sql: `SELECT ${ROW_COLUMNS} FROM session_ends WHERE ${TENANT} AND chain_seq IS NULL LIMIT 1`,
+    args: [tenantId, tenantId],
   });
   if (unchained.rows.length > 0) verifier.push(chainRowOf(unchained.rows[0]));
 
@@ -116,8 +119,8 @@ export async function verifyTenant(
   for (;;) {
     const rs = await db.execute({
       sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-            WHERE tenant_id = ? AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
-      args: [tenantId, after, WALK_CHUNK],
+            WHERE ${TENANT} AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
+      args: [tenantId, tenantId, after, WALK_CHUNK],
     });
     for (const r of rs.rows) {
       const row = chainRowOf(r);

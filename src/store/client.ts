@@ -10,6 +10,7 @@ import type { Client, InStatement, ResultSet, Transaction, TransactionMode } fro
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
+import { IdKeyCache } from "./id_keys.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
 
 export type { WriteRow, WriteTx } from "./writer.ts";
@@ -63,6 +64,8 @@ export class Database {
   #writer: LocalWriter | undefined;
   /** True for a `file:` database without a sync URL. */
   readonly isLocalFile: boolean;
+  /** The integer keys of ids this process has seen committed (src/store/id_keys.ts). */
+  readonly idKeys: IdKeyCache = new IdKeyCache();
 
   private constructor(config: DatabaseConfig, client: Client) {
     this.#config = config;

@@ -7,6 +7,7 @@
  */
 import type { InStatement, Row } from "@libsql/client";
 import { formatRfc3339 } from "../rfc3339.ts";
+import { KEY_OF } from "./id_keys.ts";
 import { nullableNumber, nullableText, text } from "./row.ts";
 
 /** What a list is narrowed to. Every id lower-case; times epoch milliseconds. */
@@ -79,21 +80,22 @@ const COLUMNS = ITEM_COLUMNS;
 /**
  * Builds the list query: the filters as equalities and a range on
  * `sort_time` (which equals `end_time` whenever `end_time` is known), so one
- * of the `(tenant_id, <filter>, sort_time)` indexes (whose entries end with
+ * of the `(tenant_key, <filter key>, sort_time)` indexes (whose entries end with
  * the rowid, `id`) both selects
  * and orders the rows; then the keyset condition and `LIMIT limit + 1`.
  */
 export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InStatement {
   const where: string[] = [];
   const args: (string | number)[] = [];
-  const equal = (column: string, value: string | undefined) => {
+  const equal = (column: string, value: string | undefined, sql = "?") => {
     if (value === undefined) return;
-    where.push(`${column} = ?`);
+    where.push(`${column} = ${sql}`);
     args.push(value);
   };
-  equal("tenant_id", filter.tenantId);
-  equal("device_id", filter.deviceId);
-  equal("user_id", filter.userId);
+  equal("tenant_key", filter.tenantId, KEY_OF);
+  equal("tenant_id", filter.tenantId); // the tenant's boundary, checked on the row itself too
+  equal("device_key", filter.deviceId, KEY_OF);
+  equal("user_key", filter.userId, KEY_OF);
   equal("reason", filter.reason);
   if (filter.since !== undefined || filter.until !== undefined) {
     where.push("end_time IS NOT NULL");

@@ -10,6 +10,7 @@ import type { InStatement, InValue } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
 import { canonicalRow, chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
 import type { Database, WriteTx } from "./client.ts";
+import { resolveKeys } from "./id_keys.ts";
 
 /** A valid event and where it came from in the stream. */
 export interface IncomingSessionEnd {
@@ -84,6 +85,9 @@ const SESSION_COLUMNS = [
   "recorded_at",
   "chain_seq",
   "chain_hash",
+  "tenant_key",
+  "device_key",
+  "user_key",
 ] as const;
 
 const DEAD_LETTER_COLUMNS = [
@@ -101,15 +105,32 @@ function placeholders(columns: number, rows: number): string {
   return new Array(rows).fill(row).join(", ");
 }
 
+/** The ids of `rows` that have integer keys in the indexes (see src/store/id_keys.ts). */
+export function* keyedIds(rows: Iterable<IncomingSessionEnd>): Generator<string> {
+  for (const { event } of rows) {
+    yield event.tenantId;
+    yield event.deviceId;
+    if (event.userId !== null) yield event.userId;
+  }
+}
+
 /**
- * Builds the multi-row INSERTs for session ends. Rows keep their order, so
- * of two events for one session in a batch the earlier one is kept.
- * A session already stored is skipped (`ON CONFLICT DO NOTHING`).
+ * Builds the multi-row INSERTs for session ends, with the integer `keys` of
+ * their {@linkcode keyedIds}. Rows keep their order, so of two events for one
+ * session in a batch the earlier one is kept. A session already stored is
+ * skipped (`ON CONFLICT DO NOTHING`).
  */
 export function insertSessionEndsSql(
   rows: IncomingSessionEnd[],
   recordedAt: number,
+  keys: ReadonlyMap<string, number>,
 ): InStatement[] {
+  const key = (id: string | null) => {
+    if (id === null) return null;
+    const found = keys.get(id);
+    if (found === undefined) throw new Error(`no key resolved for ${id}`);
+    return found;
+  };
   const statements: InStatement[] = [];
   for (const chunk of chunked(rows)) {
     const args: InValue[] = [];
@@ -129,6 +150,9 @@ export function insertSessionEndsSql(
         recordedAt,
         chain?.seq ?? null,
         chain?.hash ?? null,
+        key(event.tenantId),
+        key(event.deviceId),
+        key(event.userId),
       );
     }
     statements.push({
@@ -405,10 +429,15 @@ export async function commitBatch(
   try {
     const written = await db.writeTransaction(async (tx) => {
       const chained = rows.length > 0 ? await chainInTransaction(tx, batch) : undefined;
-      if (chained) await insertChained(tx, chained.fresh, chained.heads, recordedAt);
+      let keys: Map<string, number> | undefined;
+      if (chained) {
+        keys = await resolveKeys((stmt) => tx.execute(stmt), keyedIds(chained.fresh), db.idKeys);
+        await insertChained(tx, chained.fresh, chained.heads, recordedAt, keys);
+      }
       await tx.batch(insertDeadLettersSql(deadLetters, recordedAt));
-      return chained;
+      return chained && { ...chained, keys };
     });
+    if (written?.keys) db.idKeys.learn(written.keys);
     if (written) cache?.committed(written.heads, written.fresh === ahead?.fresh);
     return { inserted: new Set(written?.fresh.map((r) => r.event.sessionId)) };
   } catch (err) {
@@ -460,13 +489,14 @@ async function insertChained(
   fresh: IncomingSessionEnd[],
   heads: Map<string, ChainHead>,
   recordedAt: number,
+  keys: ReadonlyMap<string, number>,
 ): Promise<void> {
   if (fresh.length === 0) return;
   // Every row given a chain position must be inserted, or the chain would have a hole.
   // (Counted with total_changes(): RETURNING rows would hold native memory until a GC.)
   const changes = async () => Number((await tx.execute("SELECT total_changes() AS n")).rows[0].n);
   const before = await changes();
-  await tx.batch(insertSessionEndsSql(fresh, recordedAt));
+  await tx.batch(insertSessionEndsSql(fresh, recordedAt, keys));
   const inserted = await changes() - before;
   if (inserted !== fresh.length) {
     throw new Error(

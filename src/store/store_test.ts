@@ -4,6 +4,7 @@ import type { SessionEnd } from "../event.ts";
 import { BUSY_TIMEOUT_MS, Database } from "./client.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
 import { verifyTenant } from "../integrity/verify.ts";
+import { listSessionEndsSql } from "./queries.ts";
 import {
   ChainHeadCache,
   chunked,
@@ -79,6 +80,13 @@ async function sessionRows(db: Database): Promise<Row[]> {
   return (await db.execute("SELECT * FROM session_ends ORDER BY id")).rows;
 }
 
+/** The integer key stored for `id` in `id_keys`. */
+async function keyOf(db: Database, id: string): Promise<number> {
+  const rs = await db.execute({ sql: "SELECT key FROM id_keys WHERE value = ?", args: [id] });
+  equal(rs.rows.length, 1, `one key for ${id}`);
+  return Number(rs.rows[0].key);
+}
+
 async function count(
   db: Database,
   table: "session_ends" | "dead_letters" | "chain_heads",
@@ -101,7 +109,14 @@ Deno.test("migrations are idempotent: the second run applies nothing", async () 
     );
     deepStrictEqual(
       tables.rows.map((r) => String(r.name)),
-      ["chain_checkpoints", "chain_heads", "dead_letters", "schema_migrations", "session_ends"],
+      [
+        "chain_checkpoints",
+        "chain_heads",
+        "dead_letters",
+        "id_keys",
+        "schema_migrations",
+        "session_ends",
+      ],
     );
   } finally {
     db.close();
@@ -193,7 +208,11 @@ Deno.test("a batch inserts its rows and reports the inserted session_ids", async
       recorded_at: NOW,
       chain_seq: 1,
       chain_hash: rows[0].chain_hash,
+      tenant_key: await keyOf(db, TENANT),
+      device_key: await keyOf(db, DEVICE),
+      user_key: await keyOf(db, "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e9f"),
     });
+    equal(rows[1].user_key, null, "no user, no key");
     equal(rows[1].chain_seq, 2, "the second row of the tenant is its chain's second link");
     equal(rows[1].end_time, null);
     equal(rows[1].reason, null);
@@ -556,4 +575,103 @@ Deno.test("a batch whose preparation a failed commit interrupts is stale and lea
     ]);
     await assertChainIntact(db, 3);
   });
+});
+
+// --- integer keys of ids -----------------------------------------------------------------------
+
+const DEVICE_2 = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
+const DEVICE_3 = "7c6b5a49-3827-4165-9f4e-3d2c1b0a9f8e";
+
+async function keyCount(db: Database): Promise<number> {
+  return Number((await db.execute("SELECT count(*) AS n FROM id_keys")).rows[0].n);
+}
+
+/** The session_ids a tenant's list narrowed to `deviceId` returns. */
+async function listedForDevice(db: Database, deviceId: string): Promise<string[]> {
+  const rs = await db.execute(
+    listSessionEndsSql({ tenantId: TENANT, deviceId }, { limit: 50 }),
+  );
+  return rs.rows.map((r) => String(r.session_id)).sort();
+}
+
+Deno.test("each id gets one integer key, which later batches reuse", async () => {
+  await withDb(async (db) => {
+    await storeBatch(db, [incoming(1)], [], NOW);
+    equal(await keyCount(db), 2, "the tenant and the device");
+    await storeBatch(db, [incoming(2), incoming(3, { deviceId: DEVICE_2 })], [], NOW);
+    equal(await keyCount(db), 3, "only the new device was added");
+    const rows = await sessionRows(db);
+    deepStrictEqual(
+      rows.map((r) => [r.tenant_key, r.device_key]),
+      [
+        [await keyOf(db, TENANT), await keyOf(db, DEVICE)],
+        [await keyOf(db, TENANT), await keyOf(db, DEVICE)],
+        [await keyOf(db, TENANT), await keyOf(db, DEVICE_2)],
+      ],
+    );
+    deepStrictEqual(await listedForDevice(db, DEVICE), [sessionId(1), sessionId(2)]);
+    deepStrictEqual(await listedForDevice(db, DEVICE_2), [sessionId(3)]);
+  });
+});
+
+Deno.test("a rolled-back batch's new keys are not remembered, so no two devices share a key", async () => {
+  await withDb(async (db) => {
+    await storeBatch(db, [incoming(1)], [], NOW);
+    await db.execute(`CREATE TRIGGER fail BEFORE INSERT ON session_ends
+      WHEN NEW.session_id = '${sessionId(2)}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+    await rejects(storeBatch(db, [incoming(2, { deviceId: DEVICE_2 })], [], NOW), /disk on fire/);
+    await db.execute("DROP TRIGGER fail");
+    // The key DEVICE_2 had in the rolled-back transaction is free again: DEVICE_3 takes it.
+    await storeBatch(db, [incoming(3, { deviceId: DEVICE_3 })], [], NOW);
+    await storeBatch(db, [incoming(2, { deviceId: DEVICE_2 })], [], NOW);
+    const keys = new Set([DEVICE, DEVICE_2, DEVICE_3].map((d) => keyOf(db, d)));
+    equal(new Set(await Promise.all(keys)).size, 3);
+    deepStrictEqual(await listedForDevice(db, DEVICE_2), [sessionId(2)]);
+    deepStrictEqual(await listedForDevice(db, DEVICE_3), [sessionId(3)]);
+  });
+});
+
+Deno.test("a row written without keys (by an older worker) gets them on insert", async () => {
+  await withDb(async (db) => {
+    await db.execute({
+      sql: `INSERT INTO session_ends (session_id, tenant_id, device_id, user_id, sort_time,
+              stream_seq, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      args: [sessionId(1), TENANT, DEVICE_2, DEVICE_3, START, 1, NOW],
+    });
+    const [row] = await sessionRows(db);
+    deepStrictEqual([row.tenant_key, row.device_key, row.user_key], [
+      await keyOf(db, TENANT),
+      await keyOf(db, DEVICE_2),
+      await keyOf(db, DEVICE_3),
+    ]);
+    deepStrictEqual(await listedForDevice(db, DEVICE_2), [sessionId(1)]);
+  });
+});
+
+Deno.test("migrating to version 4 gives the rows already stored their keys", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "session-audit-store-" });
+  const db = await Database.open({ databaseUrl: `file:${dir}/audit.db` });
+  try {
+    await migrate(db.client, MIGRATIONS.filter((m) => m.version < 4));
+    for (const [n, device, user] of [[1, DEVICE, null], [2, DEVICE_2, DEVICE_3]] as const) {
+      await db.execute({
+        sql: `INSERT INTO session_ends (session_id, tenant_id, device_id, user_id, sort_time,
+                stream_seq, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        args: [sessionId(n), TENANT, device, user, START + n, n, NOW],
+      });
+    }
+    deepStrictEqual(await migrate(db.client), [4]);
+    const rows = await sessionRows(db);
+    deepStrictEqual(rows.map((r) => [r.tenant_key, r.device_key, r.user_key]), [
+      [await keyOf(db, TENANT), await keyOf(db, DEVICE), null],
+      [await keyOf(db, TENANT), await keyOf(db, DEVICE_2), await keyOf(db, DEVICE_3)],
+    ]);
+    deepStrictEqual(await listedForDevice(db, DEVICE_2), [sessionId(2)]);
+    // and the chain goes on from there
+    await storeBatch(db, [incoming(3)], [], NOW);
+    deepStrictEqual(await listedForDevice(db, DEVICE), [sessionId(1), sessionId(3)]);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
