@@ -52,7 +52,7 @@ export const TAIL_SIZES: readonly number[] = [1, 4, 16, 64, 256];
  * megabytes; a fresh one per batch would pile up native memory until a
  * garbage collection), and one tail statement instead of a string of smaller
  * ones saves trips to the database's thread. Every statement built on it
- * must therefore be idempotent on a repeated row: `ON CONFLICT … DO NOTHING`,
+ * must therefore be idempotent on a repeated row: `INSERT OR IGNORE`, `ON CONFLICT … DO NOTHING`,
  * an upsert to the same values, or an `IN` list.
  */
 export function chunked<T>(items: readonly T[]): T[][] {
@@ -117,8 +117,11 @@ export function* keyedIds(rows: Iterable<IncomingSessionEnd>): Generator<string>
 /**
  * Builds the multi-row INSERTs for session ends, with the integer `keys` of
  * their {@linkcode keyedIds}. Rows keep their order, so of two events for one
- * session in a batch the earlier one is kept. A session already stored is
- * skipped (`ON CONFLICT DO NOTHING`).
+ * session in a batch the earlier one is kept. A row that breaks a constraint
+ * (a session already stored, a chain position taken) is skipped, not an
+ * error: `INSERT OR IGNORE`, so that SQLite keeps no statement journal (the
+ * pages a 1,000-row statement changes, several megabytes, held in memory to
+ * undo it alone). The caller counts the rows inserted.
  */
 export function insertSessionEndsSql(
   rows: IncomingSessionEnd[],
@@ -156,9 +159,9 @@ export function insertSessionEndsSql(
       );
     }
     statements.push({
-      sql: `INSERT INTO session_ends (${SESSION_COLUMNS.join(", ")}) VALUES ${
+      sql: `INSERT OR IGNORE INTO session_ends (${SESSION_COLUMNS.join(", ")}) VALUES ${
         placeholders(SESSION_COLUMNS.length, chunk.length)
-      } ON CONFLICT (session_id) DO NOTHING`,
+      }`,
       args,
     });
   }
@@ -492,8 +495,9 @@ async function insertChained(
   keys: ReadonlyMap<string, number>,
 ): Promise<void> {
   if (fresh.length === 0) return;
-  // Every row given a chain position must be inserted, or the chain would have a hole.
-  // (Counted with total_changes(): RETURNING rows would hold native memory until a GC.)
+  // Every row given a chain position must be inserted, or the chain would have a hole; the
+  // INSERTs skip a row that breaks a constraint, so they are counted (with total_changes():
+  // RETURNING rows would hold native memory until a GC).
   const changes = async () => Number((await tx.execute("SELECT total_changes() AS n")).rows[0].n);
   const before = await changes();
   await tx.batch(insertSessionEndsSql(fresh, recordedAt, keys));
@@ -502,7 +506,7 @@ async function insertChained(
     throw new Error(
       `${
         fresh.length - inserted
-      } of ${fresh.length} session ends read as new were already stored; batch rolled back`,
+      } of ${fresh.length} session ends read as new were not inserted (already stored, or their chain position taken); batch rolled back`,
     );
   }
   const moved = [...new Set(fresh.map((r) => r.event.tenantId))];

@@ -407,9 +407,26 @@ Deno.test("a row read as new but not inserted rolls the batch back instead of le
       WHEN NEW.session_id = '${sessionId(2)}' BEGIN SELECT RAISE(IGNORE); END`);
     await rejects(
       storeBatch(db, [incoming(1), incoming(2), incoming(3)], [], NOW),
-      /1 of 3 session ends read as new were already stored/,
+      /1 of 3 session ends read as new were not inserted/,
     );
     equal(await count(db, "session_ends"), 0);
+    equal(await count(db, "chain_heads"), 0);
+  });
+});
+
+Deno.test("a row whose chain position is taken is not inserted, and its batch rolls back", async () => {
+  await withDb(async (db) => {
+    // Position 2 of the tenant's chain is taken although its head says nothing is stored.
+    await db.execute({
+      sql: `INSERT INTO session_ends (session_id, tenant_id, device_id, sort_time, stream_seq,
+              recorded_at, chain_seq, chain_hash) VALUES (?, ?, ?, ?, 1, ?, 2, 'x')`,
+      args: [sessionId(99), TENANT, DEVICE, START, NOW],
+    });
+    await rejects(
+      storeBatch(db, [incoming(1), incoming(2), incoming(3)], [], NOW),
+      /1 of 3 session ends read as new were not inserted/,
+    );
+    deepStrictEqual((await sessionRows(db)).map((r) => r.session_id), [sessionId(99)]);
     equal(await count(db, "chain_heads"), 0);
   });
 });
