@@ -149,10 +149,14 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     try {
       const outcome = (o: string) =>
         service.metric("session_audit_events_total", `{outcome="${o}"}`).then((v) => v ?? NaN);
-      // Near the end once the service has settled as many messages as were published.
+      // Near the end once the service has settled as many messages as were published (one
+      // GET /metrics per check: the service under test serves it).
       const settled = async () =>
-        (await Promise.all(["stored", "duplicate", "quarantined"].map(outcome)))
-          .reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
+        (await service.samples(
+          ["stored", "duplicate", "quarantined"].map((o) =>
+            `session_audit_events_total{outcome="${o}"}`
+          ),
+        )).reduce((a: number, b) => a + (b ?? 0), 0);
       const timing = await timeDrain(jsm, SERVICE_DURABLE, lastSeq, {
         almostDone: async () => await settled() >= plan.events,
       });

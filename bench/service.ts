@@ -21,6 +21,11 @@ export interface ServiceProcess {
   peakRssMiB(): Promise<number>;
   /** The value of one sample of a Prometheus metric from `GET /metrics`, or undefined. */
   metric(name: string, labels?: string): Promise<number | undefined>;
+  /**
+   * The values of several samples (`name{labels}` as exposed) from one
+   * `GET /metrics`, undefined for each one not exposed.
+   */
+  samples(keys: string[]): Promise<(number | undefined)[]>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number>;
 }
@@ -81,15 +86,21 @@ export async function startService(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  const samples = async (keys: string[]) => {
+    const lines = (await (await fetch(`${baseUrl}/metrics`)).text()).split("\n");
+    return keys.map((key) => {
+      const line = lines.find((l) => l.startsWith(`${key} `));
+      return line === undefined ? undefined : Number(line.split(" ").at(-1));
+    });
+  };
   return {
     pid: child.pid,
     baseUrl,
     peakRssMiB: () => procStatusMiB(child.pid, "VmHWM"),
     async metric(name, labels = "") {
-      const text = await (await fetch(`${baseUrl}/metrics`)).text();
-      const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `));
-      return line === undefined ? undefined : Number(line.split(" ").at(-1));
+      return (await samples([`${name}${labels}`]))[0];
     },
+    samples,
     async stop(graceMs = 15_000) {
       if (!exited) {
         try {
