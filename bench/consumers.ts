@@ -9,8 +9,7 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstrea
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeSessionEnd } from "../src/event.ts";
 import type { Database } from "../src/store/client.ts";
-import { resolveKeys } from "../src/store/id_keys.ts";
-import { insertSessionEndsSql, keyedIds } from "../src/store/session_ends.ts";
+import { insertSessionEndsSql, resolveRowKeys } from "../src/store/session_ends.ts";
 import { BENCH_STREAM } from "./events.ts";
 import { addServiceLikeConsumer } from "./nats.ts";
 
@@ -88,7 +87,7 @@ export function naiveBaseline(
         receivedAt: Math.floor(msg.info.timestampNanos / 1_000_000),
       };
       // The ids' integer keys: from the process's cache, read (or created) when new.
-      const keys = await resolveKeys((stmt) => db.execute(stmt), keyedIds([row]), db.idKeys);
+      const keys = await resolveRowKeys((stmt) => db.execute(stmt), [row], db.idKeys);
       db.idKeys.learn(keys);
       const [insert] = insertSessionEndsSql([row], Date.now(), keys);
       await db.execute(insert);

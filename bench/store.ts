@@ -7,12 +7,11 @@
  */
 import { createClient, type InStatement } from "@libsql/client";
 import { Database } from "../src/store/client.ts";
-import { resolveKeys } from "../src/store/id_keys.ts";
 import { migrate } from "../src/store/migrations.ts";
 import {
   type IncomingSessionEnd,
   insertSessionEndsSql,
-  keyedIds,
+  resolveRowKeys,
   storeBatch,
 } from "../src/store/session_ends.ts";
 import { type Rate, rate } from "./consumers.ts";
@@ -59,7 +58,7 @@ export async function fillRows(path: string, rows: IncomingSessionEnd[]): Promis
     const execute = (stmt: InStatement) => client.execute(stmt);
     for (let i = 0; i < rows.length; i += perCommit) {
       const chunk = rows.slice(i, i + perCommit);
-      const keys = await resolveKeys(execute, keyedIds(chunk));
+      const keys = await resolveRowKeys(execute, chunk);
       await client.batch(insertSessionEndsSql(chunk, Date.now(), keys), "write");
     }
     await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -5,7 +5,7 @@ import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { purgeOnce, runRetention } from "../src/retention.ts";
 import type { Database } from "../src/store/client.ts";
-import { KEY_OF } from "../src/store/id_keys.ts";
+import { TENANT_IS, tenantArgs } from "../src/store/id_keys.ts";
 import {
   type PurgeChunk,
   purgeExpired,
@@ -125,9 +125,8 @@ Deno.test("retention purge boundaries", async (t) => {
     try {
       const plan = await store.db.execute({
         sql: `EXPLAIN QUERY PLAN SELECT id, ${RETENTION_TIME} FROM session_ends
-              WHERE tenant_key = ${KEY_OF} AND tenant_id = ? AND chain_seq IS NOT NULL
-              ORDER BY chain_seq LIMIT 5`,
-        args: [TENANT_A, TENANT_A],
+              WHERE ${TENANT_IS} AND chain_seq IS NOT NULL ORDER BY chain_seq LIMIT 5`,
+        args: tenantArgs(TENANT_A),
       });
       const text = plan.rows.map((r) => String(r.detail)).join("\n");
       assertMatch(text, /session_ends_by_chain/);

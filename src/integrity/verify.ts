@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
 import type { Database } from "../store/client.ts";
-import { KEY_OF } from "../store/id_keys.ts";
+import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { nullableNumber, nullableText } from "../store/row.ts";
 import {
   type ChainAnchor,
@@ -19,9 +19,6 @@ import {
 } from "./chain.ts";
 import { type Checkpoint, checkpointText, readCheckpoints } from "./checkpoints.ts";
 import type { CheckpointSigner } from "./signing.ts";
-
-/** One tenant's rows: its id twice, for the key (the index) and the row itself. */
-const TENANT = `tenant_key = ${KEY_OF} AND tenant_id = ?`;
 
 /** Rows read per query while walking a chain. */
 const WALK_CHUNK = 2_000;
@@ -110,8 +107,8 @@ export async function verifyTenant(
 
   // Rows that carry no chain position at all were never written by the chain.
   const unchained = await db.execute({
-    sql: `SELECT ${ROW_COLUMNS} FROM session_ends WHERE ${TENANT} AND chain_seq IS NULL LIMIT 1`,
-    args: [tenantId, tenantId],
+    sql: `SELECT ${ROW_COLUMNS} FROM session_ends WHERE ${TENANT_IS} AND chain_seq IS NULL LIMIT 1`,
+    args: tenantArgs(tenantId),
   });
   if (unchained.rows.length > 0) verifier.push(chainRowOf(unchained.rows[0]));
 
@@ -119,8 +116,8 @@ export async function verifyTenant(
   for (;;) {
     const rs = await db.execute({
       sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-            WHERE ${TENANT} AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
-      args: [tenantId, tenantId, after, WALK_CHUNK],
+            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
+      args: [...tenantArgs(tenantId), after, WALK_CHUNK],
     });
     for (const r of rs.rows) {
       const row = chainRowOf(r);

@@ -15,7 +15,7 @@
  * @module
  */
 import type { InStatement } from "@libsql/client";
-import { KEY_OF } from "./id_keys.ts";
+import { TENANT_IS, tenantArgs } from "./id_keys.ts";
 import { ITEM_COLUMNS } from "./queries.ts";
 
 /** One feed page request. */
@@ -37,7 +37,7 @@ export function feedSql({ tenantId, afterId, limit }: FeedRequest): InStatement 
     }
     : {
       sql: `SELECT id, ${ITEM_COLUMNS} FROM session_ends
-            WHERE tenant_key = ${KEY_OF} AND tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
-      args: [tenantId, tenantId, afterId, limit],
+            WHERE ${TENANT_IS} AND id > ? ORDER BY id LIMIT ?`,
+      args: [...tenantArgs(tenantId), afterId, limit],
     };
 }

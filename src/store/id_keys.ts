@@ -18,6 +18,18 @@ import type { InStatement } from "@libsql/client";
  */
 export const KEY_OF = "(SELECT key FROM id_keys WHERE value = ?)";
 
+/**
+ * SQL for "the row is the tenant's": its key (what the indexes hold) and,
+ * the tenant's boundary, its id on the row itself. Binds the tenant id twice:
+ * see {@linkcode tenantArgs}.
+ */
+export const TENANT_IS = `tenant_key = ${KEY_OF} AND tenant_id = ?`;
+
+/** The arguments of {@linkcode TENANT_IS}. */
+export function tenantArgs(tenantId: string): [string, string] {
+  return [tenantId, tenantId];
+}
+
 /** Runs one statement, in or out of a transaction. */
 export type Execute = (stmt: InStatement) => Promise<{ rows: Record<string, unknown>[] }>;
 

@@ -7,7 +7,7 @@
  */
 import type { InStatement, Row } from "@libsql/client";
 import { formatRfc3339 } from "../rfc3339.ts";
-import { KEY_OF } from "./id_keys.ts";
+import { KEY_OF, TENANT_IS, tenantArgs } from "./id_keys.ts";
 import { nullableNumber, nullableText, text } from "./row.ts";
 
 /** What a list is narrowed to. Every id lower-case; times epoch milliseconds. */
@@ -92,8 +92,10 @@ export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InSta
     where.push(`${column} = ${sql}`);
     args.push(value);
   };
-  equal("tenant_key", filter.tenantId, KEY_OF);
-  equal("tenant_id", filter.tenantId); // the tenant's boundary, checked on the row itself too
+  if (filter.tenantId !== undefined) {
+    where.push(TENANT_IS);
+    args.push(...tenantArgs(filter.tenantId));
+  }
   equal("device_key", filter.deviceId, KEY_OF);
   equal("user_key", filter.userId, KEY_OF);
   equal("reason", filter.reason);

@@ -20,7 +20,7 @@
 import type { CheckpointSigner } from "../integrity/signing.ts";
 import { writePurgeCheckpoints } from "../integrity/checkpoints.ts";
 import type { Database } from "./client.ts";
-import { KEY_OF } from "./id_keys.ts";
+import { TENANT_IS, tenantArgs } from "./id_keys.ts";
 
 /** Rows deleted per transaction by default. */
 export const PURGE_CHUNK = 5_000;
@@ -121,10 +121,9 @@ function purgeChunk(
     const newest = Number((await tx.execute("SELECT max(id) AS m FROM session_ends")).rows[0].m);
     const rs = await tx.execute({
       sql: `SELECT id, chain_seq, chain_hash, ${RETENTION_TIME} AS retention_time
-            FROM session_ends WHERE tenant_key = ${KEY_OF} AND tenant_id = ?
-              AND chain_seq IS NOT NULL
+            FROM session_ends WHERE ${TENANT_IS} AND chain_seq IS NOT NULL
             ORDER BY chain_seq LIMIT ?`,
-      args: [tenantId, tenantId, chunkSize],
+      args: [...tenantArgs(tenantId), chunkSize],
     });
     const doomed = [];
     for (const row of rs.rows) {

@@ -10,7 +10,7 @@ import type { InStatement, InValue } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
 import { canonicalRow, chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
 import type { Database, WriteTx } from "./client.ts";
-import { resolveKeys } from "./id_keys.ts";
+import { type Execute, type IdKeyCache, resolveKeys } from "./id_keys.ts";
 
 /** A valid event and where it came from in the stream. */
 export interface IncomingSessionEnd {
@@ -106,7 +106,7 @@ function placeholders(columns: number, rows: number): string {
 }
 
 /** The ids of `rows` that have integer keys in the indexes (see src/store/id_keys.ts). */
-export function* keyedIds(rows: Iterable<IncomingSessionEnd>): Generator<string> {
+function* keyedIds(rows: Iterable<IncomingSessionEnd>): Generator<string> {
   for (const { event } of rows) {
     yield event.tenantId;
     yield event.deviceId;
@@ -115,8 +115,21 @@ export function* keyedIds(rows: Iterable<IncomingSessionEnd>): Generator<string>
 }
 
 /**
+ * The integer keys of the ids of `rows`, for {@linkcode insertSessionEndsSql}
+ * ({@linkcode resolveKeys}: from `cache` when known, created and read with
+ * `execute` otherwise).
+ */
+export function resolveRowKeys(
+  execute: Execute,
+  rows: Iterable<IncomingSessionEnd>,
+  cache?: IdKeyCache,
+): Promise<Map<string, number>> {
+  return resolveKeys(execute, keyedIds(rows), cache);
+}
+
+/**
  * Builds the multi-row INSERTs for session ends, with the integer `keys` of
- * their {@linkcode keyedIds}. Rows keep their order, so of two events for one
+ * their ids ({@linkcode resolveRowKeys}). Rows keep their order, so of two events for one
  * session in a batch the earlier one is kept. A row that breaks a constraint
  * (a session already stored, a chain position taken) is skipped, not an
  * error: `INSERT OR IGNORE`, so that SQLite keeps no statement journal (the
@@ -434,7 +447,7 @@ export async function commitBatch(
       const chained = rows.length > 0 ? await chainInTransaction(tx, batch) : undefined;
       let keys: Map<string, number> | undefined;
       if (chained) {
-        keys = await resolveKeys((stmt) => tx.execute(stmt), keyedIds(chained.fresh), db.idKeys);
+        keys = await resolveRowKeys((stmt) => tx.execute(stmt), chained.fresh, db.idKeys);
         await insertChained(tx, chained.fresh, chained.heads, recordedAt, keys);
       }
       await tx.batch(insertDeadLettersSql(deadLetters, recordedAt));

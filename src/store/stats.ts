@@ -12,7 +12,7 @@
  * @module
  */
 import type { InStatement, Row } from "@libsql/client";
-import { KEY_OF } from "./id_keys.ts";
+import { TENANT_IS, tenantArgs } from "./id_keys.ts";
 import { nullableNumber, nullableText } from "./row.ts";
 
 /** Groupings of `GET /v1/session-ends/stats`. */
@@ -58,8 +58,8 @@ export function statsSql(filter: StatsFilter, groupBy: StatsGroup, limit: number
   const where: string[] = [];
   const args: (string | number)[] = [];
   if (filter.tenantId !== undefined) {
-    where.push(`tenant_key = ${KEY_OF}`, "tenant_id = ?");
-    args.push(filter.tenantId, filter.tenantId);
+    where.push(TENANT_IS);
+    args.push(...tenantArgs(filter.tenantId));
   }
   if (filter.since !== undefined || filter.until !== undefined) {
     where.push("end_time IS NOT NULL");

@@ -89,7 +89,7 @@ async function keyOf(db: Database, id: string): Promise<number> {
 
 async function count(
   db: Database,
-  table: "session_ends" | "dead_letters" | "chain_heads",
+  table: "session_ends" | "dead_letters" | "chain_heads" | "id_keys",
 ): Promise<number> {
   return Number((await db.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 }
@@ -599,10 +599,6 @@ Deno.test("a batch whose preparation a failed commit interrupts is stale and lea
 const DEVICE_2 = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
 const DEVICE_3 = "7c6b5a49-3827-4165-9f4e-3d2c1b0a9f8e";
 
-async function keyCount(db: Database): Promise<number> {
-  return Number((await db.execute("SELECT count(*) AS n FROM id_keys")).rows[0].n);
-}
-
 /** The session_ids a tenant's list narrowed to `deviceId` returns. */
 async function listedForDevice(db: Database, deviceId: string): Promise<string[]> {
   const rs = await db.execute(
@@ -614,9 +610,9 @@ async function listedForDevice(db: Database, deviceId: string): Promise<string[]
 Deno.test("each id gets one integer key, which later batches reuse", async () => {
   await withDb(async (db) => {
     await storeBatch(db, [incoming(1)], [], NOW);
-    equal(await keyCount(db), 2, "the tenant and the device");
+    equal(await count(db, "id_keys"), 2, "the tenant and the device");
     await storeBatch(db, [incoming(2), incoming(3, { deviceId: DEVICE_2 })], [], NOW);
-    equal(await keyCount(db), 3, "only the new device was added");
+    equal(await count(db, "id_keys"), 3, "only the new device was added");
     const rows = await sessionRows(db);
     deepStrictEqual(
       rows.map((r) => [r.tenant_key, r.device_key]),
