@@ -1,4 +1,4 @@
-import { equal } from "node:assert/strict";
+import { equal, ok } from "node:assert/strict";
 import { formatRfc3339, parseRfc3339 } from "./rfc3339.ts";
 
 const TEN_AM = Date.UTC(2026, 2, 12, 10, 0, 0);
@@ -122,4 +122,55 @@ Deno.test("formatting then parsing gives back the same instant, in UTC", () => {
   }
   equal(formatRfc3339(parseRfc3339("2026-03-12T12:00:00+02:00")!), "2026-03-12T10:00:00Z");
   equal(formatRfc3339(parseRfc3339("2026-03-12t10:00:00.5z")!), "2026-03-12T10:00:00.500Z");
+});
+
+/** RFC 3339's date-time grammar as a regular expression: the reference for the parser's shape. */
+const GRAMMAR = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+Deno.test("the parser accepts exactly the grammar's strings, on 20,000 mutated times", () => {
+  const seeds = [
+    "2026-03-12T10:00:00Z",
+    "2024-02-29t23:59:59.123456789+05:30",
+    "0001-01-01T00:00:00.5-00:00",
+  ];
+  const alphabet = "0123456789-:.TtZz+ x";
+  let state = 42;
+  const random = (n: number) => {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648; // deterministic
+    return state % n;
+  };
+  let accepted = 0;
+  for (let i = 0; i < 20_000; i++) {
+    let text = seeds[random(seeds.length)];
+    for (let edits = random(3); edits >= 0; edits--) {
+      const at = random(text.length + 1);
+      const c = alphabet[random(alphabet.length)];
+      const kind = random(3); // replace, insert, delete
+      text = text.slice(0, at) + (kind === 2 ? "" : c) + text.slice(kind === 1 ? at : at + 1);
+    }
+    const parsed = parseRfc3339(text);
+    if (parsed !== undefined) {
+      accepted++;
+      ok(GRAMMAR.test(text), `accepted ${JSON.stringify(text)}, which is not RFC 3339`);
+      // Where Date.parse reads it the same (a possible date), both agree to the millisecond.
+      const reference = Date.parse(text.toUpperCase().replace(/(\.\d{3})\d+/, "$1"));
+      equal(parsed, reference, `${text}: ${parsed} against Date.parse ${reference}`);
+    } else if (GRAMMAR.test(text)) {
+      // Refused although well-formed: only for an impossible date, time or offset.
+      const [, month, day, hour, minute, second] = text.match(
+        /^\d{4}-(\d\d)-(\d\d).(\d\d):(\d\d):(\d\d)/,
+      )!
+        .map(Number);
+      const offset = text.match(/([+-])(\d\d):(\d\d)$/);
+      ok(
+        month < 1 || month > 12 || day < 1 || day > 28 || hour > 23 || minute > 59 ||
+          second > 59 || (offset !== null && (Number(offset[2]) > 23 || Number(offset[3]) > 59)),
+        `refused ${JSON.stringify(text)}, a possible time`,
+      );
+    }
+  }
+  ok(
+    accepted > 1_000,
+    `only ${accepted} of the mutated strings were valid: the test proves little`,
+  );
 });
