@@ -57,7 +57,7 @@ export function canonicalRow(row: ChainedFields): string {
 
 /** `hex(SHA-256(previous + "\n" + canonical))`. */
 export function chainHash(previous: string, canonical: string): string {
-  return createHash("sha256").update(previous).update("\n").update(canonical).digest("hex");
+  return createHash("sha256").update(`${previous}\n${canonical}`).digest("hex");
 }
 
 /** Where a tenant's chain (or the verified part of it) starts. */
