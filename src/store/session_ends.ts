@@ -149,27 +149,27 @@ export function insertSessionEndsSql(
   };
   const statements: InStatement[] = [];
   for (const chunk of chunked(rows)) {
-    const args: InValue[] = [];
+    // Sized once: 17,000 arguments pushed one by one would reallocate the array a dozen times.
+    const args = new Array<InValue>(chunk.length * SESSION_COLUMNS.length);
+    let at = 0;
     for (const { event, streamSeq, receivedAt, chain } of chunk) {
-      args.push(
-        event.sessionId,
-        event.tenantId,
-        event.deviceId,
-        event.userId,
-        event.startTime,
-        event.endTime,
-        event.durationSeconds,
-        event.sourceIp,
-        event.reason,
-        event.endTime ?? receivedAt,
-        streamSeq,
-        recordedAt,
-        chain?.seq ?? null,
-        chain?.hash ?? null,
-        key(event.tenantId),
-        key(event.deviceId),
-        key(event.userId),
-      );
+      args[at++] = event.sessionId;
+      args[at++] = event.tenantId;
+      args[at++] = event.deviceId;
+      args[at++] = event.userId;
+      args[at++] = event.startTime;
+      args[at++] = event.endTime;
+      args[at++] = event.durationSeconds;
+      args[at++] = event.sourceIp;
+      args[at++] = event.reason;
+      args[at++] = event.endTime ?? receivedAt;
+      args[at++] = streamSeq;
+      args[at++] = recordedAt;
+      args[at++] = chain?.seq ?? null;
+      args[at++] = chain?.hash ?? null;
+      args[at++] = key(event.tenantId);
+      args[at++] = key(event.deviceId);
+      args[at++] = key(event.userId);
     }
     statements.push({
       sql: `INSERT OR IGNORE INTO session_ends (${SESSION_COLUMNS.join(", ")}) VALUES ${

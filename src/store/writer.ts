@@ -55,12 +55,19 @@ function toNative(value: InValue): unknown {
   return value;
 }
 
+function isNative(value: InValue): boolean {
+  return value !== undefined && typeof value !== "boolean" && !(value instanceof Date) &&
+    !(value instanceof ArrayBuffer);
+}
+
 function normalise(stmt: InStatement): { sql: string; args: unknown[] } {
   if (typeof stmt === "string") return { sql: stmt, args: [] };
   if (stmt.args !== undefined && !Array.isArray(stmt.args)) {
     throw new TypeError("the local writer takes positional arguments only");
   }
-  return { sql: stmt.sql, args: (stmt.args ?? []).map(toNative) };
+  const args = stmt.args ?? [];
+  // Copied only when a value needs converting: an INSERT of 1,000 rows has 17,000 arguments.
+  return { sql: stmt.sql, args: args.every(isNative) ? args : args.map(toNative) };
 }
 
 /** One connection, its prepared statements, and a queue of transactions. */
