@@ -53,13 +53,15 @@ export interface IngestDeps {
 
 /**
  * How much larger a transaction grows behind a deep backlog. A commit's cost
- * (fsync, index pages rewritten) barely depends on its size, so 6 × 500 rows
+ * (fsync, index pages rewritten) barely depends on its size, so 5 × 500 rows
  * per commit stores a 200,000-event backlog about twice as fast as 500.
  * Not more: two batches are in memory at once (one committing, the next
- * gathered), and at 8 × 500 the peak resident memory of a backlog drain
- * reached 177–219 MB over six runs, against 181–186 MB at 6 × 500.
+ * gathered). With V8 letting the heap double before a full collection
+ * (`--heap-growing-percent=100` in `deno task start`, a third less CPU for
+ * the garbage collector), a backlog drain peaked at 200.9 MB at 6 × 500 and
+ * at 160.7–162.9 MB at 5 × 500, as fast (`deno task bench`).
  */
-export const BACKLOG_BATCH_FACTOR = 6;
+export const BACKLOG_BATCH_FACTOR = 5;
 
 /**
  * How many messages the batch that starts with a message followed by
@@ -223,7 +225,7 @@ interface DecodedBatch {
  * Messages handled between two turns of the event loop while gathering and
  * decoding a batch. The previous batch's statements run on the database's
  * thread, but each is issued from this one when the one before it
- * completes: without these turns a 3,000-message batch would keep this
+ * completes: without these turns a 2,500-message batch would keep this
  * thread, and leave the database idle, for a tenth of a second.
  */
 const SLICE = 100;
@@ -400,7 +402,7 @@ export function retryDelay(failures: number): number {
  * The wait for the rest of a batch: {@linkcode Linger.idle} resolves once
  * no message has arrived for `ms`. One timer for the whole batch, re-armed
  * only when it fires early, instead of one per message (a timer is a call
- * into the runtime, and a batch can be 3,000 messages).
+ * into the runtime, and a batch can be 2,500 messages).
  */
 export class Linger {
   readonly idle: Promise<undefined>;
