@@ -33,9 +33,9 @@ export interface DeadLetter {
 }
 
 /**
- * Rows per multi-row INSERT: 14,000 parameters at most, below SQLite's limit of
+ * Rows per multi-row INSERT: 17,000 parameters at most, below SQLite's limit of
  * 32,766. Each statement is one trip to the database's thread, so fewer,
- * larger statements keep a 4,000-row transaction short.
+ * larger statements keep a 2,500-row transaction short.
  */
 export const INSERT_CHUNK = 1000;
 

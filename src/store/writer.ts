@@ -55,9 +55,18 @@ function toNative(value: InValue): unknown {
   return value;
 }
 
-function isNative(value: InValue): boolean {
-  return value !== undefined && typeof value !== "boolean" && !(value instanceof Date) &&
-    !(value instanceof ArrayBuffer);
+/**
+ * `args` with each value as the native binding takes it; the array itself
+ * when nothing needed converting (an INSERT of 1,000 rows has 17,000
+ * arguments, none of them converted).
+ */
+function toNativeArgs(args: InValue[]): unknown[] {
+  let converted: unknown[] | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const native = toNative(args[i]);
+    if (native !== args[i]) (converted ??= args.slice())[i] = native;
+  }
+  return converted ?? args;
 }
 
 function normalise(stmt: InStatement): { sql: string; args: unknown[] } {
@@ -65,9 +74,7 @@ function normalise(stmt: InStatement): { sql: string; args: unknown[] } {
   if (stmt.args !== undefined && !Array.isArray(stmt.args)) {
     throw new TypeError("the local writer takes positional arguments only");
   }
-  const args = stmt.args ?? [];
-  // Copied only when a value needs converting: an INSERT of 1,000 rows has 17,000 arguments.
-  return { sql: stmt.sql, args: args.every(isNative) ? args : args.map(toNative) };
+  return { sql: stmt.sql, args: toNativeArgs(stmt.args ?? []) };
 }
 
 /** One connection, its prepared statements, and a queue of transactions. */
