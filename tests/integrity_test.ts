@@ -15,7 +15,7 @@ import { Metrics } from "../src/metrics.ts";
 import { Readiness } from "../src/readiness.ts";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
-import { storeBatch } from "../src/store/session_ends.ts";
+import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";

@@ -18,7 +18,7 @@ import type { InStatement, Row } from "@libsql/client";
 import { decodeSessionEnd } from "../event.ts";
 import type { Database } from "./client.ts";
 import { nullableNumber } from "./row.ts";
-import { storeBatch } from "./session_ends.ts";
+import { storeBatch } from "./commit.ts";
 
 /** A dead letter as stored. */
 export interface DeadLetterRow {
