@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeSessionEnd } from "../src/event.ts";
-import type { IncomingSessionEnd } from "../src/store/session_ends.ts";
+import type { IncomingSessionEnd } from "../src/store/session_end_sql.ts";
 import { DEVICE_EVENTS_STREAM, generateSessionEnds } from "../scripts/simulator.ts";
 
 /** One message to publish. */

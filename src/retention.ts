@@ -1,17 +1,28 @@
 /**
  * The retention runner: purges session ends older than `RETENTION_DAYS`
- * shortly after start and then every hour, counting what it deleted in
+ * shortly after start and then every hour, each chunk of the purge with its
+ * purge checkpoint, counting what it deleted in
  * `session_audit_retention_purged_total`. Runs in the roles that write
  * (`all`, `ingest`), so `ROLE=api` replicas stay read-only.
+ *
+ * It joins the store's purge (`store/retention.ts`, which knows nothing of
+ * checkpoints) to the integrity checkpoint writer, so that `store/` never
+ * calls `integrity/`.
  *
  * @module
  */
 import { sleep } from "./backoff.ts";
+import { writePurgeCheckpoints } from "./integrity/checkpoints.ts";
 import type { CheckpointSigner } from "./integrity/signing.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Database } from "./store/client.ts";
-import { purgeExpired, type PurgeResult, retentionCutoff } from "./store/retention.ts";
+import {
+  purgeExpired,
+  type PurgeOptions,
+  type PurgeResult,
+  retentionCutoff,
+} from "./store/retention.ts";
 
 /** Time between purges, ms. */
 export const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -37,8 +48,41 @@ export interface RetentionDeps {
   firstDelayMs?: number;
   /** Current time (tests). */
   now?: () => number;
+  /**
+   * Waits `ms` or until `signal` aborts, whichever comes first (tests).
+   * @default {sleep}
+   */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Signs the purge checkpoints. */
   signer?: CheckpointSigner;
+}
+
+/** Options of {@linkcode purgeWithCheckpoints}. */
+export interface CheckpointedPurgeOptions extends Omit<PurgeOptions, "recordCut"> {
+  /** Signs the purge checkpoints; without it they are stored unsigned. */
+  signer?: CheckpointSigner;
+  /**
+   * The checkpoints' `created_at`, epoch ms.
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
+
+/**
+ * Purges the session ends older than `cutoffMs` (the store's
+ * `purgeExpired`), writing in each chunk's transaction the purge checkpoint
+ * of its cut, from which verification of the rest of the chain starts.
+ */
+export function purgeWithCheckpoints(
+  db: Database,
+  cutoffMs: number,
+  options: CheckpointedPurgeOptions = {},
+): Promise<PurgeResult> {
+  const { signer, now = Date.now, ...purge } = options;
+  return purgeExpired(db, cutoffMs, {
+    ...purge,
+    recordCut: (tx, cut) => writePurgeCheckpoints(tx, [cut], signer, now()),
+  });
 }
 
 /** One purge at the current cutoff: logged, counted. Errors are logged, never thrown. */
@@ -46,12 +90,14 @@ export async function purgeOnce(
   deps: RetentionDeps,
   signal?: AbortSignal,
 ): Promise<PurgeResult | undefined> {
-  const cutoff = retentionCutoff(deps.days, (deps.now ?? Date.now)());
+  const now = deps.now ?? Date.now;
+  const cutoff = retentionCutoff(deps.days, now());
   if (cutoff === undefined) return undefined;
   try {
-    const result = await purgeExpired(deps.db, cutoff, {
+    const result = await purgeWithCheckpoints(deps.db, cutoff, {
       signal,
       signer: deps.signer,
+      now,
       onChunk: (chunk) => deps.metrics.add("session_audit_retention_purged_total", chunk.deleted),
     });
     if (result.deleted > 0) {
@@ -76,9 +122,10 @@ export async function runRetention(deps: RetentionDeps, signal: AbortSignal): Pr
     deps.logger.info("retention disabled (RETENTION_DAYS=0): session ends are kept forever");
     return;
   }
-  await sleep(deps.firstDelayMs ?? RETENTION_FIRST_DELAY_MS, signal);
+  const wait = deps.sleep ?? sleep;
+  await wait(deps.firstDelayMs ?? RETENTION_FIRST_DELAY_MS, signal);
   while (!signal.aborted) {
     await purgeOnce(deps, signal);
-    await sleep(deps.intervalMs ?? RETENTION_INTERVAL_MS, signal);
+    await wait(deps.intervalMs ?? RETENTION_INTERVAL_MS, signal);
   }
 }

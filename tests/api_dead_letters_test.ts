@@ -11,7 +11,8 @@ import {
 } from "./api_fixture.ts";
 import { makeLiveApp } from "./api_live_fixture.ts";
 import { DeadLetterPageSchema, ReplayAnswerSchema } from "../src/api/schemas.ts";
-import { type DeadLetter, storeBatch } from "../src/store/session_ends.ts";
+import { storeBatch } from "../src/store/commit.ts";
+import type { DeadLetter } from "../src/store/session_end_sql.ts";
 import type { Hono } from "hono";
 
 const encoder = new TextEncoder();

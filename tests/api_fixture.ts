@@ -16,7 +16,8 @@ import { Metrics } from "../src/metrics.ts";
 import { Readiness } from "../src/readiness.ts";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
-import { type IncomingSessionEnd, storeBatch } from "../src/store/session_ends.ts";
+import { storeBatch } from "../src/store/commit.ts";
+import type { IncomingSessionEnd } from "../src/store/session_end_sql.ts";
 
 /** The API secret of every test app. */
 export const SECRET = "api-test-secret-0123456789-abcdefghij";

@@ -3,8 +3,8 @@
  * missing or wrong key stops start-up with exit code 2 and one line, never
  * a new empty database; `deno task rekey` moves the data to another key.
  */
+import { equal, ok } from "node:assert/strict";
 import { createClient } from "@libsql/client";
-import { assert, assertEquals } from "./assert.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -35,38 +35,38 @@ Deno.test(
       await publishAll(world.t.js, [{ payload: event }]);
       const keyed = createClient({ url: `file:${world.dbPath}`, encryptionKey: KEY });
       await waitFor("the row", async () => await countRows(keyed, "session_ends") === 1);
-      assertEquals((await service.stop()).code, 0);
+      equal((await service.stop()).code, 0);
       keyed.close();
 
       // Neither the file nor its WAL holds the row in clear text.
       for (const suffix of ["", "-wal"]) {
         const bytes = await Deno.readFile(world.dbPath + suffix).catch(() => new Uint8Array());
         const text = new TextDecoder("latin1").decode(bytes);
-        assert(!text.includes(event.session_id), `session_id in clear in ${suffix || "the file"}`);
-        assert(!text.includes("SQLite format 3"), `plain SQLite header in ${suffix || "the file"}`);
+        ok(!text.includes(event.session_id), `session_id in clear in ${suffix || "the file"}`);
+        ok(!text.includes("SQLite format 3"), `plain SQLite header in ${suffix || "the file"}`);
       }
       // A plain SQLite client cannot read it.
       const plain = createClient({ url: `file:${world.dbPath}` });
       let plainError = "";
       await plain.execute("SELECT * FROM session_ends").catch((e) => plainError = String(e));
       plain.close();
-      assert(plainError.includes("NOTADB"), plainError);
+      ok(plainError.includes("NOTADB"), plainError);
 
       const databaseUrl = `file:${world.dbPath}`;
       const missing = await runOnce({ DATABASE_URL: databaseUrl });
-      assertEquals(missing.code, 2);
-      assertEquals(missing.stderr.trim().split("\n").length, 1, missing.stderr);
-      assert(missing.stderr.includes("DATABASE_ENCRYPTION_KEY"), missing.stderr);
+      equal(missing.code, 2);
+      equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+      ok(missing.stderr.includes("DATABASE_ENCRYPTION_KEY"), missing.stderr);
 
       const wrong = await runOnce({
         DATABASE_URL: databaseUrl,
         DATABASE_ENCRYPTION_KEY: "not-the-right-key-at-all",
       });
-      assertEquals(wrong.code, 2);
-      assert(wrong.stderr.includes("cannot be decrypted"), wrong.stderr);
+      equal(wrong.code, 2);
+      ok(wrong.stderr.includes("cannot be decrypted"), wrong.stderr);
 
       const right = createClient({ url: databaseUrl, encryptionKey: KEY });
-      assertEquals(await countRows(right, "session_ends"), 1);
+      equal(await countRows(right, "session_ends"), 1);
       right.close();
     } finally {
       await world.close();
@@ -107,16 +107,16 @@ Deno.test(
         stderr: "piped",
       }).output();
       const stderr = new TextDecoder().decode(out.stderr);
-      assertEquals(out.code, 0, stderr);
-      assert(stderr.includes("session_ends: 1200 rows copied and verified"), stderr);
+      equal(out.code, 0, stderr);
+      ok(stderr.includes("session_ends: 1200 rows copied and verified"), stderr);
       const rekeyed = createClient({ url: `file:${path}`, encryptionKey: newKey });
-      assertEquals(await countRows(rekeyed, "session_ends"), 1200);
+      equal(await countRows(rekeyed, "session_ends"), 1200);
       rekeyed.close();
       const old = createClient({ url: `file:${path}`, encryptionKey: KEY });
       let oldError = "";
       await old.execute("SELECT 1 FROM session_ends").catch((e) => oldError = String(e));
       old.close();
-      assert(oldError.includes("NOTADB"), `the old key still opens the file: ${oldError}`);
+      ok(oldError.includes("NOTADB"), `the old key still opens the file: ${oldError}`);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

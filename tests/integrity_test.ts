@@ -4,6 +4,7 @@
  * done through a raw SQLite connection is detected and named, by the API
  * and by `deno task verify`.
  */
+import { equal, match, ok } from "node:assert/strict";
 import { createClient } from "@libsql/client";
 import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
@@ -13,11 +14,11 @@ import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { Readiness } from "../src/readiness.ts";
+import { purgeWithCheckpoints } from "../src/retention.ts";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
-import { storeBatch } from "../src/store/session_ends.ts";
+import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
-import { assert, assertEquals } from "./assert.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -111,18 +112,18 @@ Deno.test(
     await withFilled(async ({ db, path }) => {
       const app = appOver(db);
       const admin = await (await get(app, "/v1/integrity", await adminToken())).json();
-      assertEquals(admin.ok, true);
-      assertEquals(admin.rows_checked, 3000);
-      assertEquals(admin.first_broken, null);
+      equal(admin.ok, true);
+      equal(admin.rows_checked, 3000);
+      equal(admin.first_broken, null);
       const mine = await (await get(app, "/v1/integrity", await tenantToken(TENANTS[1]))).json();
-      assertEquals(mine.ok, true);
-      assertEquals(mine.rows_checked, 1000);
-      assertEquals(mine.tenant_id, TENANTS[1]);
-      assert(/^[0-9a-f]{64}$/.test(mine.head), mine.head);
+      equal(mine.ok, true);
+      equal(mine.rows_checked, 1000);
+      equal(mine.tenant_id, TENANTS[1]);
+      match(mine.head, /^[0-9a-f]{64}$/);
       const cli = await verifyCli(path);
-      assertEquals(cli.code, 0, cli.stdout);
-      assertEquals(cli.report.rows_checked, 3000);
-      assertEquals(
+      equal(cli.code, 0, cli.stdout);
+      equal(cli.report.rows_checked, 3000);
+      equal(
         cli.report.tenants.find((t: { tenant_id: string }) => t.tenant_id === TENANTS[1]).head,
         mine.head,
       );
@@ -137,7 +138,7 @@ Deno.test("a tenant cannot verify another tenant's chain", opts, async () => {
       `/v1/integrity?tenant_id=${TENANTS[0]}`,
       await tenantToken(TENANTS[1]),
     );
-    assertEquals(res.status, 403);
+    equal(res.status, 403);
   }, 50);
   function app(db: Database) {
     return appOver(db);
@@ -223,16 +224,16 @@ for (const t of TAMPERING) {
       const app = appOver(db);
       const body =
         await (await get(app, `/v1/integrity?tenant_id=${TENANTS[0]}`, await adminToken())).json();
-      assertEquals(body.ok, false);
-      assertEquals(body.first_broken.problem, t.problem, JSON.stringify(body.first_broken));
+      equal(body.ok, false);
+      equal(body.first_broken.problem, t.problem, JSON.stringify(body.first_broken));
       const cli = await verifyCli(path);
-      assertEquals(cli.code, 1);
-      assertEquals(cli.report.first_broken.problem, t.problem);
-      assertEquals(cli.report.first_broken.tenant_id, TENANTS[0]);
+      equal(cli.code, 1);
+      equal(cli.report.first_broken.problem, t.problem);
+      equal(cli.report.first_broken.tenant_id, TENANTS[0]);
       // The other tenants are untouched.
       for (const tenant of TENANTS.slice(1)) {
         const other = await (await get(app, "/v1/integrity", await tenantToken(tenant))).json();
-        assertEquals(other.ok, true, tenant);
+        equal(other.ok, true, tenant);
       }
     });
   });
@@ -244,7 +245,7 @@ Deno.test(
   async () => {
     await withFilled(async ({ db, path }) => {
       const signer = await hmacSigner(SIGNING_KEY);
-      assertEquals(await writePeriodicCheckpoints(db, signer), 3);
+      equal(await writePeriodicCheckpoints(db, signer), 3);
       // Rewrite: change row 10, then recompute every later hash so the chain alone is consistent.
       const { canonicalRow, chainHash } = await import("../src/integrity/chain.ts");
       const { chainRowOf } = await import("../src/integrity/verify.ts");
@@ -273,19 +274,19 @@ Deno.test(
       raw.close();
 
       const unsigned = await verifyCli(path);
-      assertEquals(
+      equal(
         unsigned.code,
         0,
         "without the key the rewrite is invisible: that is what signing is for",
       );
       const signed = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
-      assertEquals(signed.code, 1);
-      assertEquals(signed.report.first_broken.tenant_id, TENANTS[2]);
-      assertEquals(signed.report.first_broken.problem, "altered");
+      equal(signed.code, 1);
+      equal(signed.report.first_broken.tenant_id, TENANTS[2]);
+      equal(signed.report.first_broken.problem, "altered");
       const body =
         await (await get(appOver(db, signer), "/v1/integrity", await tenantToken(TENANTS[2])))
           .json();
-      assertEquals(body.ok, false);
+      equal(body.ok, false);
 
       // A forged checkpoint (re-signed with another key) is refused too.
       const forged = createClient({ url: `file:${path}` });
@@ -295,7 +296,7 @@ Deno.test(
       });
       forged.close();
       const again = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
-      assertEquals(again.code, 1);
+      equal(again.code, 1);
     });
   },
 );
@@ -305,6 +306,14 @@ Deno.test(
   opts,
   async () => {
     const world = await startWorld();
+    /** Each tenant's head carries a signed checkpoint: the checkpointers (every second) caught up. */
+    const allHeadsCheckpointed = async () => {
+      const rs = await world.db.execute(
+        `SELECT count(*) AS n FROM chain_heads h WHERE EXISTS (SELECT 1 FROM chain_checkpoints c
+           WHERE c.tenant_id = h.tenant_id AND c.seq = h.seq AND c.algorithm = 'hmac-sha256')`,
+      );
+      return Number(rs.rows[0].n) === TENANTS.length;
+    };
     try {
       const events = [];
       for (let i = 0; i < 3000; i++) {
@@ -332,7 +341,7 @@ Deno.test(
         30_000,
         20,
       );
-      assertEquals((await a.stop()).code, 0);
+      equal((await a.stop()).code, 0);
       const a2 = await startService({ natsUrl: world.nats.wsUrl, databasePath: world.dbPath, env });
       await publishAll(world.t.js, events.slice(1500));
       await waitFor(
@@ -341,13 +350,18 @@ Deno.test(
         60_000,
         200,
       );
-      await new Promise((r) => setTimeout(r, 1500)); // let a checkpoint be signed
-      assertEquals((await b.stop()).code, 0);
-      assertEquals((await a2.stop()).code, 0);
+      await waitFor(
+        "a signed checkpoint of every tenant's head",
+        allHeadsCheckpointed,
+        30_000,
+        100,
+      );
+      equal((await b.stop()).code, 0);
+      equal((await a2.stop()).code, 0);
       const cli = await verifyCli(world.dbPath, { AUDIT_SIGNING_KEY: SIGNING_KEY });
-      assertEquals(cli.code, 0, cli.stdout);
-      assertEquals(cli.report.rows_checked, 3000);
-      assert(
+      equal(cli.code, 0, cli.stdout);
+      equal(cli.report.rows_checked, 3000);
+      ok(
         cli.report.tenants.every((t: { checkpoints_verified: number }) =>
           t.checkpoints_verified > 0
         ),
@@ -356,7 +370,7 @@ Deno.test(
       const signed = await world.db.execute(
         "SELECT count(*) AS n FROM chain_checkpoints WHERE algorithm = 'hmac-sha256'",
       );
-      assert(Number(signed.rows[0].n) >= 3);
+      ok(Number(signed.rows[0].n) >= 3);
     } finally {
       await world.close();
     }
@@ -366,22 +380,21 @@ Deno.test(
 Deno.test("a retention purge followed by verification still passes", opts, async () => {
   await withFilled(async ({ db, path }) => {
     const signer = await hmacSigner(SIGNING_KEY);
-    const { purgeExpired } = await import("../src/store/retention.ts");
     // Rows' end times are 2026-03-12 + n s + 15 min: the first 300 of each tenant are older.
     const cutoff = Date.UTC(2026, 2, 12) + 300 * 1000 + 900_000;
-    const purged = await purgeExpired(db, cutoff, { signer, chunkSize: 128 });
-    assertEquals(purged.deleted, 900);
-    assertEquals(await writePeriodicCheckpoints(db, signer), 3);
+    const purged = await purgeWithCheckpoints(db, cutoff, { signer, chunkSize: 128 });
+    equal(purged.deleted, 900);
+    equal(await writePeriodicCheckpoints(db, signer), 3);
     const cli = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
-    assertEquals(cli.code, 0, cli.stdout);
-    assertEquals(cli.report.rows_checked, 2100);
+    equal(cli.code, 0, cli.stdout);
+    equal(cli.report.rows_checked, 2100);
     // Deleting one more row by hand after the purge is still caught.
     await tamper(path, "DELETE FROM session_ends WHERE tenant_id = ? AND chain_seq = 301", [
       TENANTS[1],
     ]);
     const after = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
-    assertEquals(after.code, 1);
-    assertEquals(after.report.first_broken.problem, "missing");
+    equal(after.code, 1);
+    equal(after.report.first_broken.problem, "missing");
   });
 });
 
@@ -393,7 +406,7 @@ Deno.test("an NDJSON export verifies offline, and an edited export does not", op
       "/v1/session-ends/export?format=ndjson",
       await tenantToken(TENANTS[0]),
     );
-    assertEquals(res.status, 200);
+    equal(res.status, 200);
     const text = await res.text();
     const dir = await Deno.makeTempDir();
     try {
@@ -417,21 +430,21 @@ Deno.test("an NDJSON export verifies offline, and an edited export does not", op
         };
       };
       const intact = await run(text);
-      assertEquals(intact.code, 0);
-      assertEquals(intact.report.rows_checked, 1000);
+      equal(intact.code, 0);
+      equal(intact.report.rows_checked, 1000);
       const online = await (await get(app, "/v1/integrity", await tenantToken(TENANTS[0]))).json();
-      assertEquals(intact.report.head, online.head, "the export's head is the database's head");
+      equal(intact.report.head, online.head, "the export's head is the database's head");
 
       const lines = text.trimEnd().split("\n");
       const edited = lines.map((line, i) =>
         i === 10 ? line.replace('"duration_seconds":900', '"duration_seconds":60') : line
       );
       const altered = await run(edited.join("\n") + "\n");
-      assertEquals(altered.code, 1);
-      assertEquals(altered.report.first_broken.problem, "altered");
+      equal(altered.code, 1);
+      equal(altered.report.first_broken.problem, "altered");
       const missing = await run(lines.filter((_, i) => i !== 10).join("\n") + "\n");
-      assertEquals(missing.code, 1);
-      assertEquals(missing.report.first_broken.problem, "missing");
+      equal(missing.code, 1);
+      equal(missing.report.first_broken.problem, "missing");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

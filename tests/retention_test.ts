@@ -1,12 +1,20 @@
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+/**
+ * Retention: which rows a purge deletes and in what chunks (the store), the
+ * purge checkpoint each chunk commits with its delete, and the runner's
+ * schedule (`RETENTION_DAYS`, an injected clock and sleep).
+ */
+import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { BASE_TIME, type FixtureRow, insertRows, openTestDb, TENANT_A } from "./api_fixture.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
+import { checkpointText, readCheckpoints } from "../src/integrity/checkpoints.ts";
+import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
-import { purgeOnce, runRetention } from "../src/retention.ts";
+import { purgeOnce, purgeWithCheckpoints, runRetention } from "../src/retention.ts";
 import type { Database } from "../src/store/client.ts";
 import { TENANT_IS, tenantArgs } from "../src/store/id_keys.ts";
 import {
+  type ChainCut,
   type PurgeChunk,
   purgeExpired,
   RETENTION_TIME,
@@ -35,147 +43,220 @@ async function remaining(db: Database): Promise<string[]> {
   return rs.rows.map((r) => String(r.session_id));
 }
 
+/** The purge checkpoints stored, oldest first. */
+async function purgeCheckpoints(db: Database) {
+  return (await readCheckpoints(db, TENANT_A)).filter((c) => c.kind === "purge");
+}
+
+/** Runs `fn` on a fresh migrated database. */
+async function withStore(fn: (db: Database) => Promise<void>): Promise<void> {
+  const store = await openTestDb();
+  try {
+    await fn(store.db);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Twelve rows expired 12 s to 1 s before the cutoff, then one kept. */
+async function twelveExpired(db: Database): Promise<void> {
+  const expired = Array.from({ length: 12 }, (_, i) => row(i + 1, CUTOFF - (12 - i) * 1000));
+  await insertRows(db, [...expired, row(100, CUTOFF + DAY)]);
+}
+
 Deno.test("retention purge boundaries", async (t) => {
   await t.step("strictly older than the cutoff goes; exactly at the cutoff stays", async () => {
-    const store = await openTestDb();
-    try {
+    await withStore(async (db) => {
       // Chain positions 1-3 expired (1 ms too old, 10 days old, no end_time but recorded too early).
-      await insertRows(store.db, [row(4, CUTOFF - 10 * DAY), row(1, CUTOFF - 1)], BASE_TIME + DAY);
-      await insertRows(store.db, [row(5, null)], CUTOFF - 1);
+      await insertRows(db, [row(4, CUTOFF - 10 * DAY), row(1, CUTOFF - 1)], BASE_TIME + DAY);
+      await insertRows(db, [row(5, null)], CUTOFF - 1);
       // Kept: exactly at the cutoff, after it, recorded exactly at it.
-      await insertRows(store.db, [row(2, CUTOFF), row(3, CUTOFF + 1)], BASE_TIME + DAY);
-      await insertRows(store.db, [row(6, null)], CUTOFF);
+      await insertRows(db, [row(2, CUTOFF), row(3, CUTOFF + 1)], BASE_TIME + DAY);
+      await insertRows(db, [row(6, null)], CUTOFF);
       // Expired, but stored after kept rows: the chain is only cut at its start, so it waits.
-      await insertRows(store.db, [row(8, CUTOFF - DAY)], BASE_TIME);
-      await insertRows(store.db, [row(7, CUTOFF + DAY)], BASE_TIME);
-      const result = await purgeExpired(store.db, CUTOFF);
-      assertEquals(result.deleted, 3);
-      assertEquals(result.maxRetentionTime, CUTOFF - 1);
-      assertEquals(await remaining(store.db), [2, 3, 6, 8, 7].map((n) => row(n, 0).sessionId));
+      await insertRows(db, [row(8, CUTOFF - DAY)], BASE_TIME);
+      await insertRows(db, [row(7, CUTOFF + DAY)], BASE_TIME);
+      const result = await purgeWithCheckpoints(db, CUTOFF);
+      equal(result.deleted, 3);
+      equal(result.maxRetentionTime, CUTOFF - 1);
+      deepStrictEqual(await remaining(db), [2, 3, 6, 8, 7].map((n) => row(n, 0).sessionId));
       // the largest id deleted was row 5 (stored third)
-      assertEquals(result.maxId, 3);
+      equal(result.maxId, 3);
       // The cut is recorded, so the rest of the chain verifies from there.
-      const cut = await store.db.execute(
-        "SELECT seq FROM chain_checkpoints WHERE kind = 'purge' ORDER BY id DESC LIMIT 1",
-      );
-      assertEquals(Number(cut.rows[0].seq), 3);
-    } finally {
-      await store.close();
-    }
+      deepStrictEqual((await purgeCheckpoints(db)).map((c) => c.seq), [3]);
+    });
   });
 
   await t.step("a late row (old end_time, recorded now) is judged by its end_time", async () => {
-    const store = await openTestDb();
-    try {
-      await insertRows(store.db, [row(1, CUTOFF - DAY), row(2, CUTOFF + DAY)], CUTOFF + 5 * DAY);
-      await purgeExpired(store.db, CUTOFF);
-      assertEquals(await remaining(store.db), [row(2, 0).sessionId]);
-    } finally {
-      await store.close();
-    }
+    await withStore(async (db) => {
+      await insertRows(db, [row(1, CUTOFF - DAY), row(2, CUTOFF + DAY)], CUTOFF + 5 * DAY);
+      await purgeWithCheckpoints(db, CUTOFF);
+      deepStrictEqual(await remaining(db), [row(2, 0).sessionId]);
+    });
   });
 
   await t.step(
     "the newest-stored row survives until a newer row exists (ids never reused)",
     async () => {
-      const store = await openTestDb();
-      try {
-        await insertRows(store.db, [row(1, CUTOFF - DAY), row(2, CUTOFF - DAY)]);
-        const first = await purgeExpired(store.db, CUTOFF);
-        assertEquals(first.deleted, 1);
-        assertEquals(await remaining(store.db), [row(2, 0).sessionId]);
-        await insertRows(store.db, [row(3, CUTOFF + DAY)]);
-        await purgeExpired(store.db, CUTOFF);
-        assertEquals(await remaining(store.db), [row(3, 0).sessionId]);
-        const ids = await store.db.execute("SELECT id FROM session_ends");
-        assertEquals(Number(ids.rows[0].id), 3);
-      } finally {
-        await store.close();
-      }
+      await withStore(async (db) => {
+        await insertRows(db, [row(1, CUTOFF - DAY), row(2, CUTOFF - DAY)]);
+        const first = await purgeWithCheckpoints(db, CUTOFF);
+        equal(first.deleted, 1);
+        deepStrictEqual(await remaining(db), [row(2, 0).sessionId]);
+        await insertRows(db, [row(3, CUTOFF + DAY)]);
+        await purgeWithCheckpoints(db, CUTOFF);
+        deepStrictEqual(await remaining(db), [row(3, 0).sessionId]);
+        const ids = await db.execute("SELECT id FROM session_ends");
+        equal(Number(ids.rows[0].id), 3);
+      });
     },
   );
 
   await t.step("bounded chunks, oldest first, each reported to the hook", async () => {
-    const store = await openTestDb();
-    try {
-      const expired = Array.from({ length: 12 }, (_, i) => row(i + 1, CUTOFF - (12 - i) * 1000));
-      await insertRows(store.db, [...expired, row(100, CUTOFF + DAY)]);
+    await withStore(async (db) => {
+      await twelveExpired(db);
       const chunks: PurgeChunk[] = [];
-      const result = await purgeExpired(store.db, CUTOFF, {
+      const result = await purgeWithCheckpoints(db, CUTOFF, {
         chunkSize: 5,
         onChunk: (c) => {
           chunks.push(c);
         },
       });
-      assertEquals(chunks.map((c) => c.deleted), [5, 5, 2]);
-      assertEquals(chunks.map((c) => c.maxRetentionTime), [
+      deepStrictEqual(chunks.map((c) => c.deleted), [5, 5, 2]);
+      deepStrictEqual(chunks.map((c) => c.maxRetentionTime), [
         CUTOFF - 8000,
         CUTOFF - 3000,
         CUTOFF - 1000,
       ]);
-      assertEquals(result, { deleted: 12, maxId: 12, maxRetentionTime: CUTOFF - 1000, chunks: 3 });
-      assertEquals(await remaining(store.db), [row(100, 0).sessionId]);
-    } finally {
-      await store.close();
-    }
+      deepStrictEqual(result, {
+        deleted: 12,
+        maxId: 12,
+        maxRetentionTime: CUTOFF - 1000,
+        chunks: 3,
+      });
+      deepStrictEqual(await remaining(db), [row(100, 0).sessionId]);
+    });
   });
 
   await t.step("the purge walks the chain index instead of scanning the table", async () => {
-    const store = await openTestDb();
-    try {
-      const plan = await store.db.execute({
+    await withStore(async (db) => {
+      const plan = await db.execute({
         sql: `EXPLAIN QUERY PLAN SELECT id, ${RETENTION_TIME} FROM session_ends
               WHERE ${TENANT_IS} AND chain_seq IS NOT NULL ORDER BY chain_seq LIMIT 5`,
         args: tenantArgs(TENANT_A),
       });
       const text = plan.rows.map((r) => String(r.detail)).join("\n");
-      assertMatch(text, /session_ends_by_chain/);
-      assert(!/TEMP B-TREE/.test(text), text);
-    } finally {
-      await store.close();
-    }
+      match(text, /session_ends_by_chain/);
+      ok(!/TEMP B-TREE/.test(text), text);
+    });
   });
 
   await t.step("bad arguments fail early, naming the parameter", async () => {
-    const store = await openTestDb();
-    try {
-      let message = "";
-      try {
-        await purgeExpired(store.db, CUTOFF, { chunkSize: 0 });
-      } catch (err) {
-        message = (err as Error).message;
-      }
-      assertEquals(message, "'chunkSize' must be a positive integer: current value is 0");
-    } finally {
-      await store.close();
-    }
+    await withStore(async (db) => {
+      await rejects(purgeWithCheckpoints(db, CUTOFF, { chunkSize: 0 }), {
+        message: "'chunkSize' must be a positive integer: current value is 0",
+      });
+      await rejects(purgeWithCheckpoints(db, NaN), {
+        message: "'cutoffMs' must be a finite number: current value is NaN",
+      });
+    });
   });
+});
+
+Deno.test("each chunk's cut is recorded in the chunk's own transaction", async (t) => {
+  await t.step("the store hands each chunk's last position and hash to recordCut", async () => {
+    await withStore(async (db) => {
+      await twelveExpired(db);
+      const before = await db.execute(
+        "SELECT tenant_id, chain_seq, chain_hash FROM session_ends WHERE chain_seq IN (5, 10, 12)",
+      );
+      const cuts: ChainCut[] = [];
+      await purgeExpired(db, CUTOFF, {
+        chunkSize: 5,
+        recordCut: async (tx, cut) => {
+          const first = await tx.execute("SELECT min(chain_seq) AS seq FROM session_ends");
+          equal(Number(first.rows[0].seq), cut.seq + 1, "in the transaction, after the delete");
+          cuts.push(cut);
+        },
+      });
+      deepStrictEqual(
+        cuts.map((c) => [c.tenantId, c.seq, c.hash]),
+        before.rows.map((r) => [r.tenant_id, r.chain_seq, r.chain_hash]),
+      );
+    });
+  });
+
+  await t.step("a chunk whose cut cannot be recorded deletes nothing", async () => {
+    await withStore(async (db) => {
+      await twelveExpired(db);
+      let calls = 0;
+      await rejects(
+        purgeExpired(db, CUTOFF, {
+          chunkSize: 5,
+          recordCut: () => Promise.reject(new Error(`no room for checkpoint ${++calls}`)),
+        }),
+        /no room for checkpoint 1/,
+      );
+      equal((await remaining(db)).length, 13);
+    });
+  });
+
+  await t.step(
+    "a failed checkpoint insert rolls its chunk back, and the chunks before stay",
+    async () => {
+      await withStore(async (db) => {
+        await twelveExpired(db);
+        await db.execute(`CREATE TRIGGER second_checkpoint_fails BEFORE INSERT ON chain_checkpoints
+        WHEN NEW.seq = 10 BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+        await rejects(purgeWithCheckpoints(db, CUTOFF, { chunkSize: 5 }), /disk full/);
+        equal((await remaining(db)).length, 8, "the first chunk committed, the second did not");
+        deepStrictEqual((await purgeCheckpoints(db)).map((c) => c.seq), [5]);
+      });
+    },
+  );
+
+  await t.step(
+    "with a key, the purge checkpoint is signed, stamped by the clock given",
+    async () => {
+      await withStore(async (db) => {
+        await twelveExpired(db);
+        const signer = await hmacSigner("retention-test-signing-key-0123456789");
+        const stamp = BASE_TIME + 42;
+        await purgeWithCheckpoints(db, CUTOFF, { signer, now: () => stamp });
+        const [checkpoint, ...more] = await purgeCheckpoints(db);
+        equal(more.length, 0);
+        deepStrictEqual([checkpoint.seq, checkpoint.createdAt, checkpoint.algorithm], [
+          12,
+          stamp,
+          "hmac-sha256",
+        ]);
+        ok(await signer.verify(checkpointText(checkpoint), checkpoint.signature));
+      });
+    },
+  );
 });
 
 Deno.test("retention runner: RETENTION_DAYS, 0 keeps forever, counted in /metrics", async (t) => {
   await t.step("RETENTION_DAYS: default 365, 0 allowed, bad values name the variable", () => {
-    assertEquals(loadConfig({}).retentionDays, 365);
-    assertEquals(loadConfig({ RETENTION_DAYS: "0" }).retentionDays, 0);
-    assertEquals(loadConfig({ RETENTION_DAYS: "30" }).retentionDays, 30);
+    equal(loadConfig({}).retentionDays, 365);
+    equal(loadConfig({ RETENTION_DAYS: "0" }).retentionDays, 0);
+    equal(loadConfig({ RETENTION_DAYS: "30" }).retentionDays, 30);
     for (const bad of ["-1", "abc", "1.5", "36501"]) {
-      try {
-        loadConfig({ RETENTION_DAYS: bad });
-        throw new Error(`accepted ${bad}`);
-      } catch (err) {
-        assert(err instanceof ConfigError, String(err));
-        assertEquals(err.variable, "RETENTION_DAYS");
-        assertMatch(err.message, /current value is/);
-      }
+      throws(() => loadConfig({ RETENTION_DAYS: bad }), (err) => {
+        ok(err instanceof ConfigError, String(err));
+        equal(err.variable, "RETENTION_DAYS");
+        match(err.message, /current value is/);
+        return true;
+      });
     }
-    assertEquals(retentionCutoff(0), undefined);
-    assertEquals(retentionCutoff(2, BASE_TIME), BASE_TIME - 2 * DAY);
+    equal(retentionCutoff(0), undefined);
+    equal(retentionCutoff(2, BASE_TIME), BASE_TIME - 2 * DAY);
   });
 
   await t.step("one purge deletes what is older than the days, logged and counted", async () => {
-    const store = await openTestDb();
-    try {
+    await withStore(async (db) => {
       const now = BASE_TIME + 30 * DAY;
-      await insertRows(store.db, [
+      await insertRows(db, [
         row(1, now - 31 * DAY),
         row(2, now - 29 * DAY),
         row(3, now),
@@ -183,56 +264,69 @@ Deno.test("retention runner: RETENTION_DAYS, 0 keeps forever, counted in /metric
       const lines: string[] = [];
       const metrics = new Metrics();
       const deps = {
-        db: store.db,
+        db,
         days: 30,
         metrics,
         logger: createLogger("info", (line) => lines.push(line)),
         now: () => now,
       };
       const result = await purgeOnce(deps);
-      assertEquals(result?.deleted, 1);
-      assertEquals(metrics.get("session_audit_retention_purged_total"), 1);
-      assertMatch(metrics.render(), /^session_audit_retention_purged_total 1$/m);
-      assert(lines.some((l) => JSON.parse(l).msg === "retention purge"), lines.join("\n"));
+      equal(result?.deleted, 1);
+      equal(metrics.get("session_audit_retention_purged_total"), 1);
+      match(metrics.render(), /^session_audit_retention_purged_total 1$/m);
+      ok(lines.some((l) => JSON.parse(l).msg === "retention purge"), lines.join("\n"));
+      deepStrictEqual((await purgeCheckpoints(db)).map((c) => c.createdAt), [now]);
       // 0 = keep forever: nothing is deleted, however old
       const forever = await purgeOnce({ ...deps, days: 0, now: () => now + 1000 * DAY });
-      assertEquals(forever, undefined);
-      assertEquals((await remaining(store.db)).length, 2);
-    } finally {
-      await store.close();
-    }
+      equal(forever, undefined);
+      equal((await remaining(db)).length, 2);
+    });
   });
 
-  await t.step("the runner purges shortly after start and stops at shutdown", async () => {
-    const store = await openTestDb();
-    try {
-      await insertRows(store.db, [row(1, BASE_TIME - 400 * DAY), row(2, Date.now())]);
-      const metrics = new Metrics();
-      const stop = new AbortController();
-      const running = runRetention({
-        db: store.db,
-        days: 365,
-        metrics,
-        logger: createLogger("error", () => {}),
-        firstDelayMs: 10,
-        intervalMs: 60_000,
-      }, stop.signal);
-      const deadline = Date.now() + 2_000;
-      while (metrics.get("session_audit_retention_purged_total") === 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      assertEquals(metrics.get("session_audit_retention_purged_total"), 1);
-      stop.abort();
-      await running;
-      // RETENTION_DAYS=0: returns at once
+  await t.step(
+    "the runner waits the first delay, then purges once per interval until stopped",
+    async () => {
+      await withStore(async (db) => {
+        await insertRows(db, [row(1, BASE_TIME - 400 * DAY), row(2, BASE_TIME)]);
+        const metrics = new Metrics();
+        const stop = new AbortController();
+        // Each wait: how long, and what had been purged by then; the third one stops the runner.
+        const waits: Array<[number, number]> = [];
+        const sleep = (ms: number) => {
+          waits.push([ms, metrics.get("session_audit_retention_purged_total")]);
+          if (waits.length === 3) stop.abort();
+          return Promise.resolve();
+        };
+        await runRetention({
+          db,
+          days: 365,
+          metrics,
+          logger: createLogger("error", () => {}),
+          now: () => BASE_TIME,
+          sleep,
+          firstDelayMs: 10,
+          intervalMs: 60_000,
+        }, stop.signal);
+        deepStrictEqual(waits, [[10, 0], [60_000, 1], [60_000, 1]]);
+        deepStrictEqual(await remaining(db), [row(2, 0).sessionId]);
+      });
+    },
+  );
+
+  await t.step("with RETENTION_DAYS=0 the runner returns at once, never waiting", async () => {
+    await withStore(async (db) => {
+      const waits: number[] = [];
       await runRetention({
-        db: store.db,
+        db,
         days: 0,
-        metrics,
+        metrics: new Metrics(),
         logger: createLogger("error", () => {}),
+        sleep: (ms) => {
+          waits.push(ms);
+          return Promise.resolve();
+        },
       }, new AbortController().signal);
-    } finally {
-      await store.close();
-    }
+      deepStrictEqual(waits, []);
+    });
   });
 });

@@ -23,13 +23,12 @@ import type { Readiness } from "../readiness.ts";
 import type { Database } from "../store/client.ts";
 import {
   ChainHeadCache,
-  commitBatch,
-  type DeadLetter,
-  type IncomingSessionEnd,
   prepareBatch,
   prepareBatchInSlices,
   type PreparedBatch,
-} from "../store/session_ends.ts";
+} from "../store/chain_prep.ts";
+import { commitBatch } from "../store/commit.ts";
+import type { DeadLetter, IncomingSessionEnd } from "../store/session_end_sql.ts";
 
 /** What the ingest loop needs. */
 export interface IngestDeps {

@@ -18,17 +18,12 @@ import type { InStatement, Row } from "@libsql/client";
 import { decodeSessionEnd } from "../event.ts";
 import type { Database } from "./client.ts";
 import { nullableNumber } from "./row.ts";
-import { storeBatch } from "./session_ends.ts";
+import { storeBatch } from "./commit.ts";
+import type { DeadLetter } from "./session_end_sql.ts";
 
-/** A dead letter as stored. */
-export interface DeadLetterRow {
+/** A dead letter as stored: the message quarantined, and what became of it. */
+export interface DeadLetterRow extends DeadLetter {
   id: number;
-  stream: string;
-  streamSeq: number;
-  subject: string;
-  payload: Uint8Array;
-  error: string;
-  receivedAt: number;
   quarantinedAt: number;
   replayedAt: number | null;
   replayOutcome: "stored" | "duplicate" | null;

@@ -1,23 +1,11 @@
-import { assert, assertEquals } from "../../tests/assert.ts";
-import { Database } from "./client.ts";
-import { migrate } from "./migrations.ts";
-import { getSessionEndSql, type ListFilter, listSessionEndsSql, toItem } from "./queries.ts";
+import { deepStrictEqual, ok } from "node:assert/strict";
 import type { InStatement, Row } from "@libsql/client";
+import type { Database } from "./client.ts";
+import { getSessionEndSql, type ListFilter, listSessionEndsSql, toItem } from "./queries.ts";
+import { withDb } from "../../tests/store_fixture.ts";
 
 const T = "0f0e0d0c-0b0a-4908-8706-050403020100";
 const AFTER = { sortTime: 1_773_309_600_000, id: 1_000 };
-
-async function withDb(fn: (db: Database) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "session-audit-queries-" });
-  const db = await Database.open({ databaseUrl: `file:${dir}/q.db` });
-  try {
-    await migrate(db.client);
-    await fn(db);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function plan(db: Database, stmt: InStatement): Promise<string> {
   if (typeof stmt === "string") throw new TypeError("expected a statement with arguments");
@@ -45,13 +33,13 @@ for (const [name, filter, index] of CASES) {
     await withDb(async (db) => {
       for (const after of [undefined, AFTER]) {
         const detail = await plan(db, listSessionEndsSql(filter, { limit: 50, after }));
-        assert(!detail.includes("TEMP B-TREE"), `${name}: sorts in a temp b-tree: ${detail}`);
-        assert(
+        ok(!detail.includes("TEMP B-TREE"), `${name}: sorts in a temp b-tree: ${detail}`);
+        ok(
           detail.includes(`USING INDEX ${index}`) || detail.endsWith(`USING INDEX ${index.trim()}`),
           detail,
         );
         if (after) {
-          assert(
+          ok(
             /sort_time<\?|\(sort_time,(id|rowid)\)<\(\?,\?\)/.test(detail),
             `${name}: the cursor does not seek: ${detail}`,
           );
@@ -64,7 +52,7 @@ for (const [name, filter, index] of CASES) {
 Deno.test("the lookup by session_id uses the unique index", async () => {
   await withDb(async (db) => {
     for (const stmt of [getSessionEndSql(T), getSessionEndSql(T, T)]) {
-      assert(
+      ok(
         (await plan(db, stmt)).includes("sqlite_autoindex_session_ends"),
         await plan(db, stmt),
       );
@@ -74,8 +62,8 @@ Deno.test("the lookup by session_id uses the unique index", async () => {
 
 Deno.test("the list asks for one row more than the page", () => {
   const stmt = listSessionEndsSql({ tenantId: T }, { limit: 50 });
-  assert(typeof stmt !== "string");
-  assertEquals((stmt.args as unknown[]).at(-1), 51);
+  ok(typeof stmt !== "string");
+  deepStrictEqual((stmt.args as unknown[]).at(-1), 51);
 });
 
 Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", () => {
@@ -94,7 +82,7 @@ Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", (
     chain_seq: 7,
     chain_hash: "ab".repeat(32),
   } as unknown as Row;
-  assertEquals(toItem(row), {
+  deepStrictEqual(toItem(row), {
     session_id: T,
     tenant_id: T,
     device_id: T,

@@ -7,9 +7,11 @@
  * unknown; a row exactly at the cutoff is kept. Chains are cut only at their
  * start: a row goes when it and every row its tenant stored before it are
  * older than the cutoff (a row stored late with an old `end_time` waits for
- * the rows stored before it). Each chunk records, in the same transaction, a
- * purge checkpoint (signed when a key is configured) naming the last deleted
- * position and its hash, from which verification of the rest starts.
+ * the rows stored before it). Each chunk hands its cut (the last deleted
+ * position and its hash, from which verification of the rest starts) to the
+ * caller's {@linkcode PurgeOptions.recordCut} inside its own transaction, so
+ * the record (a purge checkpoint, see `src/retention.ts`) commits with the
+ * delete or neither does.
  *
  * The row with the largest `id` is always kept (even when expired), so SQLite
  * never hands its id out again and the feed's "after id N" stays exact (see
@@ -17,9 +19,7 @@
  *
  * @module
  */
-import type { CheckpointSigner } from "../integrity/signing.ts";
-import { writePurgeCheckpoints } from "../integrity/checkpoints.ts";
-import type { Database } from "./client.ts";
+import type { Database, WriteTx } from "./client.ts";
 import { TENANT_IS, tenantArgs } from "./id_keys.ts";
 
 /** Rows deleted per transaction by default. */
@@ -38,6 +38,13 @@ export interface PurgeChunk {
   maxRetentionTime: number;
 }
 
+/** Where a chunk cut a tenant's chain: the last position it deleted, and that row's hash. */
+export interface ChainCut {
+  tenantId: string;
+  seq: number;
+  hash: string;
+}
+
 /** What a whole purge deleted. */
 export interface PurgeResult {
   /** Rows deleted. */
@@ -53,6 +60,12 @@ export interface PurgeResult {
 /** Options of {@linkcode purgeExpired}. */
 export interface PurgeOptions {
   /**
+   * Records a chunk's cut inside the chunk's transaction (`tx`); when it
+   * rejects, the chunk rolls back and the purge rejects. Required: a chain
+   * cut with no record of where no longer verifies.
+   */
+  recordCut: (tx: WriteTx, cut: ChainCut) => Promise<unknown>;
+  /**
    * Rows deleted per transaction.
    * @default {5000}
    */
@@ -61,8 +74,6 @@ export interface PurgeOptions {
   signal?: AbortSignal;
   /** Called after each committed chunk (a hook for logs and metrics). */
   onChunk?: (chunk: PurgeChunk) => void | Promise<void>;
-  /** Signs the purge checkpoints; without it they are stored unsigned. */
-  signer?: CheckpointSigner;
 }
 
 /** The cutoff for `days` of retention at `now`, or undefined for 0 (keep forever). */
@@ -72,13 +83,13 @@ export function retentionCutoff(days: number, now: number = Date.now()): number 
 
 /**
  * Deletes, tenant by tenant, the expired start of each chain (see the module
- * comment), at most `chunkSize` rows per transaction, each chunk with its
- * purge checkpoint.
+ * comment), at most `chunkSize` rows per transaction, each chunk with the
+ * record of its cut.
  */
 export async function purgeExpired(
   db: Database,
   cutoffMs: number,
-  options: PurgeOptions = {},
+  options: PurgeOptions,
 ): Promise<PurgeResult> {
   const chunkSize = options.chunkSize ?? PURGE_CHUNK;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
@@ -91,7 +102,7 @@ export async function purgeExpired(
   const tenants = await db.execute("SELECT tenant_id FROM chain_heads ORDER BY tenant_id");
   for (const { tenant_id } of tenants.rows) {
     while (!options.signal?.aborted) {
-      const chunk = await purgeChunk(db, String(tenant_id), cutoffMs, chunkSize, options.signer);
+      const chunk = await purgeChunk(db, String(tenant_id), cutoffMs, chunkSize, options.recordCut);
       if (chunk === undefined) break;
       result.deleted += chunk.deleted;
       result.chunks++;
@@ -115,7 +126,7 @@ function purgeChunk(
   tenantId: string,
   cutoffMs: number,
   chunkSize: number,
-  signer: CheckpointSigner | undefined,
+  recordCut: PurgeOptions["recordCut"],
 ): Promise<PurgeChunk | undefined> {
   return db.writeTransaction(async (tx) => {
     const newest = Number((await tx.execute("SELECT max(id) AS m FROM session_ends")).rows[0].m);
@@ -137,11 +148,7 @@ function purgeChunk(
       args: ids,
     });
     const last = doomed[doomed.length - 1];
-    await writePurgeCheckpoints(tx, [{
-      tenantId,
-      seq: Number(last.chain_seq),
-      hash: String(last.chain_hash),
-    }], signer);
+    await recordCut(tx, { tenantId, seq: Number(last.chain_seq), hash: String(last.chain_hash) });
     return {
       deleted: doomed.length,
       maxId: Math.max(...ids),
