@@ -12,7 +12,8 @@
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { mintToken } from "../src/api/token.ts";
-import { BACKLOG_BATCH_FACTOR, PULL_BATCHES } from "../src/ingest/pipeline.ts";
+import { BACKLOG_BATCH_FACTOR } from "../src/ingest/gather.ts";
+import { PULL_BATCHES } from "../src/ingest/pipeline.ts";
 import { desiredConsumerConfig } from "../src/nats/consumer.ts";
 import { freePort, startNatsServer } from "../scripts/nats_server.ts";
 import { consumeCeiling, naiveBaseline, rate } from "./consumers.ts";

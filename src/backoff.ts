@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { systemTimers, type Timers } from "./clock.ts";
 
 /** Options for {@linkcode backoffDelay}. */
 export interface BackoffOptions {
@@ -33,16 +34,25 @@ export function backoffDelay(
   return Math.max(0, Math.round(Math.min(maxMs, raw + spread)));
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. Never rejects. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms` on `timers`, or at once when `signal` aborts. Never
+ * rejects.
+ *
+ * @param timers Whose time to wait on. @default systemTimers
+ */
+export function sleep(
+  ms: number,
+  signal?: AbortSignal,
+  timers: Timers = systemTimers,
+): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = timers.setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
 }

@@ -1,5 +1,6 @@
 import { equal, ok, throws } from "node:assert/strict";
 import { backoffDelay, sleep } from "./backoff.ts";
+import { FakeTimers } from "./testing/fake_timers.ts";
 
 /** Runs `fn` with Math.random returning `value`. */
 function withRandom<T>(value: number, fn: () => T): T {
@@ -60,22 +61,44 @@ Deno.test("a negative, fractional or non-numeric attempt throws a RangeError nam
   }
 });
 
-Deno.test("sleep resolves after the given time", async () => {
-  const started = performance.now();
-  await sleep(30);
-  ok(performance.now() - started >= 25);
+/** Lets every promise callback already due run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** A sleep on `timers` and whether it has resolved. */
+function watchSleep(ms: number, timers: FakeTimers, signal?: AbortSignal) {
+  const state = { resolved: false, done: Promise.resolve() };
+  state.done = sleep(ms, signal, timers).then(() => {
+    state.resolved = true;
+  });
+  return state;
+}
+
+Deno.test("sleep resolves once its time has passed, not before", async () => {
+  const timers = new FakeTimers();
+  const nap = watchSleep(30, timers);
+  timers.advance(29);
+  await settle();
+  equal(nap.resolved, false, "resolved before its time");
+  timers.advance(1);
+  await nap.done;
+  equal(timers.pending, 0);
 });
 
 Deno.test("sleep resolves early when its signal aborts, leaving no timer behind", async () => {
+  const timers = new FakeTimers();
   const controller = new AbortController();
-  const started = performance.now();
-  setTimeout(() => controller.abort(), 10);
-  await sleep(10_000, controller.signal);
-  ok(performance.now() - started < 1_000, "sleep waited for its timer");
+  const nap = watchSleep(10_000, timers, controller.signal);
+  await settle();
+  equal(nap.resolved, false);
+  controller.abort();
+  await nap.done; // never resolving would fail the test: nothing else is left to run
+  equal(timers.pending, 0, "the abort left its timer armed");
 });
 
-Deno.test("sleep with an already aborted signal resolves at once", async () => {
-  const started = performance.now();
-  await sleep(10_000, AbortSignal.abort());
-  ok(performance.now() - started < 100);
+Deno.test("sleep with an already aborted signal resolves without arming a timer", async () => {
+  const timers = new FakeTimers();
+  await sleep(10_000, AbortSignal.abort(), timers);
+  equal(timers.armed, 0);
 });

@@ -5,7 +5,7 @@
  * No 5xx, no row of another tenant ever returned, memory bounded.
  */
 import { mintToken } from "../../src/api/token.ts";
-import { assert, assertEquals } from "../assert.ts";
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { publishAll, sessionEnd, TEST_JWT_SECRET } from "../harness.ts";
 import {
   consumerSettled,
@@ -214,18 +214,18 @@ Deno.test(
           rss_mib_max: Math.round(rssMax / 1024),
           rss_mib_after: Math.round(rssAfter / 1024),
         });
-        assertEquals(errors5xx, 0, `no 5xx: ${JSON.stringify(byStatus)}`);
-        assertEquals(foreignRows.slice(0, 5), [], "no row of another tenant");
-        assertEquals(networkErrors, 0, "every request answered");
-        assert(requests > CLIENTS * SECONDS, `the load was real: ${requests} requests`);
-        assert(
+        equal(errors5xx, 0, `no 5xx: ${JSON.stringify(byStatus)}`);
+        deepStrictEqual(foreignRows.slice(0, 5), [], "no row of another tenant");
+        equal(networkErrors, 0, "every request answered");
+        ok(requests > CLIENTS * SECONDS, `the load was real: ${requests} requests`);
+        ok(
           rssMax - rssBefore < 256 * 1024,
           `memory bounded: ${rssBefore} KiB before, ${rssMax} KiB at most`,
         );
-        assertEquals((await service.get("/healthz")).status, 200);
+        equal((await service.get("/healthz")).status, 200);
       } finally {
         const status = await service.stop("SIGTERM");
-        assertEquals(status.code, 0, service.logs.slice(-20).join("\n"));
+        equal(status.code, 0, service.logs.slice(-20).join("\n"));
       }
     }),
 );

@@ -7,7 +7,7 @@
 import { wsconnect } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { assert, assertEquals } from "../assert.ts";
+import { equal, ok } from "node:assert/strict";
 import {
   countRows,
   freePort,
@@ -99,7 +99,7 @@ Deno.test(
         );
         const leader = await waitFor("a stream leader", () => streamLeader(jsm));
         const victim = servers[NAMES.indexOf(leader)];
-        assert(victim, `leader ${leader} is one of ours`);
+        ok(victim, `leader ${leader} is one of ours`);
         const rowsAtKill = await countRows(db, "session_ends");
         const killedAt = performance.now();
         await victim.kill();
@@ -137,7 +137,7 @@ Deno.test(
           publish_retries: retries,
         });
         assertExact(result, "after the stream leader was killed");
-        assertEquals(await countRows(db, "dead_letters"), 0);
+        equal(await countRows(db, "dead_letters"), 0);
       } finally {
         await service.stop("SIGTERM");
       }

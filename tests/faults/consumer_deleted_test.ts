@@ -4,7 +4,7 @@
  * consumer again (which delivers the whole stream again: deliver all), and
  * the `session_id` key turns the replay into duplicates, never second rows.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { equal, ok } from "node:assert/strict";
 import { countRows, publishAll, waitFor } from "../harness.ts";
 import {
   assertExact,
@@ -43,7 +43,7 @@ Deno.test(
         // The poller publishes on while the operator deletes the consumer.
         const publishing = publishAll(world.t.js, live, 100);
         const deletedAt = performance.now();
-        assert(await world.t.jsm.consumers.delete("DEVICE_EVENTS", DURABLE), "deleted");
+        ok(await world.t.jsm.consumers.delete("DEVICE_EVENTS", DURABLE), "deleted");
         await publishing;
         await waitFor(
           "the consumer to exist again",
@@ -53,7 +53,7 @@ Deno.test(
         );
         const rebindSeconds = (performance.now() - deletedAt) / 1000;
         // Two missed idle heartbeats of a 5 s pull, then a look-up: well under 20 s.
-        assert(rebindSeconds < 20, `noticed the deletion in ${rebindSeconds} s`);
+        ok(rebindSeconds < 20, `noticed the deletion in ${rebindSeconds} s`);
         await rowsReach(world.db, backlog.length + live.length);
         await consumerSettled(world.t);
         const duplicates = await service.metric(
@@ -71,7 +71,7 @@ Deno.test(
           duplicates_absorbed: duplicates,
         });
         assertExact(result, "after the consumer was deleted");
-        assertEquals(await countRows(world.db, "dead_letters"), 0);
+        equal(await countRows(world.db, "dead_letters"), 0);
       } finally {
         await service.stop("SIGTERM");
       }

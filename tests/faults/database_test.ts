@@ -5,7 +5,7 @@
  * delay, none is quarantined, `/readyz` says why, and every event is stored
  * once the database recovers.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { equal, ok } from "node:assert/strict";
 import {
   countRows,
   holdWriteLock,
@@ -43,10 +43,10 @@ const canMakeImmutable = await (async () => {
   const dir = await Deno.makeTempDir();
   const probe = `${dir}/probe`;
   await Deno.writeTextFile(probe, "x");
-  const ok = await chattr("+i", probe);
-  if (ok) await chattr("-i", probe);
+  const immutable = await chattr("+i", probe);
+  if (immutable) await chattr("-i", probe);
   await Deno.remove(dir, { recursive: true });
-  return ok;
+  return immutable;
 })();
 
 /** The failed-batch log lines of the service, parsed. */
@@ -82,7 +82,7 @@ async function outage(
       const reasons = (r.body as { reasons?: Record<string, string> }).reasons;
       return r.status === 503 && reasons?.database ? reasons.database : undefined;
     }, OUTAGE_MS);
-    assert(reasonPattern.test(notReady), `the reason says why: ${notReady}`);
+    ok(reasonPattern.test(notReady), `the reason says why: ${notReady}`);
     await new Promise((r) =>
       setTimeout(r, Math.max(0, OUTAGE_MS - (performance.now() - brokenAt)))
     );
@@ -94,14 +94,14 @@ async function outage(
     await waitFor("/readyz 200 again", async () => (await service.get("/readyz")).status === 200);
 
     // Retried with a growing pause, never quarantined.
-    assert(failures.length >= 2, `several failed attempts: ${failures.length}`);
-    assert(
+    ok(failures.length >= 2, `several failed attempts: ${failures.length}`);
+    ok(
       failures.length <= 12,
       `backs off rather than spinning: ${failures.length} attempts in ${OUTAGE_MS} ms`,
     );
-    failures.forEach((f, i) => assertEquals(f.consecutive_failures, i + 1));
-    assertEquals(await countRows(world.db, "dead_letters"), 0);
-    assertEquals(await service.metric("session_audit_events_total", 'outcome="quarantined"'), 0);
+    failures.forEach((f, i) => equal(f.consecutive_failures, i + 1));
+    equal(await countRows(world.db, "dead_letters"), 0);
+    equal(await service.metric("session_audit_events_total", 'outcome="quarantined"'), 0);
     const retried = await service.metric("session_audit_events_total", 'outcome="retried"');
     await assertIntegrity(world.db);
     const result = await tally(world.db, [...first, ...during].map((e) => e.payload.session_id));
@@ -133,8 +133,8 @@ Deno.test({
         await outage(
           world,
           "database read-only (chattr +i) for 10 s",
-          async () => assert(await chattr("+i", ...files), "chattr +i"),
-          async () => assert(await chattr("-i", ...files), "chattr -i"),
+          async () => ok(await chattr("+i", ...files), "chattr +i"),
+          async () => ok(await chattr("-i", ...files), "chattr -i"),
           /READONLY|IOERR|readonly|I\/O/,
         );
       } finally {

@@ -8,7 +8,7 @@
  */
 import type { Client } from "@libsql/client";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { assertEquals } from "../assert.ts";
+import { deepStrictEqual, equal } from "node:assert/strict";
 import {
   consumerState,
   type Service,
@@ -112,7 +112,7 @@ export async function tally(db: Client, expected: Iterable<string>): Promise<Tal
 
 /** Asserts 0 lost, 0 duplicated, 0 foreign. */
 export function assertExact(t: Tally, what: string): void {
-  assertEquals(
+  deepStrictEqual(
     { lost: t.lost, duplicated: t.duplicated, foreign: t.foreign, stored: t.stored },
     { lost: 0, duplicated: 0, foreign: 0, stored: t.published },
     what,
@@ -151,7 +151,7 @@ export async function rowsReach(db: Client, count: number, timeoutMs = 180_000):
 /** The database file passes SQLite's own consistency check. */
 export async function assertIntegrity(db: Client): Promise<void> {
   const rs = await db.execute("PRAGMA integrity_check");
-  assertEquals(String(rs.rows[0][0]), "ok", "PRAGMA integrity_check");
+  equal(String(rs.rows[0][0]), "ok", "PRAGMA integrity_check");
 }
 
 /** Prints one machine-readable result line for the scenario (collected into docs/faults.md). */

@@ -5,7 +5,7 @@
  * neither crashes nor hangs: each message is stored or quarantined
  * (rows + dead letters == published) and nothing is left unacknowledged.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { equal, ok } from "node:assert/strict";
 import { countRows, publishAll, startWorld, waitFor } from "../harness.ts";
 import { createRandom, DEVICE_EVENTS_STREAM, type Random } from "../../scripts/simulator.ts";
 import { consumerSettled, FAULT_OPTS, report, startWorldService } from "./fault_kit.ts";
@@ -91,7 +91,7 @@ function hostile(rng: Random): Hostile {
   ] as const;
   const kind = rng.pick(kinds);
   const text = (s: string) => ({ kind, payload: encoder.encode(s) });
-  const ok = validFields(rng);
+  const valid = validFields(rng);
   switch (kind) {
     case "random_bytes": {
       const bytes = new Uint8Array(rng.int(2_048));
@@ -99,7 +99,7 @@ function hostile(rng: Random): Hostile {
       return { kind, payload: bytes };
     }
     case "truncated_json": {
-      const full = JSON.stringify(ok);
+      const full = JSON.stringify(valid);
       return text(full.slice(0, rng.int(full.length - 1)));
     }
     case "deep_nesting": {
@@ -110,52 +110,52 @@ function hostile(rng: Random): Hostile {
       // Either a deep object on its own, or deep junk inside an otherwise valid event.
       return rng.chance(0.5)
         ? text(nested)
-        : text(JSON.stringify(ok).slice(0, -1) + `,"extra":${nested}}`);
+        : text(JSON.stringify(valid).slice(0, -1) + `,"extra":${nested}}`);
     }
     case "huge_string": {
       const field = rng.pick(FIELDS);
       // Mostly around the 64 KiB limit; now and then near NATS's 1 MB payload limit.
       const size = rng.chance(0.05) ? 900_000 : rng.pick([1_000, 60_000, 65_600, 70_000, 200_000]);
-      return text(JSON.stringify({ ...ok, [field]: "x".repeat(size) }));
+      return text(JSON.stringify({ ...valid, [field]: "x".repeat(size) }));
     }
     case "wrong_type": {
       const field = rng.pick(FIELDS);
-      return text(JSON.stringify({ ...ok, [field]: rng.pick(WRONG_VALUES) }));
+      return text(JSON.stringify({ ...valid, [field]: rng.pick(WRONG_VALUES) }));
     }
     case "odd_unicode": {
       const field = rng.pick(FIELDS);
       const odd = rng.pick(ODD_TEXT);
-      const value = rng.chance(0.5) ? odd : `${String(ok[field])}${odd}`;
-      return text(JSON.stringify({ ...ok, [field]: value }));
+      const value = rng.chance(0.5) ? odd : `${String(valid[field])}${odd}`;
+      return text(JSON.stringify({ ...valid, [field]: value }));
     }
     case "proto_keys": {
       const key = rng.pick(["__proto__", "constructor", "prototype"]);
       const inner = { tenant_id: rng.uuid(), isAdmin: true, polluted: "yes" };
       // JSON.stringify drops a __proto__ key set by assignment, so write it by hand.
-      const body = JSON.stringify(ok).slice(1, -1);
+      const body = JSON.stringify(valid).slice(1, -1);
       return rng.chance(0.5)
         ? text(`{"${key}":${JSON.stringify(inner)},${body}}`)
-        : text(`{"${key}":${JSON.stringify({ ...ok })}}`);
+        : text(`{"${key}":${JSON.stringify({ ...valid })}}`);
     }
     case "number_for_string": {
       const field = rng.pick(FIELDS);
       const raw = rng.pick(["1e999", "-0", "0x10", "123456789012345678901234567890", "1.5e-400"]);
-      const body = JSON.stringify({ ...ok, [field]: "@@" }).replace('"@@"', raw);
+      const body = JSON.stringify({ ...valid, [field]: "@@" }).replace('"@@"', raw);
       return text(body);
     }
     case "not_an_object":
       return text(rng.pick(["null", "true", "0", '"text"', "[]", "[{}]", "", " ", "{}", "NaN"]));
     case "invalid_utf8": {
-      const prefix = encoder.encode(JSON.stringify(ok).slice(0, -1) + ',"reason2":"');
+      const prefix = encoder.encode(JSON.stringify(valid).slice(0, -1) + ',"reason2":"');
       const bad = rng.pick([[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xff], [0xf8, 0x88, 0x80, 0x80]]);
       return { kind, payload: new Uint8Array([...prefix, ...bad, ...encoder.encode('"}')]) };
     }
     case "duplicate_keys":
-      return text(JSON.stringify(ok).slice(0, -1) + `,"session_id":${rng.int(10)}}`);
+      return text(JSON.stringify(valid).slice(0, -1) + `,"session_id":${rng.int(10)}}`);
     case "valid_with_junk":
       return text(JSON.stringify({
-        ...ok,
-        session_id: rng.chance(0.5) ? String(ok.session_id).toUpperCase() : ok.session_id,
+        ...valid,
+        session_id: rng.chance(0.5) ? String(valid.session_id).toUpperCase() : valid.session_id,
         reason: rng.pick(["normal", "idle_timeout", "shutdown", "🙂 new reason"]),
         junk: Array.from({ length: rng.int(50) }, () => rng.next()),
       }));
@@ -198,9 +198,9 @@ Deno.test(
         const rows = await countRows(world.db, "session_ends");
         const letters = await countRows(world.db, "dead_letters");
         const exited = await Promise.race([service.status.then(() => true), false]);
-        assert(!exited, "the service is still running");
-        assertEquals((await service.get("/healthz")).status, 200);
-        assertEquals((await service.get("/readyz")).status, 200);
+        ok(!exited, "the service is still running");
+        equal((await service.get("/healthz")).status, 200);
+        equal((await service.get("/readyz")).status, 200);
         const info = await world.t.jsm.consumers.info(
           "DEVICE_EVENTS",
           "api-session-audit-consumer",
@@ -217,21 +217,21 @@ Deno.test(
           published_mib: Math.round(totalBytes / 1024 / 1024),
           by_kind: byKind,
         });
-        assertEquals(rows + letters, COUNT, "rows + dead letters == published");
-        assertEquals(info.num_ack_pending, 0);
+        equal(rows + letters, COUNT, "rows + dead letters == published");
+        equal(info.num_ack_pending, 0);
         // Every stored row is one of ours and holds a well-formed key.
         const rs = await world.db.execute(
           "SELECT count(*) AS n FROM session_ends WHERE session_id NOT GLOB " +
             "'[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]-*'",
         );
-        assertEquals(Number(rs.rows[0].n), 0, "every stored session_id is a lower-case UUID");
-        assertEquals(
+        equal(Number(rs.rows[0].n), 0, "every stored session_id is a lower-case UUID");
+        equal(
           await service.metric("session_audit_events_total", 'outcome="quarantined"'),
           letters,
         );
       } finally {
         const status = await service.stop("SIGTERM");
-        assertEquals(status.code, 0, service.logs.slice(-20).join("\n"));
+        equal(status.code, 0, service.logs.slice(-20).join("\n"));
       }
     } finally {
       await world.close();

@@ -5,7 +5,7 @@
  * what was in flight comes back after the ack wait, shortened here to 3 s
  * through `NATS_ACK_WAIT_MS`, and the `session_id` key absorbs it.
  */
-import { assert } from "../assert.ts";
+import { ok } from "node:assert/strict";
 import { countRows, publishAll, waitFor } from "../harness.ts";
 import {
   assertExact,
@@ -48,10 +48,10 @@ Deno.test(
         const afterMs = Math.round(50 + Math.random() * 700);
         await new Promise((r) => setTimeout(r, afterMs));
         const status = await service.stop("SIGKILL");
-        assert(status.signal === "SIGKILL", `killed, not exited: ${JSON.stringify(status)}`);
+        ok(status.signal === "SIGKILL", `killed, not exited: ${JSON.stringify(status)}`);
         const rowsAtKill = await countRows(world.db, "session_ends");
         kills.push({ afterMs, rowsAtKill });
-        assert(rowsAtKill < BACKLOG, `kill ${i + 1} came after the backlog was drained`);
+        ok(rowsAtKill < BACKLOG, `kill ${i + 1} came after the backlog was drained`);
       }
       let absorbed = 0;
       const last = await startWorldService(world, env);

@@ -3,7 +3,7 @@
  * while the service drains a backlog. The service reconnects by itself;
  * `/readyz` answers 503 naming NATS while it is down and 200 once it is back.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { equal, ok } from "node:assert/strict";
 import { countRows, publishAll, waitFor } from "../harness.ts";
 import {
   assertExact,
@@ -46,7 +46,7 @@ Deno.test(
           return r.status === 503 ? r : undefined;
         }, 20_000);
         const reasons = (notReady.body as { reasons: Record<string, string> }).reasons;
-        assert("nats" in reasons, `reasons name NATS: ${JSON.stringify(reasons)}`);
+        ok("nats" in reasons, `reasons name NATS: ${JSON.stringify(reasons)}`);
         await new Promise((r) => setTimeout(r, 2_000));
         await world.nats.restart();
         await waitFor(
@@ -61,7 +61,7 @@ Deno.test(
         await rowsReach(world.db, before.length + after.length);
         await consumerSettled(world.t);
         const reconnects = await service.metric("session_audit_nats_reconnects_total");
-        assert(reconnects >= 1, `counted a reconnect: ${reconnects}`);
+        ok(reconnects >= 1, `counted a reconnect: ${reconnects}`);
         const result = await tally(
           world.db,
           [...before, ...after].map((e) => e.payload.session_id),
@@ -74,7 +74,7 @@ Deno.test(
           reconnects,
         });
         assertExact(result, "after the NATS restart");
-        assertEquals(await countRows(world.db, "dead_letters"), 0);
+        equal(await countRows(world.db, "dead_letters"), 0);
       } finally {
         await service.stop("SIGTERM");
       }

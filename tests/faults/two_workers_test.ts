@@ -4,7 +4,7 @@
  * they also race through the migrations). The server shares the messages out;
  * every event is stored exactly once, and both workers take part.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { equal, ok } from "node:assert/strict";
 import { consumerState, countRows, publishAll } from "../harness.ts";
 import {
   assertExact,
@@ -58,14 +58,14 @@ Deno.test(
         assertExact(result, "two workers");
         // No message had to wait for the ack wait to be redelivered: none was held unprocessed
         // by a worker (a batch left waiting for a message its iterator only claimed to have did).
-        assertEquals(delivered, BACKLOG, "each event delivered once");
-        assertEquals(storedBy[0] + storedBy[1], BACKLOG, "each event inserted by one worker");
-        assert(storedBy.every((n) => n > 0), `both workers stored: ${storedBy}`);
-        assertEquals(await countRows(world.db, "dead_letters"), 0);
+        equal(delivered, BACKLOG, "each event delivered once");
+        equal(storedBy[0] + storedBy[1], BACKLOG, "each event inserted by one worker");
+        ok(storedBy.every((n) => n > 0), `both workers stored: ${storedBy}`);
+        equal(await countRows(world.db, "dead_letters"), 0);
       } finally {
         const statuses = await Promise.all(workers.map((w) => w.stop("SIGTERM")));
         for (const [i, s] of statuses.entries()) {
-          assertEquals(s.code, 0, workers[i].logs.join("\n"));
+          equal(s.code, 0, workers[i].logs.join("\n"));
         }
       }
     }),

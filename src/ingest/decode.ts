@@ -1,0 +1,79 @@
+/**
+ * Decoding: each message of a batch becomes a row to store or a dead letter
+ * to quarantine. Never throws.
+ *
+ * @module
+ */
+import type { JsMsg } from "@nats-io/jetstream";
+import { decodeSessionEnd } from "../event.ts";
+import type { DeadLetter, IncomingSessionEnd } from "../store/session_end_sql.ts";
+import { nextTurn, SLICE } from "./turns.ts";
+
+/** A decoded message, ready to store or quarantine. */
+export type Decoded =
+  | { msg: JsMsg; kind: "valid"; row: IncomingSessionEnd }
+  | { msg: JsMsg; kind: "invalid"; letter: DeadLetter };
+
+/** A batch decoded and split, ready to store. */
+export interface DecodedBatch {
+  /** The messages, in the order received. */
+  messages: JsMsg[];
+  /** Each message decoded, in the same order. */
+  decoded: Decoded[];
+  /** The valid ones' rows, in order. */
+  rows: IncomingSessionEnd[];
+  /** The invalid ones' dead letters, in order. */
+  letters: DeadLetter[];
+}
+
+/** When the stream received `msg`, epoch milliseconds. */
+function receivedAt(msg: JsMsg): number {
+  return Math.floor(msg.info.timestampNanos / 1_000_000);
+}
+
+/** Decodes one message into a row or a dead letter. Never throws. */
+export function classify(msg: JsMsg, stream: string): Decoded {
+  const result = decodeSessionEnd(msg.data);
+  if (result.ok) {
+    return {
+      msg,
+      kind: "valid",
+      row: {
+        event: result.event,
+        streamSeq: msg.info.streamSequence,
+        receivedAt: receivedAt(msg),
+      },
+    };
+  }
+  return {
+    msg,
+    kind: "invalid",
+    letter: {
+      stream,
+      streamSeq: msg.info.streamSequence,
+      subject: msg.subject,
+      payload: msg.data,
+      error: result.reason,
+      receivedAt: receivedAt(msg),
+    },
+  };
+}
+
+/**
+ * Decodes a batch on the JavaScript thread, letting the event loop turn
+ * every {@linkcode SLICE} messages (done while the previous batch commits).
+ */
+export async function decodeBatch(batch: JsMsg[], stream: string): Promise<DecodedBatch> {
+  const decoded: Decoded[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    if (i > 0 && i % SLICE === 0) await nextTurn();
+    decoded.push(classify(batch[i], stream));
+  }
+  const rows: IncomingSessionEnd[] = [];
+  const letters: DeadLetter[] = [];
+  for (const d of decoded) {
+    if (d.kind === "valid") rows.push(d.row);
+    else letters.push(d.letter);
+  }
+  return { messages: batch, decoded, rows, letters };
+}
