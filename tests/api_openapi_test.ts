@@ -90,7 +90,10 @@ Deno.test("GET /openapi.json: OpenAPI 3.1 covering every route with its paramete
         app.routes
           .filter((r) => METHODS.includes(r.method.toLowerCase()))
           .map((r) =>
-            `${r.method.toLowerCase()} ${r.path.replace(/:([a-z_]+)/g, "{$1}").replace(/\/$/, "")}`
+            // `:name` and `:name{pattern}` are both `{name}` in OpenAPI
+            `${r.method.toLowerCase()} ${
+              r.path.replace(/:([a-z_]+)(?:\{[^/]*\})?/g, "{$1}").replace(/\/$/, "")
+            }`
           ),
       );
       const documented = new Set(

@@ -21,7 +21,7 @@ import type { AuthEnv } from "./auth.ts";
 import { invalidParameter } from "./errors.ts";
 import type { PositionTokenCodec } from "./position_token.ts";
 import { parseFeedQuery } from "./query.ts";
-import { searchParams, tenantFor, valid } from "./session_ends.ts";
+import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 
 /** How often a live feed looks for new rows when nothing wakes it, ms. */
 export const FEED_POLL_MS = 500;
@@ -185,7 +185,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
       });
       return c.body(body, 200, {
         "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "private, no-store",
+        ...PRIVATE,
         "X-Accel-Buffering": "no",
       });
     }
@@ -195,7 +195,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
       items: rs.rows.map(toItem),
       next: await tokens.encode(lastId, binding),
     };
-    return c.json(page, 200, { "Cache-Control": "private, no-store" });
+    return c.json(page, 200, PRIVATE);
   });
   return app;
 }
