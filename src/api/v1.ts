@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import type { CheckpointSigner } from "../integrity/signing.ts";
+import type { Logger } from "../log.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { type AuthEnv, bearerJwt } from "./auth.ts";
@@ -25,6 +26,8 @@ export interface V1RoutesOptions {
   /** `API_JWT_SECRET`: verifies bearer tokens and signs cursors; without it every route is a 401. */
   secret: string | undefined;
   db: Database;
+  /** Where the live feed reports a database failure that ended a stream. */
+  logger: Logger;
   /** Told by the ingest loop after each commit that stored rows; wakes live feeds. */
   stored?: StoredSignal;
   /** Aborted at process shutdown: ends live feeds so the server can stop. */
@@ -54,6 +57,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       shutdown: options.shutdown,
       pollMs: options.feed?.pollMs,
       heartbeatMs: options.feed?.heartbeatMs,
+      onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
     }),
   );
   app.route(
