@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { deepStrictEqual, match, ok } from "node:assert/strict";
 import {
   adminToken,
   type ErrorBodyJson,
@@ -67,11 +67,11 @@ Deno.test("bad query input is a 400 naming the parameter", async (t) => {
       await t.step(`${query.slice(0, 60)} → 400 ${param}`, async () => {
         for (const who of [token, admin]) {
           const res = await get(app, `${LIST}?${query}`, who);
-          assertEquals(res.status, 400);
+          deepStrictEqual(res.status, 400);
           const body = await res.json() as ErrorBodyJson;
-          assertEquals(body.error.code, "invalid_parameter");
-          assertEquals(body.error.param, param);
-          assert(body.error.message.length > 0);
+          deepStrictEqual(body.error.code, "invalid_parameter");
+          deepStrictEqual(body.error.param, param);
+          ok(body.error.message.length > 0);
         }
       });
     }
@@ -79,15 +79,15 @@ Deno.test("bad query input is a 400 naming the parameter", async (t) => {
     await t.step("a non-UUID session_id is a 400 naming session_id", async () => {
       for (const id of ["123", "not-a-uuid", `${UUID}0`, "%00", "..%2F..%2Fetc"]) {
         const res = await get(app, `${LIST}/${id}`, token);
-        assertEquals(res.status, 400, id);
-        assertEquals((await res.json() as ErrorBodyJson).error.param, "session_id");
+        deepStrictEqual(res.status, 400, id);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "session_id");
       }
     });
 
     await t.step("the single-item route refuses unknown parameters", async () => {
       const res = await get(app, `${LIST}/${UUID}?limit=1`, token);
-      assertEquals(res.status, 400);
-      assertEquals((await res.json() as ErrorBodyJson).error.param, "limit");
+      deepStrictEqual(res.status, 400);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "limit");
     });
   } finally {
     await store.close();
@@ -121,8 +121,8 @@ Deno.test("garbage never gets a 500", async () => {
         ? `${LIST}?${name}=${encodeURIComponent(junk(1 + Math.floor(random() * 40)))}`
         : `${LIST}/${encodeURIComponent(junk(1 + Math.floor(random() * 40)))}`;
       const res = await get(app, raw, token);
-      assert(res.status < 500, `${raw} → ${res.status}`);
-      assertEquals(res.headers.get("content-type")?.startsWith("application/json"), true, raw);
+      ok(res.status < 500, `${raw} → ${res.status}`);
+      deepStrictEqual(res.headers.get("content-type")?.startsWith("application/json"), true, raw);
       await res.body?.cancel();
     }
     // raw, undecodable percent-escapes
@@ -130,7 +130,7 @@ Deno.test("garbage never gets a 500", async () => {
       const raw of [`${LIST}?reason=%E0%A4%A`, `${LIST}?%ZZ=1`, `${LIST}/%E0%A4%A`, `${LIST}?&&&`]
     ) {
       const res = await get(app, raw, token);
-      assert(res.status < 500, `${raw} → ${res.status}`);
+      ok(res.status < 500, `${raw} → ${res.status}`);
       await res.body?.cancel();
     }
   } finally {
@@ -144,12 +144,12 @@ Deno.test("a database failure is a JSON 500 without details", async () => {
   const token = await tenantToken(TENANT_A);
   await store.close(); // the database is gone under the app
   const res = await get(app, LIST, token, { "X-Request-Id": "db-down-1" });
-  assertEquals(res.status, 500);
-  assertEquals(await res.json(), {
+  deepStrictEqual(res.status, 500);
+  deepStrictEqual(await res.json(), {
     error: { code: "internal", message: "internal error", param: null },
   });
-  assertEquals(res.headers.get("X-Request-Id"), "db-down-1");
-  assert(logLines.some((l) => l.includes('"unexpected error"') && l.includes("db-down-1")));
+  deepStrictEqual(res.headers.get("X-Request-Id"), "db-down-1");
+  ok(logLines.some((l) => l.includes('"unexpected error"') && l.includes("db-down-1")));
 });
 
 Deno.test("every response carries a request id, secure headers and one access-log line", async (t) => {
@@ -160,14 +160,14 @@ Deno.test("every response carries a request id, secure headers and one access-lo
 
     await t.step("a sane incoming X-Request-Id is kept, a bad one replaced", async () => {
       const kept = await get(app, LIST, token, { "X-Request-Id": "abc-123_XYZ" });
-      assertEquals(kept.headers.get("X-Request-Id"), "abc-123_XYZ");
+      deepStrictEqual(kept.headers.get("X-Request-Id"), "abc-123_XYZ");
       await kept.body?.cancel();
       const replaced = await get(app, LIST, token, { "X-Request-Id": "bad id\u0001<script>" });
-      assertMatch(replaced.headers.get("X-Request-Id") ?? "", /^[0-9a-f-]{36}$/);
+      match(replaced.headers.get("X-Request-Id") ?? "", /^[0-9a-f-]{36}$/);
       await replaced.body?.cancel();
       const errored = await get(app, LIST, undefined, { "X-Request-Id": "on-401" });
-      assertEquals(errored.status, 401);
-      assertEquals(errored.headers.get("X-Request-Id"), "on-401");
+      deepStrictEqual(errored.status, 401);
+      deepStrictEqual(errored.headers.get("X-Request-Id"), "on-401");
       await errored.body?.cancel();
     });
 
@@ -175,17 +175,17 @@ Deno.test("every response carries a request id, secure headers and one access-lo
       for (
         const res of [await get(app, LIST, token), await get(app, LIST), await get(app, "/nope")]
       ) {
-        assertEquals(res.headers.get("X-Content-Type-Options"), "nosniff");
-        assertEquals(res.headers.get("X-Frame-Options"), "SAMEORIGIN");
-        assertMatch(res.headers.get("Content-Security-Policy") ?? "", /default-src 'none'/);
+        deepStrictEqual(res.headers.get("X-Content-Type-Options"), "nosniff");
+        deepStrictEqual(res.headers.get("X-Frame-Options"), "SAMEORIGIN");
+        match(res.headers.get("Content-Security-Policy") ?? "", /default-src 'none'/);
         await res.body?.cancel();
       }
     });
 
     await t.step("an unknown route is a JSON 404", async () => {
       const res = await app.request("/nope");
-      assertEquals(res.status, 404);
-      assertEquals((await res.json() as ErrorBodyJson).error.code, "not_found");
+      deepStrictEqual(res.status, 404);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.code, "not_found");
     });
 
     await t.step("one JSON access-log line per request, with its request id", async () => {
@@ -193,11 +193,11 @@ Deno.test("every response carries a request id, secure headers and one access-lo
       const res = await get(app, `${LIST}?limit=1`, token, { "X-Request-Id": "log-me" });
       await res.body?.cancel();
       const lines = logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === "http request");
-      assertEquals(lines.length, 1);
-      assertEquals(lines[0].request_id, "log-me");
-      assertEquals(lines[0].status, 200);
-      assertEquals(lines[0].path, LIST);
-      assert(!logLines.join("\n").includes(token), "the token is never logged");
+      deepStrictEqual(lines.length, 1);
+      deepStrictEqual(lines[0].request_id, "log-me");
+      deepStrictEqual(lines[0].status, 200);
+      deepStrictEqual(lines[0].path, LIST);
+      ok(!logLines.join("\n").includes(token), "the token is never logged");
     });
 
     await t.step("CORS answers only the configured origins", async () => {
@@ -209,14 +209,17 @@ Deno.test("every response carries a request id, secure headers and one access-lo
           "Access-Control-Request-Headers": "authorization",
         },
       });
-      assertEquals(allowed.status, 204);
-      assertEquals(allowed.headers.get("Access-Control-Allow-Origin"), "https://console.example");
+      deepStrictEqual(allowed.status, 204);
+      deepStrictEqual(
+        allowed.headers.get("Access-Control-Allow-Origin"),
+        "https://console.example",
+      );
       const other = await get(app, LIST, token, { Origin: "https://evil.example" });
-      assertEquals(other.headers.get("Access-Control-Allow-Origin"), null);
+      deepStrictEqual(other.headers.get("Access-Control-Allow-Origin"), null);
       await other.body?.cancel();
       const same = await get(app, LIST, token, { Origin: "https://console.example" });
-      assertEquals(same.headers.get("Access-Control-Allow-Origin"), "https://console.example");
-      assertMatch(same.headers.get("Access-Control-Expose-Headers") ?? "", /Link/);
+      deepStrictEqual(same.headers.get("Access-Control-Allow-Origin"), "https://console.example");
+      match(same.headers.get("Access-Control-Expose-Headers") ?? "", /Link/);
       await same.body?.cancel();
     });
   } finally {
@@ -231,7 +234,7 @@ Deno.test("without API_CORS_ORIGINS no CORS header is sent", async () => {
     const res = await get(app, LIST, await tenantToken(TENANT_A), {
       Origin: "https://console.example",
     });
-    assertEquals(res.headers.get("Access-Control-Allow-Origin"), null);
+    deepStrictEqual(res.headers.get("Access-Control-Allow-Origin"), null);
     await res.body?.cancel();
   } finally {
     await store.close();
