@@ -147,10 +147,11 @@ Deno.test("feed: storage order, resumable across pages and a restart, late rows 
 const SSE = { Accept: "text/event-stream" };
 const HOUR = 3_600_000;
 
-Deno.test("feed as server-sent events: replay, live push, Last-Event-ID, heartbeat, shutdown", async (t) => {
+Deno.test("feed as server-sent events: replay, live push, Last-Event-ID, failure, shutdown", async (t) => {
   const store = await openTestDb();
   try {
     const rows = generateRows(TENANT_A, 40, 91, 0xaa);
+    const late = generateRows(TENANT_A, 3, 93, 0xac);
     await insertRows(store.db, rows.slice(0, 25));
     // no poll and no heartbeat within the test: only the stored-rows signal can deliver new rows
     const live = makeLiveApp(store.db, { pollMs: HOUR, heartbeatMs: HOUR });
@@ -208,10 +209,42 @@ Deno.test("feed as server-sent events: replay, live push, Last-Event-ID, heartbe
       deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "Last-Event-ID");
     });
 
+    await t.step(
+      "a database failure ends a stream and is logged; Last-Event-ID resumes",
+      async () => {
+        const sse = new SseReader((await get(live.app, "/v1/session-ends/feed", token, SSE)).body!);
+        const replayed = await sse.data(rows.length);
+        await waitFor("the feed to wait for new rows", () => live.stored.waiting === 1);
+        const execute = store.db.execute;
+        store.db.execute = () => Promise.reject(new Error("disk I/O error"));
+        try {
+          live.stored.notify();
+          deepStrictEqual(await sse.next(), undefined);
+        } finally {
+          store.db.execute = execute;
+        }
+        deepStrictEqual(
+          live.logs.map((line) => JSON.parse(line)).map((r) => [r.level, r.msg, r.error]),
+          [["warn", "live feed ended: the database failed", "disk I/O error"]],
+        );
+        await insertRows(store.db, late);
+        const again = await get(live.app, "/v1/session-ends/feed", token, {
+          ...SSE,
+          "Last-Event-ID": replayed[replayed.length - 1].id,
+        });
+        const resumed = new SseReader(again.body!);
+        deepStrictEqual(
+          (await resumed.data(late.length)).map((e) => JSON.parse(e.data).session_id),
+          late.map((r) => r.sessionId),
+        );
+        await resumed.cancel();
+      },
+    );
+
     await t.step("shutdown ends every open stream", async () => {
       const res = await get(live.app, "/v1/session-ends/feed", token, SSE);
       const sse = new SseReader(res.body!);
-      await sse.data(rows.length);
+      await sse.data(rows.length + late.length);
       live.shutdown.abort();
       deepStrictEqual(await sse.next(), undefined);
       ok(sse.ended);
@@ -238,46 +271,6 @@ Deno.test("feed as server-sent events without the ingest signal: polls, and send
     const events = await sse.data(3);
     deepStrictEqual(events.map((e) => JSON.parse(e.data).session_id), rows.map((r) => r.sessionId));
     await sse.cancel();
-  } finally {
-    await store.close();
-  }
-});
-
-Deno.test("a database failure ends a live stream and is logged; Last-Event-ID resumes it", async () => {
-  const store = await openTestDb();
-  try {
-    const rows = generateRows(TENANT_A, 6, 93, 0xac);
-    await insertRows(store.db, rows.slice(0, 3));
-    const live = makeLiveApp(store.db, { pollMs: HOUR, heartbeatMs: HOUR });
-    const token = await tenantToken(TENANT_A);
-    const sse = new SseReader((await get(live.app, "/v1/session-ends/feed", token, SSE)).body!);
-    const before = await sse.data(3);
-
-    // the feed has replayed and waits for new rows: a notify now cannot fall between its reads
-    await waitFor("the feed to wait for new rows", () => live.stored.waiting === 1);
-    const execute = store.db.execute;
-    store.db.execute = () => Promise.reject(new Error("disk I/O error"));
-    live.stored.notify();
-    deepStrictEqual(await sse.next(), undefined);
-    ok(sse.ended, "the stream ended");
-    const logged = live.logs.map((line) => JSON.parse(line));
-    deepStrictEqual(
-      logged.map((record) => [record.level, record.msg, record.error]),
-      [["warn", "live feed ended: the database failed", "disk I/O error"]],
-    );
-
-    store.db.execute = execute;
-    await insertRows(store.db, rows.slice(3));
-    const again = await get(live.app, "/v1/session-ends/feed", token, {
-      ...SSE,
-      "Last-Event-ID": before[2].id,
-    });
-    const after = await new SseReader(again.body!).data(3);
-    deepStrictEqual(
-      [...before, ...after].map((e) => JSON.parse(e.data).session_id),
-      rows.map((r) => r.sessionId),
-    );
-    live.shutdown.abort();
   } finally {
     await store.close();
   }
