@@ -8,15 +8,19 @@ import {
   get,
   insertRows,
   openTestDb,
+  SECRET,
   TENANT_A,
   TENANT_B,
   tenantToken,
 } from "./api_fixture.ts";
-import { makeLiveApp, SseReader } from "./api_live_fixture.ts";
+import { bulkInsert, makeLiveApp, SseReader } from "./api_live_fixture.ts";
 import { waitFor } from "./harness.ts";
+import type { AuthEnv } from "../src/api/auth.ts";
+import { feedRoutes } from "../src/api/feed.ts";
+import { PositionTokenCodec } from "../src/api/position_token.ts";
 import { FeedPageSchema } from "../src/api/schemas.ts";
 import { Database } from "../src/store/client.ts";
-import type { Hono } from "hono";
+import { Hono } from "hono";
 
 interface FeedPage {
   items: { session_id: string }[];
@@ -271,6 +275,48 @@ Deno.test("feed as server-sent events without the ingest signal: polls, and send
     const events = await sse.data(3);
     deepStrictEqual(events.map((e) => JSON.parse(e.data).session_id), rows.map((r) => r.sessionId));
     await sse.cancel();
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("a live feed reads no further ahead than its client takes", async () => {
+  const store = await openTestDb();
+  try {
+    await bulkInsert(store.db, TENANT_A, 20_000, BASE_TIME);
+    // Every asynchronous step of the feed, counted: its queries and its token signatures.
+    let queries = 0;
+    let running = 0;
+    const counted = <T>(work: Promise<T>) => {
+      running++;
+      return work.finally(() => running--);
+    };
+    const execute = store.db.execute.bind(store.db);
+    store.db.execute = (stmt) => {
+      queries++;
+      return counted(execute(stmt));
+    };
+    const tokens = new PositionTokenCodec(SECRET, "feed");
+    const encode = tokens.encode.bind(tokens);
+    tokens.encode = (id, binding) => counted(encode(id, binding));
+    const shutdown = new AbortController();
+    const app = new Hono<AuthEnv>();
+    app.use("*", async (c, next) => {
+      c.set("auth", { kind: "tenant", tenantId: TENANT_A });
+      await next();
+    });
+    app.route("/", feedRoutes({ db: store.db, tokens, shutdown: shutdown.signal }));
+
+    const reader = (await app.request("/feed", { headers: SSE })).body!.getReader();
+    await reader.read();
+    await reader.read();
+    // What follows a finished step runs in promise jobs, before any timer: when no step runs
+    // at a timer tick, the feed is waiting for its client.
+    do await new Promise((resolve) => setTimeout(resolve, 0)); while (running > 0);
+    // 20,000 rows are 40 queries of 500: a client that took two events caused one
+    ok(queries <= 2, `a client that took two events caused ${queries} queries`);
+    shutdown.abort();
+    await reader.cancel();
   } finally {
     await store.close();
   }
