@@ -92,7 +92,7 @@ export async function ensureDeviceEventsStream(
   }
 }
 
-/** Kinds of malformed session end, one per SPEC §2.3 rule. */
+/** Kinds of malformed session end, one per quarantine rule (docs/contract.md, rule 3). */
 export const MALFORMED_CATEGORIES = [
   "not_json",
   "not_object",

@@ -56,7 +56,7 @@ export interface Config {
   logLevel: LogLevel;
   /** `ROLE` */
   role: Role;
-  /** `INGEST_BATCH_SIZE`: messages per transaction (up to 8× behind a backlog, see ingest). */
+  /** `INGEST_BATCH_SIZE`: messages per transaction (up to 5× behind a backlog, see ingest). */
   ingestBatchSize: number;
   /** `LAG_WARN_SHARE`: share of the stream's 24 h retention after which lag is logged as a warning. */
   lagWarnShare: number;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import * as v from "valibot";
 import { parseRfc3339 } from "./rfc3339.ts";
 
@@ -44,24 +45,18 @@ export type DecodeResult =
   | { ok: true; event: SessionEnd }
   | { ok: false; reason: string };
 
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** True for IPv4 dotted-quad or IPv6 text (no port, no zone). */
+/** True for IPv4 dotted-quad or IPv6 text (no port, no brackets, no zone). */
 export function isIpAddress(text: string): boolean {
-  if (IPV4.test(text)) return true;
-  if (!text.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(text)) return false;
-  try {
-    new URL(`http://[${text}]/`);
-    return true;
-  } catch {
-    return false;
-  }
+  // node:net accepts an IPv6 zone (`fe80::1%eth0`); an address from another host has none.
+  return isIP(text) !== 0 && !text.includes("%");
 }
 
 /**
  * True for a UUID in any letter case (8-4-4-4-12 hexadecimal digits): what
- * `v.uuid()` accepts. A loop rather than valibot's expression, which carries
- * the `i` and `u` flags: this runs three or four times for every event.
+ * `v.uuid()` accepts. Hand-written on purpose, a measured choice: valibot's
+ * expression carries the `i` and `u` flags and this runs three or four times
+ * for every event; with this loop decoding took 7.3 instead of 10.4 µs an
+ * event (commit 4f06f80).
  */
 export function isUuid(text: string): boolean {
   if (text.length !== 36) return false;

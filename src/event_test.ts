@@ -338,8 +338,35 @@ Deno.test("isIpAddress rejects ports, zones and brackets", () => {
   equal(isIpAddress("::"), true);
   equal(isIpAddress("192.0.2.1:80"), false);
   equal(isIpAddress("fe80::1%1"), false);
+  equal(isIpAddress("fe80::1%eth0"), false);
   equal(isIpAddress("[2001:db8::1]"), false);
   equal(isIpAddress(""), false);
+});
+
+Deno.test("isIpAddress takes IPv4 and IPv6 text as written, nothing looser", () => {
+  const accepted = [
+    "0.0.0.0",
+    "255.255.255.255",
+    "2001:DB8::7",
+    "::ffff:192.0.2.1",
+    "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:1.2.3.4",
+  ];
+  const refused = [
+    "256.1.1.1",
+    "01.2.3.4",
+    "1.2.3",
+    "1.2.3.4.5",
+    " 1.2.3.4",
+    "1.2.3.4 ",
+    "1::2::3",
+    "1:2:3:4:5:6:7:8:9",
+    "::ffff:01.2.3.4",
+    "2001:db8::g",
+    "localhost",
+  ];
+  for (const text of accepted) equal(isIpAddress(text), true, text);
+  for (const text of refused) equal(isIpAddress(text), false, text);
 });
 
 // --- property: decoding never throws ----------------------------------------------------------

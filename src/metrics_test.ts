@@ -73,3 +73,19 @@ Deno.test('label values escape backslash, double quote and line feed as \\\\, \\
 Deno.test("an unknown metric name throws naming it", () => {
   throws(() => new Metrics().add("nope_total", 1), /unknown metric nope_total/);
 });
+
+Deno.test("every family a fresh registry renders is in the README's metrics table, with its type", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const documented = new Map<string, string>();
+  for (
+    const [, name, type] of readme.matchAll(/^\| `([a-z_]+)(?:\{[a-z_,]+\})?` +\| (\w+) +\|/gm)
+  ) {
+    documented.set(name, type);
+  }
+  const rendered = lines(new Metrics()).filter((l) => l.startsWith("# TYPE "));
+  ok(rendered.length > 0);
+  for (const line of rendered) {
+    const [, , name, type] = line.split(" ");
+    equal(documented.get(name), type, `${name} (${type}) is missing from the README's table`);
+  }
+});

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { deepStrictEqual, match, ok } from "node:assert/strict";
 import { sign } from "hono/jwt";
 import {
   adminToken,
@@ -21,12 +21,12 @@ function b64url(value: unknown): string {
 }
 
 async function expect401(res: Response, what: RegExp = /.*/): Promise<ErrorBodyJson> {
-  assertEquals(res.status, 401);
+  deepStrictEqual(res.status, 401);
   const challenge = res.headers.get("WWW-Authenticate") ?? "";
-  assertMatch(challenge, /^Bearer realm="session-audit", error="invalid_token"/);
+  match(challenge, /^Bearer realm="session-audit", error="invalid_token"/);
   const body = await res.json() as ErrorBodyJson;
-  assertEquals(body.error.code, "unauthorized");
-  assertMatch(body.error.message, what);
+  deepStrictEqual(body.error.code, "unauthorized");
+  match(body.error.message, what);
   return body;
 }
 
@@ -100,26 +100,26 @@ Deno.test("read API authentication", async (t) => {
         ]
       ) {
         const res = await get(app, list, await signClaims({ ...claims, exp: now() + 60 }));
-        assertEquals(res.status, 403, JSON.stringify(claims));
-        assertMatch(res.headers.get("WWW-Authenticate") ?? "", /error="insufficient_scope"/);
-        assertEquals((await res.json() as ErrorBodyJson).error.code, "forbidden");
+        deepStrictEqual(res.status, 403, JSON.stringify(claims));
+        match(res.headers.get("WWW-Authenticate") ?? "", /error="insufficient_scope"/);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.code, "forbidden");
       }
     });
 
     await t.step("a tenant token and an admin token are accepted", async () => {
       const tenant = await get(app, list, await tenantToken(TENANT_A));
-      assertEquals(tenant.status, 200);
-      assertEquals((await tenant.json()).items.length, 3);
+      deepStrictEqual(tenant.status, 200);
+      deepStrictEqual((await tenant.json()).items.length, 3);
       const admin = await get(app, list, await adminToken());
-      assertEquals(admin.status, 200);
-      assertEquals((await admin.json()).items.length, 3);
+      deepStrictEqual(admin.status, 200);
+      deepStrictEqual((await admin.json()).items.length, 3);
     });
 
     await t.step("the scheme name is case-insensitive", async () => {
       const res = await get(app, list, undefined, {
         Authorization: `bearer ${await tenantToken(TENANT_A)}`,
       });
-      assertEquals(res.status, 200);
+      deepStrictEqual(res.status, 200);
       await res.body?.cancel();
     });
 
@@ -130,8 +130,8 @@ Deno.test("read API authentication", async (t) => {
     await t.step("an unknown /v1 route is 401 without a token, JSON 404 with one", async () => {
       await expect401(await get(app, "/v1/nothing-here"));
       const res = await get(app, "/v1/nothing-here", await adminToken());
-      assertEquals(res.status, 404);
-      assertEquals((await res.json() as ErrorBodyJson).error.code, "not_found");
+      deepStrictEqual(res.status, 404);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.code, "not_found");
     });
   } finally {
     await store.close();
@@ -153,8 +153,8 @@ Deno.test("without API_JWT_SECRET every /v1 route is 401 and says the secret is 
       await expect401(await get(app, path, token), /API_JWT_SECRET is not configured/);
     }
     const health = await app.request("/healthz");
-    assertEquals(health.status, 200);
-    assert(health.headers.get("X-Request-Id"));
+    deepStrictEqual(health.status, 200);
+    ok(health.headers.get("X-Request-Id"));
     await health.body?.cancel();
   } finally {
     await store.close();

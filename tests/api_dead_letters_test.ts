@@ -1,5 +1,5 @@
+import { deepStrictEqual, ok } from "node:assert/strict";
 import * as v from "valibot";
-import { assert, assertEquals } from "./assert.ts";
 import {
   adminToken,
   BASE_TIME,
@@ -70,10 +70,10 @@ Deno.test("dead letters: admin-only list, payload encodings, replay both ways", 
       for (
         const res of [await get(app, "/v1/dead-letters", tenant), await replay(app, 1, tenant)]
       ) {
-        assertEquals(res.status, 403);
-        assertEquals((await res.json() as ErrorBodyJson).error.code, "forbidden");
+        deepStrictEqual(res.status, 403);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.code, "forbidden");
       }
-      assertEquals((await get(app, "/v1/dead-letters")).status, 401);
+      deepStrictEqual((await get(app, "/v1/dead-letters")).status, 401);
     });
 
     await t.step(
@@ -85,17 +85,17 @@ Deno.test("dead letters: admin-only list, payload encodings, replay both ways", 
         do {
           const q: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
           const res = await get(app, `/v1/dead-letters?limit=3${q}`, admin);
-          assertEquals(res.status, 200);
+          deepStrictEqual(res.status, 200);
           const page = v.parse(DeadLetterPageSchema, await res.json());
           ids.push(...page.items.map((i) => i.id));
           cursor = page.next_cursor;
           pages++;
         } while (cursor !== null);
-        assertEquals(ids, [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
-        assertEquals(pages, 4);
+        deepStrictEqual(ids, [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+        deepStrictEqual(pages, 4);
         const oldest = await (await get(app, "/v1/dead-letters?limit=100", admin)).json();
         const first = oldest.items.find((i: { id: number }) => i.id === 1);
-        assertEquals(first, {
+        deepStrictEqual(first, {
           id: 1,
           stream: "DEVICE_EVENTS",
           stream_seq: 1,
@@ -109,63 +109,63 @@ Deno.test("dead letters: admin-only list, payload encodings, replay both ways", 
           replay_outcome: null,
         });
         const second = oldest.items.find((i: { id: number }) => i.id === 2);
-        assertEquals(second.payload, '{"session_id":"nope"}');
-        assertEquals(second.payload_encoding, "utf8");
+        deepStrictEqual(second.payload, '{"session_id":"nope"}');
+        deepStrictEqual(second.payload_encoding, "utf8");
         const bad = await get(app, "/v1/dead-letters?cursor=abc.def", admin);
-        assertEquals(bad.status, 400);
-        assertEquals((await get(app, "/v1/dead-letters?limit=101", admin)).status, 400);
+        deepStrictEqual(bad.status, 400);
+        deepStrictEqual((await get(app, "/v1/dead-letters?limit=101", admin)).status, 400);
       },
     );
 
     await t.step("a payload valid today is stored, and the dead letter marked", async () => {
       const res = await replay(app, 3, admin);
-      assertEquals(res.status, 200);
+      deepStrictEqual(res.status, 200);
       const body = v.parse(ReplayAnswerSchema, await res.json());
-      assert(body.status === "stored");
-      assertEquals(body.item.session_id, VALID_ID);
-      assertEquals(body.item.end_time, "2026-03-12T10:15:00Z");
-      assertEquals(body.item.duration_seconds, 900);
+      ok(body.status === "stored");
+      deepStrictEqual(body.item.session_id, VALID_ID);
+      deepStrictEqual(body.item.end_time, "2026-03-12T10:15:00Z");
+      deepStrictEqual(body.item.duration_seconds, 900);
       const item = await get(app, `/v1/session-ends/${VALID_ID}`, await tenantToken(TENANT_A));
-      assertEquals(item.status, 200);
+      deepStrictEqual(item.status, 200);
       const list = await (await get(app, "/v1/dead-letters?limit=100", admin)).json();
       const marked = list.items.find((i: { id: number }) => i.id === 3);
-      assertEquals(marked.replay_outcome, "stored");
-      assert(marked.replayed_at !== null);
+      deepStrictEqual(marked.replay_outcome, "stored");
+      ok(marked.replayed_at !== null);
       // replaying it again is refused
       const again = await replay(app, 3, admin);
-      assertEquals(again.status, 409);
-      assertEquals((await again.json() as ErrorBodyJson).error.code, "already_replayed");
+      deepStrictEqual(again.status, 409);
+      deepStrictEqual((await again.json() as ErrorBodyJson).error.code, "already_replayed");
     });
 
     await t.step("valid today but already stored: duplicate, first row unchanged", async () => {
       const res = await replay(app, 4, admin);
-      assertEquals(res.status, 200);
-      assertEquals(await res.json(), { status: "duplicate", session_id: VALID_ID });
+      deepStrictEqual(res.status, 200);
+      deepStrictEqual(await res.json(), { status: "duplicate", session_id: VALID_ID });
       const rows = await store.db.execute("SELECT count(*) AS n FROM session_ends");
-      assertEquals(Number(rows.rows[0].n), 1);
+      deepStrictEqual(Number(rows.rows[0].n), 1);
     });
 
     await t.step("still invalid: 422 with today's reason, kept with that reason", async () => {
       const res = await replay(app, 2, admin);
-      assertEquals(res.status, 422);
+      deepStrictEqual(res.status, 422);
       const body = await res.json() as ErrorBodyJson;
-      assertEquals(body.error.code, "invalid_event");
-      assert(body.error.message.includes("session_id"), body.error.message);
-      assert(!body.error.message.includes("old text"));
+      deepStrictEqual(body.error.code, "invalid_event");
+      ok(body.error.message.includes("session_id"), body.error.message);
+      ok(!body.error.message.includes("old text"));
       const list = await (await get(app, "/v1/dead-letters?limit=100", admin)).json();
       const kept = list.items.find((i: { id: number }) => i.id === 2);
-      assertEquals(kept.reason, body.error.message);
-      assertEquals(kept.replayed_at, null);
+      deepStrictEqual(kept.reason, body.error.message);
+      deepStrictEqual(kept.replayed_at, null);
     });
 
     await t.step("unknown id 404, malformed id 400", async () => {
-      assertEquals((await replay(app, 999, admin)).status, 404);
+      deepStrictEqual((await replay(app, 999, admin)).status, 404);
       const res = await app.request("/v1/dead-letters/abc/replay", {
         method: "POST",
         headers: { Authorization: `Bearer ${admin}` },
       });
-      assertEquals(res.status, 400);
-      assertEquals((await res.json() as ErrorBodyJson).error.param, "id");
+      deepStrictEqual(res.status, 400);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "id");
     });
   } finally {
     await store.close();

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { deepStrictEqual, match, ok } from "node:assert/strict";
 import {
   adminToken,
   BASE_TIME,
@@ -83,9 +83,9 @@ Deno.test("export: byte-exact CSV and NDJSON of a fixed set", async (t) => {
 
     await t.step("CSV: header, CRLF, quoting, formulas neutralised with a leading '", async () => {
       const res = await get(app, "/v1/session-ends/export?format=csv", token);
-      assertEquals(res.status, 200);
-      assertEquals(res.headers.get("Content-Type"), "text/csv; charset=utf-8; header=present");
-      assertMatch(
+      deepStrictEqual(res.status, 200);
+      deepStrictEqual(res.headers.get("Content-Type"), "text/csv; charset=utf-8; header=present");
+      match(
         res.headers.get("Content-Disposition") ?? "",
         new RegExp(`^attachment; filename="session-ends-${TENANT_A}-\\d{8}T\\d{6}Z\\.csv"$`),
       );
@@ -116,23 +116,23 @@ Deno.test("export: byte-exact CSV and NDJSON of a fixed set", async (t) => {
         `88888888-0000-4000-8000-000000000008,${rest},${USER},ssh_session_end,2026-03-12T00:00:00Z,,,203.0.113.7,'+1,2026-03-12T00:00:00Z,${
           link(8)
         }\r\n`;
-      assertEquals(await res.text(), expected);
+      deepStrictEqual(await res.text(), expected);
     });
 
     await t.step("NDJSON: one list item per line, in list order", async () => {
       const res = await get(app, "/v1/session-ends/export?format=ndjson", token);
-      assertEquals(res.status, 200);
-      assertEquals(res.headers.get("Content-Type"), "application/x-ndjson; charset=utf-8");
-      assertMatch(res.headers.get("Content-Disposition") ?? "", /\.ndjson"$/);
+      deepStrictEqual(res.status, 200);
+      deepStrictEqual(res.headers.get("Content-Type"), "application/x-ndjson; charset=utf-8");
+      match(res.headers.get("Content-Disposition") ?? "", /\.ndjson"$/);
       const text = await res.text();
-      assert(
+      ok(
         text.startsWith(
           `{"session_id":"11111111-0000-4000-8000-000000000001","tenant_id":"aaaaaaaa-0000-4000-8000-000000000001","device_id":"d1d1d1d1-0000-4000-8000-000000000001","user_id":"e1e1e1e1-0000-4000-8000-000000000001","action":"ssh_session_end","start_time":"2026-03-12T08:45:00Z","end_time":"2026-03-12T09:00:00Z","duration_seconds":900,"source_ip":"203.0.113.7","reason":"normal","recorded_at":"2026-03-12T00:00:00Z","chain_seq":1,"chain_hash":"${
             chain.get(FIXED[0].sessionId)![1]
           }"}\n`,
         ),
       );
-      assertEquals(
+      deepStrictEqual(
         text,
         FIXED.map((r) => {
           const [chain_seq, chain_hash] = chain.get(r.sessionId)!;
@@ -141,16 +141,16 @@ Deno.test("export: byte-exact CSV and NDJSON of a fixed set", async (t) => {
       );
       // exactly the list's items
       const list = await (await get(app, "/v1/session-ends?limit=500", token)).json();
-      assertEquals(text.trimEnd().split("\n").map((line) => JSON.parse(line)), list.items);
+      deepStrictEqual(text.trimEnd().split("\n").map((line) => JSON.parse(line)), list.items);
     });
 
     await t.step("format defaults to csv; other tenants' rows never appear", async () => {
       const res = await get(app, "/v1/session-ends/export", await tenantToken(TENANT_B));
-      assertEquals(res.status, 200);
-      assertEquals(await res.text(), HEADER);
+      deepStrictEqual(res.status, 200);
+      deepStrictEqual(await res.text(), HEADER);
       const all = await get(app, "/v1/session-ends/export", await adminToken());
-      assertMatch(all.headers.get("Content-Disposition") ?? "", /filename="session-ends-all-/);
-      assertEquals((await all.text()).split("\r\n").length - 2 >= FIXED.length, true);
+      match(all.headers.get("Content-Disposition") ?? "", /filename="session-ends-all-/);
+      deepStrictEqual((await all.text()).split("\r\n").length - 2 >= FIXED.length, true);
     });
   } finally {
     await store.close();
@@ -180,15 +180,15 @@ Deno.test("export: filters, auth and bad input follow the list's rules", async (
           const exported = (await res.text()).split("\n").filter(Boolean).map((l) =>
             JSON.parse(l).session_id
           );
-          assertEquals(exported, ids, q);
+          deepStrictEqual(exported, ids, q);
         }
       },
     );
 
     await t.step("no token is 401; another tenant is 403; bad input is 400 naming it", async () => {
-      assertEquals((await get(app, "/v1/session-ends/export")).status, 401);
+      deepStrictEqual((await get(app, "/v1/session-ends/export")).status, 401);
       const foreign = await get(app, `/v1/session-ends/export?tenant_id=${TENANT_B}`, token);
-      assertEquals(foreign.status, 403);
+      deepStrictEqual(foreign.status, 403);
       for (
         const [q, param] of [
           ["format=xlsx", "format"],
@@ -200,8 +200,8 @@ Deno.test("export: filters, auth and bad input follow the list's rules", async (
         ]
       ) {
         const res = await get(app, `/v1/session-ends/export?${q}`, token);
-        assertEquals(res.status, 400, q);
-        assertEquals((await res.json() as ErrorBodyJson).error.param, param, q);
+        deepStrictEqual(res.status, 400, q);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.param, param, q);
       }
     });
   } finally {
@@ -215,6 +215,7 @@ Deno.test("export of 100k rows streams in 1000-row queries, read only as the cli
     const count = 100_000;
     await bulkInsert(store.db, TENANT_A, count, BASE_TIME);
     const queries: InStatement[] = [];
+    let running = 0;
     // how far ahead of the client the server read: queries issued minus chunks the client took
     let chunksTaken = 0;
     let mostAhead = 0;
@@ -222,7 +223,13 @@ Deno.test("export of 100k rows streams in 1000-row queries, read only as the cli
     store.db.execute = (stmt: InStatement) => {
       queries.push(stmt);
       mostAhead = Math.max(mostAhead, queries.length - chunksTaken);
-      return execute(stmt);
+      running++;
+      return execute(stmt).finally(() => running--);
+    };
+    // A stream starts its next query in the promise jobs that follow the previous answer, and
+    // all of those run before a timer fires: when no query runs at a timer tick, it stopped reading.
+    const readingStopped = async () => {
+      do await new Promise((resolve) => setTimeout(resolve, 0)); while (running > 0);
     };
     const { app } = makeLiveApp(store.db);
     const token = await tenantToken(TENANT_A);
@@ -232,12 +239,12 @@ Deno.test("export of 100k rows streams in 1000-row queries, read only as the cli
     const reader = paused.body!.getReader();
     await reader.read();
     await reader.read();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert(queries.length <= 3, `a paused client caused ${queries.length} queries`);
+    await readingStopped();
+    ok(queries.length <= 3, `a paused client caused ${queries.length} queries`);
     await reader.cancel();
     const afterCancel = queries.length;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assertEquals(queries.length, afterCancel);
+    await readingStopped();
+    deepStrictEqual(queries.length, afterCancel);
     queries.length = 0;
     mostAhead = 0;
 
@@ -254,20 +261,20 @@ Deno.test("export of 100k rows streams in 1000-row queries, read only as the cli
       last = new TextDecoder().decode(chunk.subarray(Math.max(0, chunk.byteLength - 400)));
       chunksTaken++;
     }
-    assertEquals(lines, count + 1);
-    assertEquals(queries.length, count / 1000);
+    deepStrictEqual(lines, count + 1);
+    deepStrictEqual(queries.length, count / 1000);
     for (const q of queries) {
       const args = (q as { args: number[] }).args;
-      assertEquals(args[args.length - 1], 1001);
+      deepStrictEqual(args[args.length - 1], 1001);
     }
     // the oldest row comes last
-    assertMatch(last, /0b0b0b0b-0000-4000-8000-000000000001,.*\r\n$/);
+    match(last, /0b0b0b0b-0000-4000-8000-000000000001,.*\r\n$/);
     // every chunk is about 1000 rows, far below the whole body
-    assert(biggestChunk < 300_000, `biggest chunk ${biggestChunk} bytes`);
-    assert(bytes > 20_000_000, `${bytes} bytes`);
+    ok(biggestChunk < 300_000, `biggest chunk ${biggestChunk} bytes`);
+    ok(bytes > 20_000_000, `${bytes} bytes`);
     // Constant memory: the server never ran more than two queries ahead of what the client took
     // (the header chunk counts as one), so at most ~2 chunks of ~1000 rows are ever held.
-    assert(mostAhead <= 2, `the server read ${mostAhead} chunks ahead of the client`);
+    ok(mostAhead <= 2, `the server read ${mostAhead} chunks ahead of the client`);
     console.log(
       `export: ${bytes} bytes in ${queries.length} queries, biggest chunk ${biggestChunk}, at most ${mostAhead} chunks ahead`,
     );

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { Hono } from "hono";
+import type { AuthEnv } from "../src/api/auth.ts";
+import { CursorCodec } from "../src/api/cursor.ts";
+import { deadLetterRoutes } from "../src/api/dead_letters.ts";
+import { PositionTokenCodec } from "../src/api/position_token.ts";
+import { sessionEndRoutes } from "../src/api/session_ends.ts";
 import {
   adminToken,
   type ErrorBodyJson,
@@ -8,6 +14,7 @@ import {
   makeApp,
   openTestDb,
   rng,
+  SECRET,
   TENANT_A,
   tenantToken,
 } from "./api_fixture.ts";
@@ -57,7 +64,7 @@ const BAD_LIST_QUERIES: [string, string][] = [
   [`device_id=${UUID}&device_id=${UUID}`, "device_id"],
 ];
 
-Deno.test("bad query input is a 400 naming the parameter", async (t) => {
+Deno.test("bad query or path input is a 400 naming the parameter", async (t) => {
   const store = await openTestDb();
   try {
     const { app } = makeApp(store.db);
@@ -67,27 +74,71 @@ Deno.test("bad query input is a 400 naming the parameter", async (t) => {
       await t.step(`${query.slice(0, 60)} → 400 ${param}`, async () => {
         for (const who of [token, admin]) {
           const res = await get(app, `${LIST}?${query}`, who);
-          assertEquals(res.status, 400);
+          deepStrictEqual(res.status, 400);
           const body = await res.json() as ErrorBodyJson;
-          assertEquals(body.error.code, "invalid_parameter");
-          assertEquals(body.error.param, param);
-          assert(body.error.message.length > 0);
+          deepStrictEqual(body.error.code, "invalid_parameter");
+          deepStrictEqual(body.error.param, param);
+          ok(body.error.message.length > 0);
         }
       });
     }
 
     await t.step("a non-UUID session_id is a 400 naming session_id", async () => {
-      for (const id of ["123", "not-a-uuid", `${UUID}0`, "%00", "..%2F..%2Fetc"]) {
+      const ids = ["123", "not-a-uuid", `${UUID}0`, UUID.slice(1), "%00", "..%2F..%2Fetc"];
+      for (const id of [...ids, "export.csv"]) {
         const res = await get(app, `${LIST}/${id}`, token);
-        assertEquals(res.status, 400, id);
-        assertEquals((await res.json() as ErrorBodyJson).error.param, "session_id");
+        deepStrictEqual(res.status, 400, id);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error, {
+          code: "invalid_parameter",
+          message: "session_id must be a UUID",
+          param: "session_id",
+        });
       }
     });
 
     await t.step("the single-item route refuses unknown parameters", async () => {
       const res = await get(app, `${LIST}/${UUID}?limit=1`, token);
-      assertEquals(res.status, 400);
-      assertEquals((await res.json() as ErrorBodyJson).error.param, "limit");
+      deepStrictEqual(res.status, 400);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "limit");
+    });
+
+    const post = (path: string, bearer: string) =>
+      app.request(path, { method: "POST", headers: { Authorization: `Bearer ${bearer}` } });
+    const answer = async (res: Response) => [res.status, (await res.json() as ErrorBodyJson).error];
+
+    await t.step("a malformed dead-letter id is a 400 naming id", async () => {
+      for (const id of ["abc", "0", "-1", "1.5", "1".repeat(16)]) {
+        const [status, error] = await answer(await post(`/v1/dead-letters/${id}/replay`, admin));
+        deepStrictEqual([status, error], [400, {
+          code: "invalid_parameter",
+          message: "id must be a positive integer",
+          param: "id",
+        }], id);
+      }
+      // a tenant token is refused before its id is looked at, as for a well-formed id
+      equal((await post("/v1/dead-letters/abc/replay", token)).status, 403);
+      equal((await post("/v1/dead-letters/1/replay", token)).status, 403);
+    });
+
+    await t.step("deeper paths are unknown routes: 404", async () => {
+      for (
+        const path of [
+          `/v1/session-ends/${UUID}/extra`,
+          "/v1/session-ends/not-a-uuid/extra",
+          "/v1/session-ends/stats/extra",
+        ]
+      ) {
+        const [status, error] = await answer(await get(app, path, token));
+        equal(status, 404, path);
+        equal((error as ErrorBodyJson["error"]).code, "not_found", path);
+      }
+      equal((await post("/v1/dead-letters/abc/replay/extra", admin)).status, 404);
+      equal((await post("/v1/dead-letters/abc", admin)).status, 404);
+    });
+
+    await t.step("without a token the answer is still 401, whatever the id", async () => {
+      equal((await get(app, "/v1/session-ends/not-a-uuid")).status, 401);
+      equal((await app.request("/v1/dead-letters/abc/replay", { method: "POST" })).status, 401);
     });
   } finally {
     await store.close();
@@ -121,8 +172,8 @@ Deno.test("garbage never gets a 500", async () => {
         ? `${LIST}?${name}=${encodeURIComponent(junk(1 + Math.floor(random() * 40)))}`
         : `${LIST}/${encodeURIComponent(junk(1 + Math.floor(random() * 40)))}`;
       const res = await get(app, raw, token);
-      assert(res.status < 500, `${raw} → ${res.status}`);
-      assertEquals(res.headers.get("content-type")?.startsWith("application/json"), true, raw);
+      ok(res.status < 500, `${raw} → ${res.status}`);
+      deepStrictEqual(res.headers.get("content-type")?.startsWith("application/json"), true, raw);
       await res.body?.cancel();
     }
     // raw, undecodable percent-escapes
@@ -130,7 +181,7 @@ Deno.test("garbage never gets a 500", async () => {
       const raw of [`${LIST}?reason=%E0%A4%A`, `${LIST}?%ZZ=1`, `${LIST}/%E0%A4%A`, `${LIST}?&&&`]
     ) {
       const res = await get(app, raw, token);
-      assert(res.status < 500, `${raw} → ${res.status}`);
+      ok(res.status < 500, `${raw} → ${res.status}`);
       await res.body?.cancel();
     }
   } finally {
@@ -144,12 +195,12 @@ Deno.test("a database failure is a JSON 500 without details", async () => {
   const token = await tenantToken(TENANT_A);
   await store.close(); // the database is gone under the app
   const res = await get(app, LIST, token, { "X-Request-Id": "db-down-1" });
-  assertEquals(res.status, 500);
-  assertEquals(await res.json(), {
+  deepStrictEqual(res.status, 500);
+  deepStrictEqual(await res.json(), {
     error: { code: "internal", message: "internal error", param: null },
   });
-  assertEquals(res.headers.get("X-Request-Id"), "db-down-1");
-  assert(logLines.some((l) => l.includes('"unexpected error"') && l.includes("db-down-1")));
+  deepStrictEqual(res.headers.get("X-Request-Id"), "db-down-1");
+  ok(logLines.some((l) => l.includes('"unexpected error"') && l.includes("db-down-1")));
 });
 
 Deno.test("every response carries a request id, secure headers and one access-log line", async (t) => {
@@ -160,14 +211,14 @@ Deno.test("every response carries a request id, secure headers and one access-lo
 
     await t.step("a sane incoming X-Request-Id is kept, a bad one replaced", async () => {
       const kept = await get(app, LIST, token, { "X-Request-Id": "abc-123_XYZ" });
-      assertEquals(kept.headers.get("X-Request-Id"), "abc-123_XYZ");
+      deepStrictEqual(kept.headers.get("X-Request-Id"), "abc-123_XYZ");
       await kept.body?.cancel();
       const replaced = await get(app, LIST, token, { "X-Request-Id": "bad id\u0001<script>" });
-      assertMatch(replaced.headers.get("X-Request-Id") ?? "", /^[0-9a-f-]{36}$/);
+      match(replaced.headers.get("X-Request-Id") ?? "", /^[0-9a-f-]{36}$/);
       await replaced.body?.cancel();
       const errored = await get(app, LIST, undefined, { "X-Request-Id": "on-401" });
-      assertEquals(errored.status, 401);
-      assertEquals(errored.headers.get("X-Request-Id"), "on-401");
+      deepStrictEqual(errored.status, 401);
+      deepStrictEqual(errored.headers.get("X-Request-Id"), "on-401");
       await errored.body?.cancel();
     });
 
@@ -175,17 +226,17 @@ Deno.test("every response carries a request id, secure headers and one access-lo
       for (
         const res of [await get(app, LIST, token), await get(app, LIST), await get(app, "/nope")]
       ) {
-        assertEquals(res.headers.get("X-Content-Type-Options"), "nosniff");
-        assertEquals(res.headers.get("X-Frame-Options"), "SAMEORIGIN");
-        assertMatch(res.headers.get("Content-Security-Policy") ?? "", /default-src 'none'/);
+        deepStrictEqual(res.headers.get("X-Content-Type-Options"), "nosniff");
+        deepStrictEqual(res.headers.get("X-Frame-Options"), "SAMEORIGIN");
+        match(res.headers.get("Content-Security-Policy") ?? "", /default-src 'none'/);
         await res.body?.cancel();
       }
     });
 
     await t.step("an unknown route is a JSON 404", async () => {
       const res = await app.request("/nope");
-      assertEquals(res.status, 404);
-      assertEquals((await res.json() as ErrorBodyJson).error.code, "not_found");
+      deepStrictEqual(res.status, 404);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.code, "not_found");
     });
 
     await t.step("one JSON access-log line per request, with its request id", async () => {
@@ -193,11 +244,11 @@ Deno.test("every response carries a request id, secure headers and one access-lo
       const res = await get(app, `${LIST}?limit=1`, token, { "X-Request-Id": "log-me" });
       await res.body?.cancel();
       const lines = logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === "http request");
-      assertEquals(lines.length, 1);
-      assertEquals(lines[0].request_id, "log-me");
-      assertEquals(lines[0].status, 200);
-      assertEquals(lines[0].path, LIST);
-      assert(!logLines.join("\n").includes(token), "the token is never logged");
+      deepStrictEqual(lines.length, 1);
+      deepStrictEqual(lines[0].request_id, "log-me");
+      deepStrictEqual(lines[0].status, 200);
+      deepStrictEqual(lines[0].path, LIST);
+      ok(!logLines.join("\n").includes(token), "the token is never logged");
     });
 
     await t.step("CORS answers only the configured origins", async () => {
@@ -209,14 +260,17 @@ Deno.test("every response carries a request id, secure headers and one access-lo
           "Access-Control-Request-Headers": "authorization",
         },
       });
-      assertEquals(allowed.status, 204);
-      assertEquals(allowed.headers.get("Access-Control-Allow-Origin"), "https://console.example");
+      deepStrictEqual(allowed.status, 204);
+      deepStrictEqual(
+        allowed.headers.get("Access-Control-Allow-Origin"),
+        "https://console.example",
+      );
       const other = await get(app, LIST, token, { Origin: "https://evil.example" });
-      assertEquals(other.headers.get("Access-Control-Allow-Origin"), null);
+      deepStrictEqual(other.headers.get("Access-Control-Allow-Origin"), null);
       await other.body?.cancel();
       const same = await get(app, LIST, token, { Origin: "https://console.example" });
-      assertEquals(same.headers.get("Access-Control-Allow-Origin"), "https://console.example");
-      assertMatch(same.headers.get("Access-Control-Expose-Headers") ?? "", /Link/);
+      deepStrictEqual(same.headers.get("Access-Control-Allow-Origin"), "https://console.example");
+      match(same.headers.get("Access-Control-Expose-Headers") ?? "", /Link/);
       await same.body?.cancel();
     });
   } finally {
@@ -231,8 +285,47 @@ Deno.test("without API_CORS_ORIGINS no CORS header is sent", async () => {
     const res = await get(app, LIST, await tenantToken(TENANT_A), {
       Origin: "https://console.example",
     });
-    assertEquals(res.headers.get("Access-Control-Allow-Origin"), null);
+    deepStrictEqual(res.headers.get("Access-Control-Allow-Origin"), null);
     await res.body?.cancel();
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("a route mounted after the item routes is reached, not taken as an id", async () => {
+  const store = await openTestDb();
+  try {
+    const rows = generateRows(TENANT_A, 3, 5, 0xa5);
+    await insertRows(store.db, rows);
+    const app = new Hono<AuthEnv>();
+    app.use("*", async (c, next) => {
+      c.set("auth", { kind: "admin" });
+      await next();
+    });
+    app.route(
+      "/session-ends",
+      sessionEndRoutes({ db: store.db, cursors: new CursorCodec(SECRET) }),
+    );
+    app.route(
+      "/dead-letters",
+      deadLetterRoutes({ db: store.db, cursors: new PositionTokenCodec(SECRET, "dead-letters") }),
+    );
+    // mounted after the item routes, as a new route would be
+    app.get("/session-ends/summary", (c) => c.text("summary"));
+    app.post("/dead-letters/all/replay", (c) => c.text("all"));
+
+    const summary = await app.request("/session-ends/summary");
+    equal(summary.status, 200);
+    equal(await summary.text(), "summary");
+    const all = await app.request("/dead-letters/all/replay", { method: "POST" });
+    equal(all.status, 200);
+    equal(await all.text(), "all");
+    // the item routes still answer their ids, in any letter case
+    const item = await app.request(`/session-ends/${rows[1].sessionId.toUpperCase()}`);
+    equal(item.status, 200);
+    equal((await item.json()).session_id, rows[1].sessionId);
+    equal((await app.request(`/session-ends/${UUID}`)).status, 404);
+    equal((await app.request("/dead-letters/999/replay", { method: "POST" })).status, 404);
   } finally {
     await store.close();
   }

@@ -21,6 +21,8 @@ export interface LiveApp {
   stored: StoredSignal;
   shutdown: AbortController;
   metrics: Metrics;
+  /** The app's log lines at `warn` and above. */
+  logs: string[];
 }
 
 /** Options of {@linkcode makeLiveApp}. */
@@ -37,17 +39,18 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
   const stored = new StoredSignal();
   const shutdown = new AbortController();
   const metrics = new Metrics();
+  const logs: string[] = [];
   const app = createApp({
     config: loadConfig({ API_JWT_SECRET: SECRET, ...options.env }),
     db,
     readiness: new Readiness(),
     metrics,
-    logger: createLogger("error", () => {}),
+    logger: createLogger("warn", (line) => logs.push(line)),
     stored: options.withoutSignal ? undefined : stored,
     shutdown: shutdown.signal,
     feed: { pollMs: options.pollMs, heartbeatMs: options.heartbeatMs },
   });
-  return { app, stored, shutdown, metrics };
+  return { app, stored, shutdown, metrics, logs };
 }
 
 /**
@@ -74,6 +77,12 @@ export async function bulkInsert(
   });
 }
 
+/**
+ * How long a read waits before failing the test: a guard against a hang
+ * (an event that never comes), not a speed check.
+ */
+export const HANG_GUARD_MS = 20_000;
+
 /** One server-sent event, or a comment. */
 export interface SseEvent {
   id?: string;
@@ -96,7 +105,7 @@ export class SseReader {
   }
 
   /** The next event (comments included), or undefined when the stream ended. */
-  async next(timeoutMs = 5_000): Promise<SseEvent | undefined> {
+  async next(): Promise<SseEvent | undefined> {
     while (true) {
       const end = this.#buffer.indexOf("\n\n");
       if (end >= 0) {
@@ -116,7 +125,10 @@ export class SseReader {
       if (this.ended) return undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`no event within ${HANG_GUARD_MS} ms: the stream hangs`)),
+          HANG_GUARD_MS,
+        );
       });
       try {
         this.#pending ??= this.#reader.read();
@@ -131,10 +143,10 @@ export class SseReader {
   }
 
   /** The next `n` data events (skipping comments and retry). */
-  async data(n: number, timeoutMs = 5_000): Promise<{ id: string; data: string }[]> {
+  async data(n: number): Promise<{ id: string; data: string }[]> {
     const events: { id: string; data: string }[] = [];
     while (events.length < n) {
-      const event = await this.next(timeoutMs);
+      const event = await this.next();
       if (event === undefined) throw new Error(`stream ended after ${events.length} events`);
       if (event.data !== undefined && event.id !== undefined) {
         events.push({ id: event.id, data: event.data });

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { deepStrictEqual, match, ok } from "node:assert/strict";
 import {
   adminToken,
   BASE_TIME,
@@ -34,9 +34,9 @@ Deno.test("walking next_cursor to null yields every matching row exactly once", 
     for (const size of [1, 7, 500]) {
       await t.step(`page size ${size}, no filter`, async () => {
         const { ids, pages } = await walk(app, tokenA, `limit=${size}`);
-        assertEquals(ids, ordered(rowsA, (r) => r.tenantId === TENANT_A));
+        deepStrictEqual(ids, ordered(rowsA, (r) => r.tenantId === TENANT_A));
         // no extra empty page at the end
-        assertEquals(pages, Math.max(1, Math.ceil(rowsA.length / size)));
+        deepStrictEqual(pages, Math.max(1, Math.ceil(rowsA.length / size)));
       });
       await t.step(`page size ${size}, device and time filters`, async () => {
         const since = BASE_TIME + 15 * 60_000;
@@ -45,7 +45,7 @@ Deno.test("walking next_cursor to null yields every matching row exactly once", 
           new Date(since).toISOString()
         }&until=${new Date(until).toISOString()}`;
         const { ids } = await walk(app, tokenA, q);
-        assertEquals(
+        deepStrictEqual(
           ids,
           ordered(
             rowsA,
@@ -54,37 +54,37 @@ Deno.test("walking next_cursor to null yields every matching row exactly once", 
               r.endTime < until,
           ),
         );
-        assert(ids.length > 10);
+        ok(ids.length > 10);
       });
     }
 
     await t.step("the admin walk covers every tenant exactly once", async () => {
       const { ids } = await walk(app, await adminToken(), "limit=7");
-      assertEquals(ids, ordered([...rowsA, ...rowsB]));
+      deepStrictEqual(ids, ordered([...rowsA, ...rowsB]));
     });
 
     await t.step("a page that fills exactly has no next_cursor", async () => {
       const res = await get(app, `/v1/session-ends?limit=${rowsA.length}`, tokenA);
       const body = await res.json() as PageBody;
-      assertEquals(body.items.length, rowsA.length);
-      assertEquals(body.next_cursor, null);
-      assertEquals(res.headers.get("Link"), null);
+      deepStrictEqual(body.items.length, rowsA.length);
+      deepStrictEqual(body.next_cursor, null);
+      deepStrictEqual(res.headers.get("Link"), null);
     });
 
     await t.step("the Link header points at the next page with the same filters", async () => {
       const res = await get(app, `/v1/session-ends?limit=5&device_id=${DEVICES[0]}`, tokenA);
       const body = await res.json() as PageBody;
       const link = res.headers.get("Link") ?? "";
-      assertMatch(link, /^<\/v1\/session-ends\?[^>]+>; rel="next"$/);
+      match(link, /^<\/v1\/session-ends\?[^>]+>; rel="next"$/);
       const target = link.slice(1, link.indexOf(">"));
       const params = new URL(target, "http://x").searchParams;
-      assertEquals(params.get("cursor"), body.next_cursor);
-      assertEquals(params.get("device_id"), DEVICES[0]);
+      deepStrictEqual(params.get("cursor"), body.next_cursor);
+      deepStrictEqual(params.get("device_id"), DEVICES[0]);
       const next = await get(app, target, tokenA);
-      assertEquals(next.status, 200);
+      deepStrictEqual(next.status, 200);
       const nextBody = await next.json() as PageBody;
       const want = ordered(rowsA, (r) => r.deviceId === DEVICES[0]);
-      assertEquals(nextBody.items.map((i) => i.session_id), want.slice(5, 10));
+      deepStrictEqual(nextBody.items.map((i) => i.session_id), want.slice(5, 10));
     });
 
     await t.step("a cursor only works with the filters it was issued for", async () => {
@@ -105,17 +105,17 @@ Deno.test("walking next_cursor to null yields every matching row exactly once", 
           `/v1/session-ends?${q}&cursor=${cursor}`.replace("?&", "?"),
           tokenA,
         );
-        assertEquals(res.status, 400, q);
-        assertEquals((await res.json() as ErrorBodyJson).error.param, "cursor");
+        deepStrictEqual(res.status, 400, q);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "cursor");
       }
       // the limit may change between pages
-      const ok = await get(
+      const widerPage = await get(
         app,
         `/v1/session-ends?device_id=${DEVICES[0]}&limit=50&cursor=${cursor}`,
         tokenA,
       );
-      assertEquals(ok.status, 200);
-      await ok.body?.cancel();
+      deepStrictEqual(widerPage.status, 200);
+      await widerPage.body?.cancel();
     });
 
     await t.step("another tenant cannot use a tenant's cursor", async () => {
@@ -125,8 +125,8 @@ Deno.test("walking next_cursor to null yields every matching row exactly once", 
         `/v1/session-ends?cursor=${encodeURIComponent(first.next_cursor!)}`,
         await tenantToken(TENANT_B),
       );
-      assertEquals(res.status, 400);
-      assertEquals((await res.json() as ErrorBodyJson).error.param, "cursor");
+      deepStrictEqual(res.status, 400);
+      deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "cursor");
     });
 
     await t.step("an edited cursor is refused", async () => {
@@ -145,8 +145,8 @@ Deno.test("walking next_cursor to null yields every matching row exactly once", 
         const bad of [`${edited}.${mac}`, `${payload}.${flip(mac)}`, `${payload}.`, payload, mac]
       ) {
         const res = await get(app, `/v1/session-ends?cursor=${encodeURIComponent(bad)}`, tokenA);
-        assertEquals(res.status, 400, bad);
-        assertEquals((await res.json() as ErrorBodyJson).error.param, "cursor");
+        deepStrictEqual(res.status, 400, bad);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.param, "cursor");
       }
     });
   } finally {
@@ -177,16 +177,16 @@ Deno.test("a walk while rows arrive repeats nothing and skips nothing that exist
         await insertRows(store.db, arrivals.slice(next, next + 15));
         next += 15;
       });
-      assert(next > 0, "rows arrived during the walk");
-      assertEquals(new Set(ids).size, ids.length, `page size ${size}: a row was repeated`);
+      ok(next > 0, "rows arrived during the walk");
+      deepStrictEqual(new Set(ids).size, ids.length, `page size ${size}: a row was repeated`);
       const seen = new Set(ids);
       const missing = initial.filter((r) => !seen.has(r.sessionId));
-      assertEquals(missing.map((r) => r.sessionId), [], `page size ${size}: rows skipped`);
+      deepStrictEqual(missing.map((r) => r.sessionId), [], `page size ${size}: rows skipped`);
       // whatever else it returned are rows that arrived, in list order
       const known = new Map([...initial, ...arrivals].map((r) => [r.sessionId, r]));
       const walked = ids.map((id) => known.get(id)!);
-      assert(walked.every(Boolean));
-      assertEquals(ids, [...walked].sort(byListOrder).map((r) => r.sessionId));
+      ok(walked.every(Boolean));
+      deepStrictEqual(ids, [...walked].sort(byListOrder).map((r) => r.sessionId));
       initial.push(...arrivals.slice(0, next));
     }
   } finally {

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./assert.ts";
+import { deepStrictEqual, ok } from "node:assert/strict";
 import {
   adminToken,
   BASE_TIME,
@@ -71,23 +71,26 @@ Deno.test("listing and fetching session ends", async (t) => {
       "the default page is the 50 newest of the tenant, newest end_time first",
       async () => {
         const res = await get(app, "/v1/session-ends", tokenA);
-        assertEquals(res.status, 200);
-        assertEquals(res.headers.get("content-type"), "application/json");
+        deepStrictEqual(res.status, 200);
+        deepStrictEqual(res.headers.get("content-type"), "application/json");
         const body = await res.json() as PageBody;
-        assertEquals(body.items.map((i) => i.session_id), expected(all, TENANT_A, {}).slice(0, 50));
-        assert(body.next_cursor !== null);
+        deepStrictEqual(
+          body.items.map((i) => i.session_id),
+          expected(all, TENANT_A, {}).slice(0, 50),
+        );
+        ok(body.next_cursor !== null);
       },
     );
 
     await t.step("an item has exactly the SPEC fields, times in RFC 3339 UTC", async () => {
       const body = await (await get(app, "/v1/session-ends?limit=500", tokenA)).json() as PageBody;
       const byId = new Map(rowsA.map((r) => [r.sessionId, r]));
-      assertEquals(body.items.length, rowsA.length);
+      deepStrictEqual(body.items.length, rowsA.length);
       for (const item of body.items) {
-        assertEquals(withoutChain(item), expectedItem(byId.get(item.session_id)!));
+        deepStrictEqual(withoutChain(item), expectedItem(byId.get(item.session_id)!));
       }
-      assert(body.items.some((i) => i.end_time === null), "fixture has rows without end_time");
-      assert(body.items.some((i) => i.user_id === null), "fixture has rows without user_id");
+      ok(body.items.some((i) => i.end_time === null), "fixture has rows without end_time");
+      ok(body.items.some((i) => i.user_id === null), "fixture has rows without user_id");
     });
 
     await t.step("every filter and combinations match the expectation computed in JS", async () => {
@@ -122,42 +125,42 @@ Deno.test("listing and fetching session ends", async (t) => {
         ) {
           const want = expected(all, tenant, f);
           const { ids } = await walk(app, token, `${queryOf(f)}&limit=500`.replace(/^&/, ""));
-          assertEquals(ids, want, `${tenant ?? "admin"} ${queryOf(f)}`);
+          deepStrictEqual(ids, want, `${tenant ?? "admin"} ${queryOf(f)}`);
           if (want.length > 0) nonEmpty++;
         }
       }
       // the expectations are not vacuous
-      assert(nonEmpty >= filters.length * 3 - 6, `only ${nonEmpty} non-empty expectations`);
+      ok(nonEmpty >= filters.length * 3 - 6, `only ${nonEmpty} non-empty expectations`);
     });
 
     await t.step("since is inclusive and until exclusive on end_time", async () => {
       const t0 = rowsA.find((r) => r.endTime !== null)!.endTime!;
       const at = await walk(app, tokenA, queryOf({ since: t0, until: t0 + 1 }));
       const exact = rowsA.filter((r) => r.endTime === t0).map((r) => r.sessionId).sort().reverse();
-      assertEquals(at.ids, exact);
-      assert(exact.length > 0);
+      deepStrictEqual(at.ids, exact);
+      ok(exact.length > 0);
       const before = await walk(app, tokenA, queryOf({ until: t0 }));
-      assert(before.ids.every((id) => !exact.includes(id)));
+      ok(before.ids.every((id) => !exact.includes(id)));
     });
 
     await t.step("times with an offset or a fraction are the same instant", async () => {
       const since = BASE_TIME + 45 * 60_000;
       const a = await walk(app, tokenA, `since=${encodeURIComponent("2026-03-12T02:45:00+02:00")}`);
       const b = await walk(app, tokenA, `since=${encodeURIComponent("2026-03-12T00:45:00.000Z")}`);
-      assertEquals(a.ids, expected(all, TENANT_A, { since }));
-      assertEquals(b.ids, a.ids);
+      deepStrictEqual(a.ids, expected(all, TENANT_A, { since }));
+      deepStrictEqual(b.ids, a.ids);
     });
 
     await t.step("filters accept upper-case UUIDs", async () => {
       const { ids } = await walk(app, tokenA, `device_id=${DEVICES[0].toUpperCase()}`);
-      assertEquals(ids, expected(all, TENANT_A, { device_id: DEVICES[0] }));
+      deepStrictEqual(ids, expected(all, TENANT_A, { device_id: DEVICES[0] }));
     });
 
     await t.step("a tenant never lists another tenant's rows", async () => {
       const a = await walk(app, tokenA, "limit=500");
       const foreign = new Set([...rowsB, ...rowsC].map((r) => r.sessionId));
-      assert(a.ids.every((id) => !foreign.has(id)));
-      assertEquals(a.ids.length, rowsA.length);
+      ok(a.ids.every((id) => !foreign.has(id)));
+      deepStrictEqual(a.ids.length, rowsA.length);
     });
 
     await t.step(
@@ -165,22 +168,22 @@ Deno.test("listing and fetching session ends", async (t) => {
       async () => {
         for (const path of ["/v1/session-ends", `/v1/session-ends/${rowsB[0].sessionId}`]) {
           const res = await get(app, `${path}?tenant_id=${TENANT_B}`, tokenA);
-          assertEquals(res.status, 403);
+          deepStrictEqual(res.status, 403);
           const body = await res.json() as ErrorBodyJson;
-          assertEquals(body.error.param, "tenant_id");
-          assert(!JSON.stringify(body).includes(rowsB[0].sessionId.slice(-12)));
+          deepStrictEqual(body.error.param, "tenant_id");
+          ok(!JSON.stringify(body).includes(rowsB[0].sessionId.slice(-12)));
         }
       },
     );
 
     await t.step("a tenant token naming its own tenant_id is served as usual", async () => {
       const { ids } = await walk(app, tokenA, `tenant_id=${TENANT_A.toUpperCase()}&limit=500`);
-      assertEquals(ids, expected(all, TENANT_A, {}));
+      deepStrictEqual(ids, expected(all, TENANT_A, {}));
     });
 
     await t.step("an admin reads every tenant, or one with tenant_id", async () => {
-      assertEquals((await walk(app, admin, "limit=500")).ids, expected(all, undefined, {}));
-      assertEquals(
+      deepStrictEqual((await walk(app, admin, "limit=500")).ids, expected(all, undefined, {}));
+      deepStrictEqual(
         (await walk(app, admin, `tenant_id=${TENANT_C}`)).ids,
         expected(all, TENANT_C, {}),
       );
@@ -189,7 +192,7 @@ Deno.test("listing and fetching session ends", async (t) => {
         `/v1/session-ends/${rowsC[3].sessionId}?tenant_id=${TENANT_A}`,
         admin,
       );
-      assertEquals(r.status, 404);
+      deepStrictEqual(r.status, 404);
       await r.body?.cancel();
     });
 
@@ -197,11 +200,11 @@ Deno.test("listing and fetching session ends", async (t) => {
       const row = rowsA[17];
       for (const id of [row.sessionId, row.sessionId.toUpperCase()]) {
         const res = await get(app, `/v1/session-ends/${id}`, tokenA);
-        assertEquals(res.status, 200);
-        assertEquals(withoutChain(await res.json()), expectedItem(row));
+        deepStrictEqual(res.status, 200);
+        deepStrictEqual(withoutChain(await res.json()), expectedItem(row));
       }
       const viaAdmin = await get(app, `/v1/session-ends/${row.sessionId}`, admin);
-      assertEquals(withoutChain(await viaAdmin.json()), expectedItem(row));
+      deepStrictEqual(withoutChain(await viaAdmin.json()), expectedItem(row));
     });
 
     await t.step("a foreign session_id is the same 404 as an unknown one", async () => {
@@ -211,14 +214,14 @@ Deno.test("listing and fetching session ends", async (t) => {
         `/v1/session-ends/abcdef00-1234-4abc-8def-000000000000`,
         tokenA,
       );
-      assertEquals(foreign.status, 404);
-      assertEquals(unknown.status, 404);
-      assertEquals(await foreign.json(), await unknown.json());
+      deepStrictEqual(foreign.status, 404);
+      deepStrictEqual(unknown.status, 404);
+      deepStrictEqual(await foreign.json(), await unknown.json());
     });
 
     await t.step("answers are not cacheable by shared caches", async () => {
       const res = await get(app, "/v1/session-ends?limit=1", tokenA);
-      assertEquals(res.headers.get("Cache-Control"), "private, no-store");
+      deepStrictEqual(res.headers.get("Cache-Control"), "private, no-store");
       await res.body?.cancel();
     });
   } finally {
@@ -231,8 +234,8 @@ Deno.test("an empty store lists nothing and no cursor", async () => {
   try {
     const { app } = makeApp(store.db);
     const res = await get(app, "/v1/session-ends", await tenantToken(TENANT_A));
-    assertEquals(await res.json(), { items: [], next_cursor: null });
-    assertEquals(res.headers.get("Link"), null);
+    deepStrictEqual(await res.json(), { items: [], next_cursor: null });
+    deepStrictEqual(res.headers.get("Link"), null);
   } finally {
     await store.close();
   }

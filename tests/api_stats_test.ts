@@ -1,5 +1,5 @@
+import { deepStrictEqual } from "node:assert/strict";
 import * as v from "valibot";
-import { assertEquals } from "./assert.ts";
 import {
   adminToken,
   BASE_TIME,
@@ -83,9 +83,9 @@ Deno.test("stats match an independent computation in JavaScript", async (t) => {
     for (const group of ["device_id", "user_id", "reason", "day"] as const) {
       await t.step(`group_by=${group}`, async () => {
         const res = await get(app, `/v1/session-ends/stats?group_by=${group}`, tokenA);
-        assertEquals(res.status, 200);
+        deepStrictEqual(res.status, 200);
         const body = v.parse(StatsAnswerSchema, await res.json());
-        assertEquals(body, {
+        deepStrictEqual(body, {
           group_by: group,
           groups: expectedStats(rowsA, group),
           truncated: false,
@@ -100,28 +100,28 @@ Deno.test("stats match an independent computation in JavaScript", async (t) => {
       for (const group of ["reason", "day"] as const) {
         const res = await get(app, `/v1/session-ends/stats?group_by=${group}&${q}`, tokenA);
         const body = await res.json();
-        assertEquals(body.groups, expectedStats(rowsA, group, since, until));
+        deepStrictEqual(body.groups, expectedStats(rowsA, group, since, until));
       }
     });
 
     await t.step("limit keeps the first groups and says so", async () => {
       const res = await get(app, "/v1/session-ends/stats?group_by=reason&limit=2", tokenA);
       const body = await res.json();
-      assertEquals(body.groups, expectedStats(rowsA, "reason").slice(0, 2));
-      assertEquals(body.truncated, true);
+      deepStrictEqual(body.groups, expectedStats(rowsA, "reason").slice(0, 2));
+      deepStrictEqual(body.truncated, true);
     });
 
     await t.step("an admin reads every tenant, or one with tenant_id", async () => {
       const admin = await adminToken();
       const all = await (await get(app, "/v1/session-ends/stats?group_by=device_id", admin))
         .json();
-      assertEquals(all.groups, expectedStats([...rowsA, ...rowsB], "device_id"));
+      deepStrictEqual(all.groups, expectedStats([...rowsA, ...rowsB], "device_id"));
       const onlyB = await (await get(
         app,
         `/v1/session-ends/stats?group_by=device_id&tenant_id=${TENANT_B}`,
         admin,
       )).json();
-      assertEquals(onlyB.groups, expectedStats(rowsB, "device_id"));
+      deepStrictEqual(onlyB.groups, expectedStats(rowsB, "device_id"));
     });
 
     await t.step("a tenant cannot read another tenant; bad input is a 400", async () => {
@@ -130,7 +130,7 @@ Deno.test("stats match an independent computation in JavaScript", async (t) => {
         `/v1/session-ends/stats?group_by=day&tenant_id=${TENANT_B}`,
         tokenA,
       );
-      assertEquals(foreign.status, 403);
+      deepStrictEqual(foreign.status, 403);
       for (
         const [q, param] of [
           ["", "group_by"],
@@ -141,10 +141,10 @@ Deno.test("stats match an independent computation in JavaScript", async (t) => {
         ]
       ) {
         const res = await get(app, `/v1/session-ends/stats?${q}`, tokenA);
-        assertEquals(res.status, 400, q);
-        assertEquals((await res.json() as ErrorBodyJson).error.param, param, q);
+        deepStrictEqual(res.status, 400, q);
+        deepStrictEqual((await res.json() as ErrorBodyJson).error.param, param, q);
       }
-      assertEquals((await get(app, "/v1/session-ends/stats?group_by=day")).status, 401);
+      deepStrictEqual((await get(app, "/v1/session-ends/stats?group_by=day")).status, 401);
     });
   } finally {
     await store.close();

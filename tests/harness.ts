@@ -41,6 +41,30 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
 }
 
+/**
+ * Resolves or rejects as `promise` does, or rejects naming `what` after
+ * `timeoutMs`: a guard against a test that would otherwise never end, not a
+ * speed check.
+ */
+export async function settles<T>(
+  what: string,
+  promise: Promise<T>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A NATS client for the test itself. */
 export interface TestNats {
   nc: NatsConnection;

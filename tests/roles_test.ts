@@ -3,8 +3,8 @@
  * readiness without NATS; an `ingest` process serves only the operational
  * routes.
  */
+import { deepStrictEqual, ok } from "node:assert/strict";
 import { mintToken } from "../src/api/token.ts";
-import { assert, assertEquals } from "./assert.ts";
 import {
   freePort,
   publishAll,
@@ -27,18 +27,18 @@ Deno.test("ROLE=api answers /v1 and /readyz without any NATS server", opts, asyn
   });
   try {
     const ready = await service.get("/readyz");
-    assertEquals(ready.status, 200, JSON.stringify(ready.body));
+    deepStrictEqual(ready.status, 200, JSON.stringify(ready.body));
     const token = await mintToken({
       secret: TEST_JWT_SECRET,
       tenantId: "11111111-1111-4111-8111-111111111111",
     });
     const list = await service.get("/v1/session-ends", { Authorization: `Bearer ${token}` });
-    assertEquals(list.status, 200, JSON.stringify(list.body));
-    assertEquals(list.body, { items: [], next_cursor: null });
-    assertEquals((await service.get("/metrics")).status, 200);
-    assert(!service.logs.some((l) => l.includes("connecting to nats")), "never connects to NATS");
+    deepStrictEqual(list.status, 200, JSON.stringify(list.body));
+    deepStrictEqual(list.body, { items: [], next_cursor: null });
+    deepStrictEqual((await service.get("/metrics")).status, 200);
+    ok(!service.logs.some((l) => l.includes("connecting to nats")), "never connects to NATS");
   } finally {
-    assertEquals((await service.stop("SIGTERM")).code, 0, service.logs.join("\n"));
+    deepStrictEqual((await service.stop("SIGTERM")).code, 0, service.logs.join("\n"));
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -64,12 +64,15 @@ Deno.test(
       );
       const token = await mintToken({ secret: TEST_JWT_SECRET, tenantId: event.tenant_id });
       const auth = { Authorization: `Bearer ${token}` };
-      assertEquals((await service.get("/v1/session-ends", auth)).status, 404);
-      assertEquals((await service.get(`/v1/session-ends/${event.session_id}`, auth)).status, 404);
-      assertEquals((await service.get("/healthz")).status, 200);
-      assertEquals((await service.get("/metrics")).status, 200);
+      deepStrictEqual((await service.get("/v1/session-ends", auth)).status, 404);
+      deepStrictEqual(
+        (await service.get(`/v1/session-ends/${event.session_id}`, auth)).status,
+        404,
+      );
+      deepStrictEqual((await service.get("/healthz")).status, 200);
+      deepStrictEqual((await service.get("/metrics")).status, 200);
     } finally {
-      assertEquals((await service.stop("SIGTERM")).code, 0, service.logs.join("\n"));
+      deepStrictEqual((await service.stop("SIGTERM")).code, 0, service.logs.join("\n"));
       await world.close();
     }
   },

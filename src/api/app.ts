@@ -69,6 +69,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", opsRoutes(deps));
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
-  if (deps.config.role !== "ingest") app.route("/v1", v1Routes(deps));
+  if (deps.config.role !== "ingest") {
+    app.route("/v1", v1Routes({ ...deps, secret: deps.config.apiJwtSecret }));
+  }
   return app;
 }

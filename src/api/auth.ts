@@ -60,6 +60,19 @@ export function scopeFromClaims(claims: unknown): AuthScope | undefined {
 }
 
 /**
+ * Middleware behind {@linkcode bearerJwt} that lets only an administrator
+ * through: a tenant token is refused with 403 and `message`.
+ */
+export function adminOnly(
+  message = "this route is for administrators (role: admin)",
+): MiddlewareHandler<AuthEnv> {
+  return async function adminOnlyAuth(c, next) {
+    if (c.get("auth").kind !== "admin") throw apiError(403, "forbidden", message);
+    await next();
+  };
+}
+
+/**
  * Middleware that accepts `Authorization: Bearer <JWT>` signed with HS256
  * (`exp` required, `nbf` honoured) and sets the `auth` context variable.
  * Refuses with 401 and `WWW-Authenticate` when the token is missing or bad

@@ -6,7 +6,6 @@
  * @module
  */
 import { Hono } from "hono";
-import * as v from "valibot";
 import { formatRfc3339 } from "../rfc3339.ts";
 import type { Database } from "../store/client.ts";
 import {
@@ -17,16 +16,12 @@ import {
 } from "../store/dead_letters.ts";
 import { getSessionEndSql, type SessionEndItem, toItem } from "../store/queries.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
-import type { AuthEnv, AuthScope } from "./auth.ts";
+import { adminOnly, type AuthEnv } from "./auth.ts";
 import { apiError, invalidParameter, notFound } from "./errors.ts";
+import { DEAD_LETTER_ID_PARAM } from "./path_params.ts";
 import type { PositionTokenCodec } from "./position_token.ts";
-import {
-  DeadLetterIdSchema,
-  EmptyQuerySchema,
-  parseDeadLetterListQuery,
-  parseQuery,
-} from "./query.ts";
-import { searchParams, valid } from "./session_ends.ts";
+import { EmptyQuerySchema, parseDeadLetterListQuery, parseQuery } from "./query.ts";
+import { PRIVATE, searchParams, valid } from "./request.ts";
 
 /** One dead letter as the API returns it. */
 export interface DeadLetterItem {
@@ -96,11 +91,7 @@ export function toDeadLetterItem(letter: DeadLetterRow): DeadLetterItem {
 }
 
 /** Refuses a tenant token with 403: dead letters may belong to any tenant, or to none. */
-export function requireAdmin(scope: AuthScope): void {
-  if (scope.kind !== "admin") {
-    throw apiError(403, "forbidden", "dead letters are for administrators (role: admin)");
-  }
-}
+export const deadLettersAdminOnly = adminOnly("dead letters are for administrators (role: admin)");
 
 /** Options of {@linkcode deadLetterRoutes}. */
 export interface DeadLetterRoutesOptions {
@@ -111,12 +102,14 @@ export interface DeadLetterRoutesOptions {
   stored?: StoredSignal;
 }
 
-/** `GET /` and `POST /:id/replay`, relative to where they are mounted. */
+/**
+ * `GET /` and `POST /{id}/replay` (a positive integer: other segments are
+ * left to the routes mounted beside it), relative to where they are mounted.
+ */
 export function deadLetterRoutes({ db, cursors, stored }: DeadLetterRoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
 
-  app.get("/", async (c) => {
-    requireAdmin(c.get("auth"));
+  app.get("/", deadLettersAdminOnly, async (c) => {
     const query = valid(parseDeadLetterListQuery(searchParams(c)));
     let beforeId: number | undefined;
     if (query.cursor !== undefined) {
@@ -131,15 +124,13 @@ export function deadLetterRoutes({ db, cursors, stored }: DeadLetterRoutesOption
       ? await cursors.encode(rows[rows.length - 1].id, DEAD_LETTER_BINDING)
       : null;
     const page: DeadLetterPage = { items: rows.map(toDeadLetterItem), next_cursor: next };
-    return c.json(page, 200, { "Cache-Control": "private, no-store" });
+    return c.json(page, 200, PRIVATE);
   });
 
-  app.post("/:id/replay", async (c) => {
-    requireAdmin(c.get("auth"));
-    const id = v.safeParse(DeadLetterIdSchema, c.req.param("id"));
-    if (!id.success) throw invalidParameter("id", "id must be a positive integer");
+  app.post(`/${DEAD_LETTER_ID_PARAM}/replay`, deadLettersAdminOnly, async (c) => {
     valid(parseQuery(EmptyQuerySchema, searchParams(c)));
-    const outcome = await replayDeadLetter(db, id.output);
+    // The route's pattern admits only positive integers of at most 15 digits.
+    const outcome = await replayDeadLetter(db, Number(c.req.param("id")));
     switch (outcome.kind) {
       case "not_found":
         throw notFound("no dead letter with this id");

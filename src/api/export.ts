@@ -20,7 +20,7 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { csvRecord } from "./csv.ts";
 import { type ExportFormat, parseExportQuery } from "./query.ts";
-import { listFilter, searchParams, valid } from "./session_ends.ts";
+import { listFilter, PRIVATE, searchParams, valid } from "./request.ts";
 
 /** Rows read per query by default. */
 export const EXPORT_CHUNK = 1_000;
@@ -122,7 +122,7 @@ export function exportRoutes({ db, chunkSize }: ExportRoutesOptions): Hono<AuthE
     return c.body(exportStream(db, filter, query.format, { chunkSize }), 200, {
       "Content-Type": CONTENT_TYPES[query.format],
       "Content-Disposition": `attachment; filename="${name}"`,
-      "Cache-Control": "private, no-store",
+      ...PRIVATE,
     });
   });
   return app;

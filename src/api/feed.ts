@@ -12,21 +12,23 @@
  * @module
  */
 import { Hono } from "hono";
-import { sleep } from "../backoff.ts";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { Database } from "../store/client.ts";
 import { feedSql } from "../store/feed.ts";
 import { type SessionEndItem, toItem } from "../store/queries.ts";
-import type { StoredSignal } from "../store/stored_signal.ts";
+import { StoredSignal } from "../store/stored_signal.ts";
 import type { AuthEnv } from "./auth.ts";
 import { invalidParameter } from "./errors.ts";
 import type { PositionTokenCodec } from "./position_token.ts";
 import { parseFeedQuery } from "./query.ts";
-import { searchParams, tenantFor, valid } from "./session_ends.ts";
+import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 
 /** How often a live feed looks for new rows when nothing wakes it, ms. */
 export const FEED_POLL_MS = 500;
 /** Longest silence on a live feed before a heartbeat comment, ms. */
 export const FEED_HEARTBEAT_MS = 15_000;
+/** The reconnection delay a client's EventSource is told to use, ms. */
+const SSE_RETRY_MS = 2_000;
 /** Rows per query while a live feed replays. */
 const SSE_CHUNK = 500;
 
@@ -56,6 +58,12 @@ export interface FeedRoutesOptions {
    * @default {15000}
    */
   heartbeatMs?: number;
+  /**
+   * Told when a live feed ends because the database failed (the client
+   * reconnects with `Last-Event-ID` and loses nothing).
+   * @default {() => {}}
+   */
+  onError?: (err: unknown) => void;
 }
 
 /** What a feed token is bound to: the feed, and the tenant it reads (or every tenant). */
@@ -68,85 +76,55 @@ interface LiveFeed {
   tokens: PositionTokenCodec;
   tenantId: string | undefined;
   afterId: number;
-  stored?: StoredSignal;
+  /** Wakes the feed when rows are stored (a signal nobody notifies: it only polls). */
+  stored: StoredSignal;
   shutdown?: AbortSignal;
   pollMs: number;
   heartbeatMs: number;
 }
 
-/** The text/event-stream body of a live feed. */
-function liveFeedStream(feed: LiveFeed): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  const binding = feedBinding(feed.tenantId);
+/**
+ * Writes a live feed until the client leaves or the process shuts down:
+ * the rows after `afterId`, then each row as it is stored, and a heartbeat
+ * after `heartbeatMs` of silence. Each write waits for the client to take
+ * the previous one, so a slow client holds back the reads.
+ */
+async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<void> {
   const stop = new AbortController();
-  let lastId = feed.afterId;
-  let lastSent = Date.now();
-  let closed = false;
-  let controllerRef: ReadableStreamDefaultController<Uint8Array> | undefined;
-
-  const finish = () => {
-    stop.abort();
-    feed.shutdown?.removeEventListener("abort", finish);
-    if (closed) return;
-    closed = true;
-    try {
-      controllerRef?.close();
-    } catch {
-      // already closed or errored
-    }
-  };
-
-  const nextEvents = async (): Promise<string | undefined> => {
+  const end = () => stop.abort();
+  stream.onAbort(end); // the client went away
+  feed.shutdown?.addEventListener("abort", end, { once: true });
+  try {
+    if (feed.shutdown?.aborted) return;
+    const binding = feedBinding(feed.tenantId);
+    // `retry` and comments are written as they are: `writeSSE` always adds a
+    // data line, which would deliver an empty message to the client.
+    await stream.write(`retry: ${SSE_RETRY_MS}\n\n`);
+    let lastId = feed.afterId;
+    let lastSent = Date.now();
     while (!stop.signal.aborted) {
       const rs = await feed.db.execute(
         feedSql({ tenantId: feed.tenantId, afterId: lastId, limit: SSE_CHUNK }),
       );
-      if (rs.rows.length > 0) {
-        let text = "";
-        for (const row of rs.rows) {
-          lastId = Number(row.id);
-          const id = await feed.tokens.encode(lastId, binding);
-          text += `id: ${id}\ndata: ${JSON.stringify(toItem(row))}\n\n`;
-        }
-        return text;
+      for (const row of rs.rows) {
+        lastId = Number(row.id);
+        const id = await feed.tokens.encode(lastId, binding);
+        await stream.writeSSE({ id, data: JSON.stringify(toItem(row)) });
       }
       const silentFor = Date.now() - lastSent;
-      if (silentFor >= feed.heartbeatMs) return ": heartbeat\n\n";
-      const wait = Math.min(feed.pollMs, feed.heartbeatMs - silentFor);
-      if (feed.stored) await feed.stored.wait(wait, stop.signal);
-      else await sleep(wait, stop.signal);
-    }
-    return undefined;
-  };
-
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controllerRef = controller;
-      if (feed.shutdown?.aborted) return finish();
-      feed.shutdown?.addEventListener("abort", finish, { once: true });
-      // the reconnection delay a client's EventSource should use
-      controller.enqueue(encoder.encode("retry: 2000\n\n"));
-    },
-    async pull(controller) {
-      let text: string | undefined;
-      try {
-        text = await nextEvents();
-      } catch (err) {
-        // the database failed: end the stream; the client reconnects with Last-Event-ID
-        closed = true;
-        finish();
-        controller.error(err);
-        return;
+      if (rs.rows.length > 0) {
+        lastSent = Date.now();
+      } else if (silentFor >= feed.heartbeatMs) {
+        await stream.write(": heartbeat\n\n");
+        lastSent = Date.now();
+      } else {
+        const wait = Math.min(feed.pollMs, feed.heartbeatMs - silentFor);
+        await feed.stored.wait(wait, stop.signal);
       }
-      if (text === undefined || closed) return finish();
-      controller.enqueue(encoder.encode(text));
-      lastSent = Date.now();
-    },
-    cancel() {
-      closed = true;
-      finish();
-    },
-  }, { highWaterMark: 1 });
+    }
+  } finally {
+    feed.shutdown?.removeEventListener("abort", end);
+  }
 }
 
 /** `GET /feed`, relative to where it is mounted. */
@@ -173,21 +151,28 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
       afterId = decoded;
     }
     if (live) {
-      const body = liveFeedStream({
+      const feed: LiveFeed = {
         db,
         tokens,
         tenantId,
         afterId,
-        stored: options.stored,
+        stored: options.stored ?? new StoredSignal(),
         shutdown: options.shutdown,
         pollMs: options.pollMs ?? FEED_POLL_MS,
         heartbeatMs: options.heartbeatMs ?? FEED_HEARTBEAT_MS,
+      };
+      const res = streamSSE(c, async (stream) => {
+        try {
+          await writeLiveFeed(stream, feed);
+        } catch (err) {
+          // the database failed: the stream ends, the client reconnects with Last-Event-ID
+          options.onError?.(err);
+        }
       });
-      return c.body(body, 200, {
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "private, no-store",
-        "X-Accel-Buffering": "no",
-      });
+      res.headers.set("Content-Type", "text/event-stream; charset=utf-8");
+      res.headers.set("Cache-Control", PRIVATE["Cache-Control"]);
+      res.headers.set("X-Accel-Buffering", "no");
+      return res;
     }
     const rs = await db.execute(feedSql({ tenantId, afterId, limit: query.limit }));
     const lastId = rs.rows.length > 0 ? Number(rs.rows[rs.rows.length - 1].id) : afterId;
@@ -195,7 +180,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
       items: rs.rows.map(toItem),
       next: await tokens.encode(lastId, binding),
     };
-    return c.json(page, 200, { "Cache-Control": "private, no-store" });
+    return c.json(page, 200, PRIVATE);
   });
   return app;
 }

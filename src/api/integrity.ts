@@ -9,9 +9,8 @@ import type { CheckpointSigner } from "../integrity/signing.ts";
 import { verifyTenant, verifyTenants } from "../integrity/verify.ts";
 import type { Database } from "../store/client.ts";
 import type { AuthEnv } from "./auth.ts";
-import { invalidParameter } from "./errors.ts";
 import { parseGetQuery } from "./query.ts";
-import { tenantFor } from "./session_ends.ts";
+import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 
 /** Options of {@linkcode integrityRoutes}. */
 export interface IntegrityRoutesOptions {
@@ -24,11 +23,9 @@ export interface IntegrityRoutesOptions {
 export function integrityRoutes({ db, signer }: IntegrityRoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/", async (c) => {
-    const query = parseGetQuery(new URL(c.req.url).searchParams);
-    if (!query.ok) throw invalidParameter(query.param, `${query.param} ${query.message}`);
-    const tenantId = tenantFor(c.get("auth"), query.value.tenantId);
-    const headers = { "Cache-Control": "private, no-store" };
-    if (tenantId === undefined) return c.json(await verifyTenants(db, signer), 200, headers);
+    const query = valid(parseGetQuery(searchParams(c)));
+    const tenantId = tenantFor(c.get("auth"), query.tenantId);
+    if (tenantId === undefined) return c.json(await verifyTenants(db, signer), 200, PRIVATE);
     const result = await verifyTenant(db, tenantId, signer);
     return c.json(
       {
@@ -41,7 +38,7 @@ export function integrityRoutes({ db, signer }: IntegrityRoutesOptions): Hono<Au
         tenant_id: tenantId,
       },
       200,
-      headers,
+      PRIVATE,
     );
   });
   return app;

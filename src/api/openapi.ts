@@ -2,20 +2,19 @@
  * The OpenAPI 3.1 document of the service (`GET /openapi.json`): the paths
  * are written here by hand, their parameter and response schemas are
  * generated from the very valibot schemas the routes validate with and the
- * answers are checked against (`query.ts`, `schemas.ts`).
+ * answers are checked against (`query.ts`, `path_params.ts`, `schemas.ts`).
  *
  * @module
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
+import { DeadLetterIdSchema, SessionIdSchema } from "./path_params.ts";
 import {
-  DeadLetterIdSchema,
   DeadLetterListQuerySchema,
   ExportQuerySchema,
   FeedQuerySchema,
   GetQuerySchema,
   ListQuerySchema,
-  SessionIdSchema,
   StatsQuerySchema,
 } from "./query.ts";
 import {

@@ -4,13 +4,25 @@
  * @module
  */
 import { Hono } from "hono";
-import type { AppDeps } from "./app.ts";
+import type { Metrics } from "../metrics.ts";
+import type { Readiness } from "../readiness.ts";
+import type { Database } from "../store/client.ts";
 
 /** How long `/readyz` waits for the database before calling it down. */
 const DB_PING_TIMEOUT_MS = 2_000;
 
+/** Options of {@linkcode opsRoutes}. */
+export interface OpsRoutesOptions {
+  /** Pinged by `/readyz`. */
+  db: Database;
+  /** What else keeps the process from being ready (stream, consumer, NATS). */
+  readiness: Readiness;
+  /** Rendered by `/metrics`; `/readyz` and `/metrics` update `session_audit_ready`. */
+  metrics: Metrics;
+}
+
 /** `GET /healthz`, `GET /readyz`, `GET /metrics`. */
-export function opsRoutes({ db, readiness, metrics }: AppDeps): Hono {
+export function opsRoutes({ db, readiness, metrics }: OpsRoutesOptions): Hono {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {

@@ -6,10 +6,8 @@
  * @module
  */
 import * as v from "valibot";
-import { isShortReason, REASON_RULE } from "../event.ts";
-import { parseRfc3339 } from "../rfc3339.ts";
 import { STATS_GROUPS, type StatsGroup } from "../store/stats.ts";
-import { MAX_CURSOR_LENGTH } from "./cursor.ts";
+import { opaqueToken, pageSize, reason, sinceBeforeUntil, time, uuid } from "./query_values.ts";
 
 /** Page size when `limit` is not given. */
 export const DEFAULT_LIMIT = 50;
@@ -49,53 +47,6 @@ export type QueryResult<T> =
   | { ok: true; value: T }
   | { ok: false; param: string; message: string };
 
-const uuid = v.pipe(
-  v.string(),
-  v.uuid("must be a UUID"),
-  v.toLowerCase(),
-);
-
-const time = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const millis = parseRfc3339(dataset.value);
-    if (millis === undefined) {
-      addIssue({
-        message: "must be an RFC 3339 time such as 2026-03-12T10:00:00Z",
-      });
-      return NEVER;
-    }
-    return millis;
-  }),
-);
-
-const reason = v.pipe(v.string(), v.check(isShortReason, REASON_RULE));
-
-/** A page size from 1 to `max`, given as decimal digits. */
-function pageSize(max: number) {
-  const message = `must be an integer from 1 to ${max}`;
-  return v.pipe(
-    v.string(),
-    v.regex(/^\d{1,4}$/, message),
-    v.transform(Number),
-    v.number(),
-    v.minValue(1, message),
-    v.maxValue(max, message),
-  );
-}
-
-const limit = pageSize(MAX_LIMIT);
-
-/** The shape of an opaque signed token (`payload.mac`), not yet verified. */
-function opaqueToken(what: string) {
-  const message = `is not a ${what} this API issued`;
-  return v.pipe(
-    v.string(),
-    v.maxLength(MAX_CURSOR_LENGTH, message),
-    v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, message),
-  );
-}
-
 const cursor = opaqueToken("cursor");
 
 /** The list filters, shared by the list and the export. */
@@ -112,24 +63,16 @@ const filterEntries = {
 export const ListQuerySchema = v.pipe(
   v.strictObject({
     ...filterEntries,
-    limit: v.optional(limit, String(DEFAULT_LIMIT)),
+    limit: v.optional(pageSize(MAX_LIMIT), String(DEFAULT_LIMIT)),
     cursor: v.optional(cursor),
   }, "is not a known parameter"),
-  v.forward(
-    v.partialCheck(
-      [["since"], ["until"]],
-      ({ since, until }) => since === undefined || until === undefined || since < until,
-      "must be before until",
-    ),
-    ["since"],
-  ),
+  v.forward(v.partialCheck([["since"], ["until"]], sinceBeforeUntil, "must be before until"), [
+    "since",
+  ]),
 );
 
 /** The valibot schema of the single-item query. */
 export const GetQuerySchema = v.strictObject({ tenant_id: v.optional(uuid) });
-
-/** Validates a session id from the path: a UUID, lower-cased. */
-export const SessionIdSchema = uuid;
 
 /**
  * Validates a query string against a schema, after refusing a parameter
@@ -206,14 +149,9 @@ export const ExportQuerySchema = v.pipe(
       "csv",
     ),
   }, "is not a known parameter"),
-  v.forward(
-    v.partialCheck(
-      [["since"], ["until"]],
-      ({ since, until }) => since === undefined || until === undefined || since < until,
-      "must be before until",
-    ),
-    ["since"],
-  ),
+  v.forward(v.partialCheck([["since"], ["until"]], sinceBeforeUntil, "must be before until"), [
+    "since",
+  ]),
 );
 
 /** Validates the export query; output keys in camelCase. */
@@ -248,14 +186,9 @@ export const StatsQuerySchema = v.pipe(
     until: v.optional(time),
     limit: v.optional(pageSize(MAX_STATS_LIMIT), String(DEFAULT_STATS_LIMIT)),
   }, "is not a known parameter"),
-  v.forward(
-    v.partialCheck(
-      [["since"], ["until"]],
-      ({ since, until }) => since === undefined || until === undefined || since < until,
-      "must be before until",
-    ),
-    ["since"],
-  ),
+  v.forward(v.partialCheck([["since"], ["until"]], sinceBeforeUntil, "must be before until"), [
+    "since",
+  ]),
 );
 
 /** Validates the stats query. */
@@ -332,10 +265,3 @@ export function parseDeadLetterListQuery(
 
 /** The valibot schema of a query that takes no parameter. */
 export const EmptyQuerySchema = v.strictObject({}, "is not a known parameter");
-
-/** Validates a dead-letter id from the path: a positive integer. */
-export const DeadLetterIdSchema = v.pipe(
-  v.string(),
-  v.regex(/^[1-9]\d{0,14}$/, "must be a positive integer"),
-  v.transform(Number),
-);

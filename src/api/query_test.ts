@@ -1,27 +1,27 @@
-import { assertEquals } from "../../tests/assert.ts";
+import { deepStrictEqual } from "node:assert/strict";
 import { DEFAULT_LIMIT, parseGetQuery, parseListQuery } from "./query.ts";
 
 const q = (text: string) => parseListQuery(new URLSearchParams(text));
 
 Deno.test("an empty list query means the default page size and no filter", () => {
   const result = q("");
-  assertEquals(result.ok, true);
+  deepStrictEqual(result.ok, true);
   if (!result.ok) return;
   const given = Object.entries(result.value).filter(([, value]) => value !== undefined);
-  assertEquals(given, [["limit", DEFAULT_LIMIT]]);
+  deepStrictEqual(given, [["limit", DEFAULT_LIMIT]]);
 });
 
 Deno.test("list query values are normalised: lower-case ids, epoch-millisecond times, numeric limit", () => {
   const result = q(
     "device_id=ABCDEF00-0000-4000-8000-00000000000A&since=2026-03-12T12:00:00%2B02:00&until=2026-03-12T10:00:00.5Z&limit=7&reason=idle_timeout",
   );
-  assertEquals(result.ok, true);
+  deepStrictEqual(result.ok, true);
   if (!result.ok) return;
-  assertEquals(result.value.deviceId, "abcdef00-0000-4000-8000-00000000000a");
-  assertEquals(result.value.since, Date.UTC(2026, 2, 12, 10));
-  assertEquals(result.value.until, Date.UTC(2026, 2, 12, 10, 0, 0, 500));
-  assertEquals(result.value.limit, 7);
-  assertEquals(result.value.reason, "idle_timeout");
+  deepStrictEqual(result.value.deviceId, "abcdef00-0000-4000-8000-00000000000a");
+  deepStrictEqual(result.value.since, Date.UTC(2026, 2, 12, 10));
+  deepStrictEqual(result.value.until, Date.UTC(2026, 2, 12, 10, 0, 0, 500));
+  deepStrictEqual(result.value.limit, 7);
+  deepStrictEqual(result.value.reason, "idle_timeout");
 });
 
 Deno.test("each list query problem names its parameter", () => {
@@ -36,20 +36,20 @@ Deno.test("each list query problem names its parameter", () => {
   ];
   for (const [text, param] of cases) {
     const result = q(text);
-    assertEquals(result.ok ? undefined : result.param, param, text);
+    deepStrictEqual(result.ok ? undefined : result.param, param, text);
   }
 });
 
 Deno.test("a reason of 64 printable characters with inner spaces is accepted", () => {
   const reason = "policy kick " + "x".repeat(52);
-  assertEquals(q(`reason=${encodeURIComponent(reason)}`).ok, true);
+  deepStrictEqual(q(`reason=${encodeURIComponent(reason)}`).ok, true);
 });
 
 Deno.test("the single-item query takes only tenant_id", () => {
-  assertEquals(parseGetQuery(new URLSearchParams("")), {
+  deepStrictEqual(parseGetQuery(new URLSearchParams("")), {
     ok: true,
     value: { tenantId: undefined },
   });
   const bad = parseGetQuery(new URLSearchParams("device_id=x"));
-  assertEquals(bad.ok ? undefined : bad.param, "device_id");
+  deepStrictEqual(bad.ok ? undefined : bad.param, "device_id");
 });

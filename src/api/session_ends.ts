@@ -5,27 +5,20 @@
  * @module
  */
 import { Hono } from "hono";
-import type { Context } from "hono";
 import type { Database } from "../store/client.ts";
 import {
   getSessionEndSql,
-  type ListFilter,
   listSessionEndsSql,
   type SessionEndItem,
   sortKeyOf,
   toItem,
 } from "../store/queries.ts";
-import type { AuthEnv, AuthScope } from "./auth.ts";
+import type { AuthEnv } from "./auth.ts";
 import type { CursorCodec } from "./cursor.ts";
-import { apiError, invalidParameter, notFound } from "./errors.ts";
-import {
-  type FilterQuery,
-  parseGetQuery,
-  parseListQuery,
-  type QueryResult,
-  SessionIdSchema,
-} from "./query.ts";
-import * as v from "valibot";
+import { invalidParameter, notFound } from "./errors.ts";
+import { SESSION_ID_PARAM } from "./path_params.ts";
+import { parseGetQuery, parseListQuery } from "./query.ts";
+import { cursorBinding, listFilter, PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 
 /** Options of {@linkcode sessionEndRoutes}. */
 export interface SessionEndRoutesOptions {
@@ -41,60 +34,10 @@ export interface SessionEndPage {
   next_cursor: string | null;
 }
 
-/** Tells no-one but the caller to keep audit data. */
-const PRIVATE = { "Cache-Control": "private, no-store" };
-
-/** The value of a parsed query, or a 400 naming the parameter at fault. */
-export function valid<T>(result: QueryResult<T>): T {
-  if (!result.ok) throw invalidParameter(result.param, `${result.param} ${result.message}`);
-  return result.value;
-}
-
 /**
- * The tenant a request reads: the token's own for a tenant token (asking
- * for another is a 403), the `tenant_id` parameter or every tenant for an
- * administrator.
+ * `GET /` (the list) and `GET /{session_id}` (a UUID: other names are left
+ * to the routes mounted beside it), relative to where they are mounted.
  */
-export function tenantFor(scope: AuthScope, requested: string | undefined): string | undefined {
-  if (scope.kind === "admin") return requested;
-  if (requested !== undefined && requested !== scope.tenantId) {
-    throw apiError(403, "forbidden", "tenant_id names a tenant this token cannot read", {
-      param: "tenant_id",
-    });
-  }
-  return scope.tenantId;
-}
-
-/** The list filter of a request: its query's filters, confined by {@linkcode tenantFor}. */
-export function listFilter(scope: AuthScope, query: FilterQuery): ListFilter {
-  return {
-    tenantId: tenantFor(scope, query.tenantId),
-    deviceId: query.deviceId,
-    userId: query.userId,
-    reason: query.reason,
-    since: query.since,
-    until: query.until,
-  };
-}
-
-/** The text a cursor is bound to: the caller's effective tenant and every filter. */
-export function cursorBinding(filter: ListFilter): string {
-  return JSON.stringify([
-    filter.tenantId ?? "*",
-    filter.deviceId ?? null,
-    filter.userId ?? null,
-    filter.reason ?? null,
-    filter.since ?? null,
-    filter.until ?? null,
-  ]);
-}
-
-/** The request's query parameters. */
-export function searchParams(c: Context): URLSearchParams {
-  return new URL(c.req.url).searchParams;
-}
-
-/** `GET /` (the list) and `GET /:session_id`, relative to where they are mounted. */
 export function sessionEndRoutes({ db, cursors }: SessionEndRoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
 
@@ -126,12 +69,12 @@ export function sessionEndRoutes({ db, cursors }: SessionEndRoutesOptions): Hono
     return c.json(page, 200, headers);
   });
 
-  app.get("/:session_id", async (c) => {
-    const id = v.safeParse(SessionIdSchema, c.req.param("session_id"));
-    if (!id.success) throw invalidParameter("session_id", "session_id must be a UUID");
+  app.get(`/${SESSION_ID_PARAM}`, async (c) => {
+    // The route's pattern admits only UUIDs; stored ids are lower-case.
+    const sessionId = c.req.param("session_id").toLowerCase();
     const query = valid(parseGetQuery(searchParams(c)));
     const tenantId = tenantFor(c.get("auth"), query.tenantId);
-    const rs = await db.execute(getSessionEndSql(id.output, tenantId));
+    const rs = await db.execute(getSessionEndSql(sessionId, tenantId));
     if (rs.rows.length === 0) throw notFound("no session end with this session_id");
     return c.json(toItem(rs.rows[0]), 200, PRIVATE);
   });

@@ -9,7 +9,7 @@ import type { Database } from "../store/client.ts";
 import { type StatsGroupItem, statsSql, toStatsGroup } from "../store/stats.ts";
 import type { AuthEnv } from "./auth.ts";
 import { parseStatsQuery } from "./query.ts";
-import { searchParams, tenantFor, valid } from "./session_ends.ts";
+import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 
 /** The stats answer. */
 export interface StatsAnswer {
@@ -20,8 +20,14 @@ export interface StatsAnswer {
   truncated: boolean;
 }
 
+/** Options of {@linkcode statsRoutes}. */
+export interface StatsRoutesOptions {
+  /** Where the rows are aggregated. */
+  db: Database;
+}
+
 /** `GET /stats`, relative to where it is mounted. */
-export function statsRoutes({ db }: { db: Database }): Hono<AuthEnv> {
+export function statsRoutes({ db }: StatsRoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/stats", async (c) => {
     const query = valid(parseStatsQuery(searchParams(c)));
@@ -34,7 +40,7 @@ export function statsRoutes({ db }: { db: Database }): Hono<AuthEnv> {
       groups: rs.rows.slice(0, query.limit).map(toStatsGroup),
       truncated: rs.rows.length > query.limit,
     };
-    return c.json(answer, 200, { "Cache-Control": "private, no-store" });
+    return c.json(answer, 200, PRIVATE);
   });
   return app;
 }

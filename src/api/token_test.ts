@@ -1,6 +1,5 @@
-import { rejects } from "node:assert/strict";
+import { deepStrictEqual, rejects } from "node:assert/strict";
 import { verify } from "hono/jwt";
-import { assertEquals } from "../../tests/assert.ts";
 import { scopeFromClaims } from "./auth.ts";
 import { mintToken } from "./token.ts";
 
@@ -10,16 +9,16 @@ const TENANT = "0F0E0D0C-0B0A-4908-8706-050403020100";
 Deno.test("a minted tenant token verifies as HS256 and scopes to the lower-case tenant", async () => {
   const token = await mintToken({ secret: SECRET, tenantId: TENANT, ttlSeconds: 120 });
   const claims = await verify(token, SECRET, { alg: "HS256" });
-  assertEquals(claims.tenant_id, TENANT.toLowerCase());
-  assertEquals((claims.exp as number) - (claims.iat as number), 120);
-  assertEquals(scopeFromClaims(claims), { kind: "tenant", tenantId: TENANT.toLowerCase() });
+  deepStrictEqual(claims.tenant_id, TENANT.toLowerCase());
+  deepStrictEqual((claims.exp as number) - (claims.iat as number), 120);
+  deepStrictEqual(scopeFromClaims(claims), { kind: "tenant", tenantId: TENANT.toLowerCase() });
 });
 
 Deno.test("a minted admin token lasts an hour by default", async () => {
   const claims = await verify(await mintToken({ secret: SECRET, admin: true }), SECRET, "HS256");
-  assertEquals(claims.role, "admin");
-  assertEquals((claims.exp as number) - (claims.iat as number), 3600);
-  assertEquals(scopeFromClaims(claims), { kind: "admin" });
+  deepStrictEqual(claims.role, "admin");
+  deepStrictEqual((claims.exp as number) - (claims.iat as number), 3600);
+  deepStrictEqual(scopeFromClaims(claims), { kind: "admin" });
 });
 
 Deno.test("mintToken refuses bad options, naming them", async () => {

@@ -1,53 +1,76 @@
 /**
  * The versioned read API under `/v1`: bearer-token authentication in front
- * of the session-end routes. Without `API_JWT_SECRET` every route answers 401.
+ * of the session-end, dead-letter and integrity routes. Without a secret
+ * every route answers 401.
  *
  * @module
  */
 import { Hono } from "hono";
-import type { AppDeps } from "./app.ts";
+import type { CheckpointSigner } from "../integrity/signing.ts";
+import type { Logger } from "../log.ts";
+import type { Database } from "../store/client.ts";
+import type { StoredSignal } from "../store/stored_signal.ts";
 import { type AuthEnv, bearerJwt } from "./auth.ts";
 import { CursorCodec } from "./cursor.ts";
-import { deadLetterRoutes } from "./dead_letters.ts";
+import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
 import { feedRoutes } from "./feed.ts";
-import { PositionTokenCodec } from "./position_token.ts";
-import { statsRoutes } from "./stats.ts";
 import { integrityRoutes } from "./integrity.ts";
+import { malformedPathParameter } from "./path_params.ts";
+import { PositionTokenCodec } from "./position_token.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
+import { statsRoutes } from "./stats.ts";
+
+/** Options of {@linkcode v1Routes}. */
+export interface V1RoutesOptions {
+  /** `API_JWT_SECRET`: verifies bearer tokens and signs cursors; without it every route is a 401. */
+  secret: string | undefined;
+  db: Database;
+  /** Where the live feed reports a database failure that ended a stream. */
+  logger: Logger;
+  /** Told by the ingest loop after each commit that stored rows; wakes live feeds. */
+  stored?: StoredSignal;
+  /** Aborted at process shutdown: ends live feeds so the server can stop. */
+  shutdown?: AbortSignal;
+  /** Live-feed timing (tests change it). */
+  feed?: { pollMs?: number; heartbeatMs?: number };
+  /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
+  signer?: CheckpointSigner;
+}
 
 /** Routes mounted under `/v1`. */
-export function v1Routes({ config, db, signer, stored, shutdown, feed }: AppDeps): Hono<AuthEnv> {
+export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
+  const { secret, db, stored } = options;
   const app = new Hono<AuthEnv>();
-  app.use("*", bearerJwt({ secret: config.apiJwtSecret }));
-  if (config.apiJwtSecret !== undefined) {
-    // Before sessionEndRoutes: its `/:session_id` would take (and 400) these names.
-    app.route("/session-ends", exportRoutes({ db }));
-    app.route("/session-ends", statsRoutes({ db }));
-    app.route(
-      "/session-ends",
-      feedRoutes({
-        db,
-        tokens: new PositionTokenCodec(config.apiJwtSecret, "feed"),
-        stored,
-        shutdown,
-        pollMs: feed?.pollMs,
-        heartbeatMs: feed?.heartbeatMs,
-      }),
-    );
-    app.route(
-      "/dead-letters",
-      deadLetterRoutes({
-        db,
-        cursors: new PositionTokenCodec(config.apiJwtSecret, "dead-letters"),
-        stored,
-      }),
-    );
-    app.route(
-      "/session-ends",
-      sessionEndRoutes({ db, cursors: new CursorCodec(config.apiJwtSecret) }),
-    );
-    app.route("/integrity", integrityRoutes({ db, signer }));
-  }
+  app.use("*", bearerJwt({ secret }));
+  if (secret === undefined) return app;
+  // Path parameters are constrained to their patterns, so the order of these mounts does not matter.
+  app.route("/session-ends", sessionEndRoutes({ db, cursors: new CursorCodec(secret) }));
+  app.route("/session-ends", exportRoutes({ db }));
+  app.route("/session-ends", statsRoutes({ db }));
+  app.route(
+    "/session-ends",
+    feedRoutes({
+      db,
+      tokens: new PositionTokenCodec(secret, "feed"),
+      stored,
+      shutdown: options.shutdown,
+      pollMs: options.feed?.pollMs,
+      heartbeatMs: options.feed?.heartbeatMs,
+      onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
+    }),
+  );
+  app.route(
+    "/dead-letters",
+    deadLetterRoutes({ db, cursors: new PositionTokenCodec(secret, "dead-letters"), stored }),
+  );
+  app.route("/integrity", integrityRoutes({ db, signer: options.signer }));
+  // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).
+  app.get("/session-ends/:session_id", malformedPathParameter("session_id", "must be a UUID"));
+  app.post(
+    "/dead-letters/:id/replay",
+    deadLettersAdminOnly,
+    malformedPathParameter("id", "must be a positive integer"),
+  );
   return app;
 }

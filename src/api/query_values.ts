@@ -1,0 +1,65 @@
+/**
+ * The values a query parameter of the read API may take, as valibot
+ * schemas over the parameter's text: UUIDs, RFC 3339 times, reasons, page
+ * sizes and opaque signed tokens, and the rule that `since` comes before
+ * `until`.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import { isShortReason, REASON_RULE } from "../event.ts";
+import { parseRfc3339 } from "../rfc3339.ts";
+import { MAX_CURSOR_LENGTH } from "./cursor.ts";
+
+/** A UUID in any letter case, lower-cased. */
+export const uuid = v.pipe(
+  v.string(),
+  v.uuid("must be a UUID"),
+  v.toLowerCase(),
+);
+
+/** An RFC 3339 time, checked strictly, as epoch milliseconds. */
+export const time = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const millis = parseRfc3339(dataset.value);
+    if (millis === undefined) {
+      addIssue({
+        message: "must be an RFC 3339 time such as 2026-03-12T10:00:00Z",
+      });
+      return NEVER;
+    }
+    return millis;
+  }),
+);
+
+/** A `reason` as the ingest path accepts it. */
+export const reason = v.pipe(v.string(), v.check(isShortReason, REASON_RULE));
+
+/** A page size from 1 to `max`, given as decimal digits. */
+export function pageSize(max: number) {
+  const message = `must be an integer from 1 to ${max}`;
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d{1,4}$/, message),
+    v.transform(Number),
+    v.number(),
+    v.minValue(1, message),
+    v.maxValue(max, message),
+  );
+}
+
+/** The shape of an opaque signed token (`payload.mac`) named `what`, not yet verified. */
+export function opaqueToken(what: string) {
+  const message = `is not a ${what} this API issued`;
+  return v.pipe(
+    v.string(),
+    v.maxLength(MAX_CURSOR_LENGTH, message),
+    v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, message),
+  );
+}
+
+/** False when `since` and `until` are both given and `since` is not before `until`. */
+export function sinceBeforeUntil({ since, until }: { since?: number; until?: number }): boolean {
+  return since === undefined || until === undefined || since < until;
+}
