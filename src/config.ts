@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { nkeys } from "@nats-io/nats-core";
 import * as v from "valibot";
 
 /** Log levels, least to most severe. */
@@ -75,6 +76,28 @@ export interface Config {
   };
   /** `CHECKPOINT_INTERVAL_SECONDS`: time between signed checkpoints. */
   checkpointIntervalSeconds: number;
+  /** `SHUTDOWN_DEADLINE_SECONDS`: longest time from SIGTERM to exit. */
+  shutdownDeadlineSeconds: number;
+  /** The read API's fair-sharing limits (`API_MAX_*`, `API_RATE_LIMIT_PER_TENANT`, `API_QUERY_BUDGET_MS`). */
+  limits: ApiLimits;
+}
+
+/** How much of the read API one tenant, one token subject and everyone together may take. */
+export interface ApiLimits {
+  /** `API_MAX_CONCURRENT`: requests in progress, all callers together (live feeds apart). */
+  concurrent: number;
+  /** `API_MAX_CONCURRENT_PER_TENANT`: requests in progress per tenant (admins count as `*`). */
+  concurrentPerTenant: number;
+  /** `API_MAX_CONCURRENT_PER_SUBJECT`: requests in progress per token `sub`, when it has one. */
+  concurrentPerSubject: number;
+  /** `API_MAX_LIVE_FEEDS`: open live feeds, all tenants together. */
+  liveFeeds: number;
+  /** `API_MAX_LIVE_FEEDS_PER_TENANT`: open live feeds per tenant. */
+  liveFeedsPerTenant: number;
+  /** `API_RATE_LIMIT_PER_TENANT`: requests per minute per tenant; 0 switches it off. */
+  ratePerTenantPerMinute: number;
+  /** `API_QUERY_BUDGET_MS`: longest database time of a stats query, an export page or an integrity walk. */
+  queryBudgetMs: number;
 }
 
 /** A configuration value that stops start-up; its message is one line naming the variable. */
@@ -200,8 +223,73 @@ function parseNatsAuth(env: Env): NatsAuth {
   }
   if (token) return { kind: "token", token };
   if (user) return { kind: "userPassword", user, password: password ?? "" };
-  if (creds) return { kind: "credsFile", path: creds };
+  if (creds) {
+    checkCredsFile(creds);
+    return { kind: "credsFile", path: creds };
+  }
   return { kind: "none" };
+}
+
+function readFileOf(variable: string, path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    const problem = err instanceof Deno.errors.NotFound
+      ? "no such file"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : err instanceof Deno.errors.IsADirectory
+      ? "is a directory"
+      : (err as Error).message;
+    throw new ConfigError(variable, `cannot read ${quoted(path)}: ${problem}`);
+  }
+}
+
+// The two armoured blocks of a .creds file, as nats.js's credsAuthenticator finds them.
+const CREDS_BLOCK = /\s*(?:(?:[-]{3,}[^\n]*[-]{3,}\n)(.+)(?:\n\s*[-]{3,}[^\n]*[-]{3,}\n))/ig;
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * Checks that a `.creds` file can be read and holds what NATS needs: a user
+ * JWT and a user NKey seed. The secret itself is never echoed.
+ */
+function checkCredsFile(path: string): void {
+  const text = readFileOf("NATS_CREDS_FILE", path);
+  const blocks = [...text.matchAll(CREDS_BLOCK)].map((m) => m[1].trim());
+  const unparsable = (what: string) =>
+    new ConfigError(
+      "NATS_CREDS_FILE",
+      `${
+        quoted(path)
+      } is not a NATS credentials file: ${what} (create one with nsc generate creds)`,
+    );
+  if (blocks.length < 2) throw unparsable("it needs a user JWT block and an NKey seed block");
+  if (!JWT_SHAPE.test(blocks[0])) throw unparsable("the first block is not a JWT");
+  try {
+    const seed = nkeys.fromSeed(new TextEncoder().encode(blocks[1]));
+    if (!seed.getPublicKey().startsWith("U")) throw new Error("not a user seed");
+  } catch {
+    throw unparsable("the second block is not a user NKey seed");
+  }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/;
+
+/**
+ * `DENO_CERT` (read by Deno itself: extra CA certificates to trust, such as
+ * a private CA in front of `wss://` or `tls://` NATS) must name a readable
+ * PEM file: Deno ignores a file it cannot use and the connection then fails
+ * on an untrusted certificate, which is far harder to diagnose.
+ */
+function checkDenoCert(env: Env): void {
+  const path = read(env, "DENO_CERT");
+  if (path === undefined) return;
+  if (!PEM_CERTIFICATE.test(readFileOf("DENO_CERT", path))) {
+    throw new ConfigError(
+      "DENO_CERT",
+      `${quoted(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    );
+  }
 }
 
 function parseDatabaseUrl(name: string, raw: string): string {
@@ -292,6 +380,7 @@ export function loadConfig(env: Env): Config {
       )
     );
 
+  checkDenoCert(env);
   return {
     ...parseNatsServers(read(env, "NATS_URL") ?? "ws://127.0.0.1:8080"),
     natsAuth: parseNatsAuth(env),
@@ -382,6 +471,40 @@ export function loadConfig(env: Env): Config {
       "CHECKPOINT_INTERVAL_SECONDS",
       read(env, "CHECKPOINT_INTERVAL_SECONDS") ?? "300",
       integerIn(1, 86_400, "seconds from 1 to 86400"),
+    ),
+    shutdownDeadlineSeconds: check(
+      "SHUTDOWN_DEADLINE_SECONDS",
+      read(env, "SHUTDOWN_DEADLINE_SECONDS") ?? "20",
+      integerIn(2, 3_600, "seconds from 2 to 3600 (keep it below the supervisor's stop timeout)"),
+    ),
+    limits: parseApiLimits(env),
+  };
+}
+
+function parseApiLimits(env: Env): ApiLimits {
+  const limit = (name: string, fallback: number, min: number, max: number, what: string) =>
+    check(name, read(env, name) ?? String(fallback), integerIn(min, max, what));
+  const count = (name: string, fallback: number) =>
+    limit(name, fallback, 1, 100_000, "an integer from 1 to 100000");
+  return {
+    concurrent: count("API_MAX_CONCURRENT", 32),
+    concurrentPerTenant: count("API_MAX_CONCURRENT_PER_TENANT", 8),
+    concurrentPerSubject: count("API_MAX_CONCURRENT_PER_SUBJECT", 4),
+    liveFeeds: count("API_MAX_LIVE_FEEDS", 64),
+    liveFeedsPerTenant: count("API_MAX_LIVE_FEEDS_PER_TENANT", 8),
+    ratePerTenantPerMinute: limit(
+      "API_RATE_LIMIT_PER_TENANT",
+      1_200,
+      0,
+      1_000_000,
+      "requests per minute from 0 (no limit) to 1000000",
+    ),
+    queryBudgetMs: limit(
+      "API_QUERY_BUDGET_MS",
+      10_000,
+      100,
+      600_000,
+      "milliseconds from 100 to 600000",
     ),
   };
 }
