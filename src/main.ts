@@ -13,7 +13,7 @@ import { runIngest } from "./ingest/pipeline.ts";
 import { watchLag } from "./nats/lag.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { connectNats, watchConnection } from "./nats/connect.ts";
+import { connectNats, NatsRefusedError, watchConnection } from "./nats/connect.ts";
 import { Readiness } from "./readiness.ts";
 import { runRetention } from "./retention.ts";
 import { Database, DatabaseKeyError } from "./store/client.ts";
@@ -35,20 +35,6 @@ function onShutdownSignal(controller: AbortController, logger: Logger): void {
       controller.abort();
     });
   }
-}
-
-/** Connects to NATS, or gives up quietly when shutdown comes first. */
-async function connectUnlessShutdown(
-  config: Config,
-  signal: AbortSignal,
-): Promise<NatsConnection | undefined> {
-  const connecting = connectNats(config);
-  const aborted = new Promise<undefined>((resolve) =>
-    signal.addEventListener("abort", () => resolve(undefined), { once: true })
-  );
-  const nc = await Promise.race([connecting, aborted]);
-  if (nc === undefined) connecting.then((late) => late.close()).catch(() => {});
-  return nc;
 }
 
 /** Runs the service until a shutdown signal; resolves to the exit code. */
@@ -151,7 +137,14 @@ export async function main(
       servers: config.natsServers,
       transport: config.natsTransport,
     });
-    nc = await connectUnlessShutdown(config, shutdown.signal);
+    try {
+      nc = await connectNats(config, { logger, readiness, signal: shutdown.signal });
+    } catch (err) {
+      if (!(err instanceof NatsRefusedError)) throw err;
+      console.error(`session-audit: configuration error: ${err.message}`);
+      exitCode = EXIT_CONFIG;
+      shutdown.abort();
+    }
     if (nc) {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
       const js = jetstream(nc);
