@@ -7,7 +7,7 @@
 import type { InValue } from "@libsql/client";
 import { sleep } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import type { Database, WriteTx } from "../store/client.ts";
+import type { Database, RowSource, WriteTx } from "../store/client.ts";
 import type { ChainHead } from "./chain.ts";
 import type { CheckpointSigner, SigningAlgorithm } from "./signing.ts";
 
@@ -104,7 +104,7 @@ export async function writePurgeCheckpoints(
 }
 
 /** A tenant's checkpoints, oldest first. */
-export async function readCheckpoints(db: Database, tenantId: string): Promise<Checkpoint[]> {
+export async function readCheckpoints(db: RowSource, tenantId: string): Promise<Checkpoint[]> {
   const rs = await db.execute({
     sql: `SELECT tenant_id, kind, seq, hash, created_at, algorithm, signature
           FROM chain_checkpoints WHERE tenant_id = ? ORDER BY seq, id`,

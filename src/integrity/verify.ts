@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
-import type { Database } from "../store/client.ts";
+import type { RowSource } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { nullableNumber, nullableText } from "../store/row.ts";
 import {
@@ -93,7 +93,7 @@ async function checkSignatures(
 
 /** Verifies one tenant's chain. */
 export async function verifyTenant(
-  db: Database,
+  db: RowSource,
   tenantId: string,
   signer?: CheckpointSigner,
 ): Promise<TenantIntegrity> {
@@ -156,7 +156,7 @@ export async function verifyTenant(
 }
 
 /** Every tenant that has rows, a chain head or checkpoints. */
-export async function listTenants(db: Database): Promise<string[]> {
+export async function listTenants(db: RowSource): Promise<string[]> {
   const rs = await db.execute(
     `SELECT tenant_id FROM chain_heads
      UNION SELECT DISTINCT tenant_id FROM session_ends
@@ -168,7 +168,7 @@ export async function listTenants(db: Database): Promise<string[]> {
 
 /** Verifies the given tenants (all of them by default) and sums the verdicts. */
 export async function verifyTenants(
-  db: Database,
+  db: RowSource,
   signer?: CheckpointSigner,
   tenants?: string[],
 ): Promise<IntegrityReport> {

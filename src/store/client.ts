@@ -6,11 +6,19 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import type { Client, InStatement, ResultSet, Transaction, TransactionMode } from "@libsql/client";
+import type {
+  Client,
+  InStatement,
+  ResultSet,
+  Row,
+  Transaction,
+  TransactionMode,
+} from "@libsql/client";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
 import { IdKeyCache } from "./id_keys.ts";
+import { InterruptibleReader } from "./reader.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
 
 export type { WriteRow, WriteTx } from "./writer.ts";
@@ -40,6 +48,11 @@ function checkDurable(synchronous: unknown): void {
   }
 }
 
+/** Statements that resolve to rows: a {@linkcode Database}, or its reads under a time budget. */
+export interface RowSource {
+  execute(stmt: InStatement): Promise<{ rows: Row[] }>;
+}
+
 /**
  * The database file cannot be read with the configured encryption key (or
  * lack of one). Start-up stops on it rather than create an empty database.
@@ -62,6 +75,7 @@ export class Database {
   #client: Client;
   readonly #config: DatabaseConfig;
   #writer: LocalWriter | undefined;
+  #reader: InterruptibleReader | undefined;
   /** True for a `file:` database without a sync URL. */
   readonly isLocalFile: boolean;
   /** The integer keys of ids this process has seen committed (src/store/id_keys.ts). */
@@ -190,6 +204,34 @@ export class Database {
     }
   }
 
+  /**
+   * Runs a read that `signal` may stop, rejecting with `signal.reason`. On a
+   * local file it runs off the JavaScript thread on a connection of its own
+   * and is interrupted (src/store/reader.ts); elsewhere it runs as usual and
+   * its answer is dropped when `signal` aborts first.
+   */
+  async readInterruptible(stmt: InStatement, signal: AbortSignal): Promise<Row[]> {
+    const path = localPath(this.#config.databaseUrl);
+    if (this.isLocalFile && path && !path.startsWith(":memory:")) {
+      this.#reader ??= new InterruptibleReader(path, {
+        timeoutMs: BUSY_TIMEOUT_MS,
+        encryptionKey: this.#config.databaseEncryptionKey,
+      });
+      return await this.#reader.execute(stmt, signal);
+    }
+    signal.throwIfAborted();
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return (await Promise.race([this.execute(stmt), aborted])).rows;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
   /** Answers whether the database responds to a trivial query. */
   async ping(): Promise<void> {
     await this.execute("SELECT 1");
@@ -219,6 +261,7 @@ export class Database {
 
   /** Closes the database (after the last write transaction has settled). */
   close(): void {
+    this.#reader?.close();
     this.#writer?.close();
     this.#client.close();
   }
