@@ -5,6 +5,19 @@
  * @module
  */
 
+/** The `limit` label of `session_audit_http_rejected_total`: the read API's limits (src/api/fair_share.ts). */
+export const REJECTION_LIMITS = [
+  "concurrent",
+  "concurrent_per_tenant",
+  "concurrent_per_subject",
+  "live_feeds",
+  "live_feeds_per_tenant",
+  "rate_per_tenant",
+  "query_budget",
+] as const;
+/** One of {@linkcode REJECTION_LIMITS}. */
+export type RejectionLimit = typeof REJECTION_LIMITS[number];
+
 /** Outcome of one consumed message. */
 export type IngestOutcome = "stored" | "duplicate" | "quarantined" | "retried";
 
@@ -79,6 +92,20 @@ export class Metrics {
       "Session ends deleted by the retention purge (RETENTION_DAYS).",
     );
     this.add("session_audit_retention_purged_total", 0);
+    this.#define(
+      "session_audit_http_rejected_total",
+      "counter",
+      "Read API requests refused by a fair-sharing limit (429) or stopped by the query budget (503).",
+    );
+    for (const limit of REJECTION_LIMITS) {
+      this.add("session_audit_http_rejected_total", 0, { limit });
+    }
+    this.#define(
+      "session_audit_http_requests_in_flight",
+      "gauge",
+      "Read API requests in progress (streamed answers until their last byte; live feeds apart).",
+    );
+    this.#define("session_audit_live_feeds_open", "gauge", "Live feeds open.");
     this.#define(
       "process_resident_memory_bytes",
       "gauge",

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Hono } from "hono";
+import type { Timers } from "../src/clock.ts";
 import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
@@ -32,6 +33,10 @@ export interface LiveAppOptions {
   pollMs?: number;
   heartbeatMs?: number;
   env?: Record<string, string>;
+  /** The time of query budgets. */
+  timers?: Timers;
+  /** Cuts long responses, as the shutdown deadline does. */
+  cutoff?: AbortSignal;
 }
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */
@@ -49,6 +54,8 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
     stored: options.withoutSignal ? undefined : stored,
     shutdown: shutdown.signal,
     feed: { pollMs: options.pollMs, heartbeatMs: options.heartbeatMs },
+    timers: options.timers,
+    cutoff: options.cutoff,
   });
   return { app, stored, shutdown, metrics, logs };
 }
@@ -59,7 +66,7 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
  * end times one second apart from `base`, 60 s durations.
  */
 export async function bulkInsert(
-  db: Database,
+  db: Pick<Database, "execute">,
   tenantId: string,
   count: number,
   base: number,

@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import type { Timers } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -32,6 +33,10 @@ export interface AppDeps {
   stored?: StoredSignal;
   /** Aborted at process shutdown: ends live feeds so the server can stop. */
   shutdown?: AbortSignal;
+  /** Aborted when the shutdown deadline cuts long responses (exports, integrity walks). */
+  cutoff?: AbortSignal;
+  /** The time of heavy queries' budgets (tests drive it). @default systemTimers */
+  timers?: Timers;
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
@@ -70,7 +75,10 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") {
-    app.route("/v1", v1Routes({ ...deps, secret: deps.config.apiJwtSecret }));
+    app.route(
+      "/v1",
+      v1Routes({ ...deps, secret: deps.config.apiJwtSecret, limits: deps.config.limits }),
+    );
   }
   return app;
 }

@@ -3,11 +3,16 @@
  * or NDJSON, streamed with constant memory. Rows are read in keyset chunks
  * (the list's own query and order, newest first) only when the client has
  * taken the previous chunk, so a slow reader holds back the database reads
- * instead of filling memory.
+ * instead of filling memory. Each chunk's query has the time budget of a
+ * heavy query; the first is read before the answer starts, so a query
+ * over budget is a plain 503. Later, an export cut short (a query over
+ * budget, a database error, the process shutting down) ends the transfer
+ * abruptly: no terminating chunk, never a body that looks complete.
  *
  * @module
  */
 import { Hono } from "hono";
+import type { Row } from "@libsql/client";
 import type { Database } from "../store/client.ts";
 import {
   type ListFilter,
@@ -20,6 +25,7 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { csvRecord } from "./csv.ts";
 import { type ExportFormat, parseExportQuery } from "./query.ts";
+import { type QueryBudget, withinBudget } from "./query_budget.ts";
 import { listFilter, PRIVATE, searchParams, valid } from "./request.ts";
 
 /** Rows read per query by default. */
@@ -47,50 +53,92 @@ const CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: "application/x-ndjson; charset=utf-8",
 };
 
-/** Options of {@linkcode exportStream}. */
-export interface ExportStreamOptions {
-  /**
-   * Rows per query.
-   * @default {1000}
-   */
-  chunkSize?: number;
-}
-
 function encodeItems(items: SessionEndItem[], format: ExportFormat): string {
   if (format === "ndjson") return items.map((item) => JSON.stringify(item) + "\n").join("");
   return items.map((item) => csvRecord(CSV_COLUMNS.map((column) => item[column]))).join("");
 }
 
-/**
- * The export body: the CSV header row (for CSV), then one chunk per query,
- * each read only when the consumer pulls.
- */
-export function exportStream(
+/** Reads the export's pages in list order, one keyset query each. */
+export interface ExportPages {
+  /** The next page (at most `chunkSize` rows) and whether more follow. */
+  next(): Promise<{ rows: Row[]; more: boolean }>;
+}
+
+/** Options of {@linkcode exportPages}. */
+export interface ExportPagesOptions {
+  /**
+   * Rows per query.
+   * @default {1000}
+   */
+  chunkSize?: number;
+  /** The time budget of each query, and the shutdown cut-off. */
+  budget: QueryBudget;
+  /** Aborted when the client has gone. */
+  client?: AbortSignal;
+}
+
+/** The pages of `filter`'s rows, each read under its own budget. */
+export function exportPages(
   db: Database,
   filter: ListFilter,
-  format: ExportFormat,
-  options: ExportStreamOptions = {},
-): ReadableStream<Uint8Array> {
+  options: ExportPagesOptions,
+): ExportPages {
   const chunkSize = options.chunkSize ?? EXPORT_CHUNK;
-  const encoder = new TextEncoder();
   let after: SortKey | undefined;
-  let done = false;
+  return {
+    async next() {
+      const rows = await withinBudget(
+        options.budget,
+        options.client,
+        (signal) =>
+          db.readInterruptible(listSessionEndsSql(filter, { limit: chunkSize, after }), signal),
+      );
+      const page = rows.slice(0, chunkSize);
+      if (page.length > 0) after = sortKeyOf(page[page.length - 1]);
+      return { rows: page, more: rows.length > chunkSize };
+    },
+  };
+}
+
+/**
+ * The export body: the CSV header row (for CSV), the `first` page, then one
+ * page per query, each read only when the consumer pulls. When `cutoff`
+ * aborts, or a page cannot be read, the stream fails at once (the HTTP
+ * transfer is aborted).
+ */
+export function exportStream(
+  first: { rows: Row[]; more: boolean },
+  pages: ExportPages,
+  format: ExportFormat,
+  cutoff?: AbortSignal,
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let pending: { rows: Row[]; more: boolean } | undefined = first;
+  let more = true;
+  let stop = () => {};
   return new ReadableStream<Uint8Array>({
     start(controller) {
       if (format === "csv") controller.enqueue(encoder.encode(csvRecord(CSV_COLUMNS)));
+      // Cut even while the client is not reading: queued chunks are dropped.
+      stop = () => controller.error(cutoff?.reason ?? new Error("export cut"));
+      cutoff?.addEventListener("abort", stop, { once: true });
     },
     async pull(controller) {
-      if (done) return;
-      const rs = await db.execute(listSessionEndsSql(filter, { limit: chunkSize, after }));
-      const rows = rs.rows.slice(0, chunkSize);
-      if (rows.length > 0) {
-        after = sortKeyOf(rows[rows.length - 1]);
-        controller.enqueue(encoder.encode(encodeItems(rows.map(toItem), format)));
+      if (!more) return;
+      const page = pending ?? await pages.next();
+      pending = undefined;
+      if (page.rows.length > 0) {
+        controller.enqueue(encoder.encode(encodeItems(page.rows.map(toItem), format)));
       }
-      if (rs.rows.length <= chunkSize) {
-        done = true;
+      if (!page.more) {
+        more = false;
+        cutoff?.removeEventListener("abort", stop);
         controller.close();
       }
+    },
+    cancel() {
+      more = false;
+      cutoff?.removeEventListener("abort", stop);
     },
   }, { highWaterMark: 1 });
 }
@@ -108,18 +156,22 @@ export interface ExportRoutesOptions {
    * @default {1000}
    */
   chunkSize?: number;
+  /** The time budget of each page's query, and the shutdown cut-off. */
+  budget: QueryBudget;
 }
 
 /** `GET /export`, relative to where it is mounted. */
-export function exportRoutes({ db, chunkSize }: ExportRoutesOptions): Hono<AuthEnv> {
+export function exportRoutes({ db, chunkSize, budget }: ExportRoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
-  app.get("/export", (c) => {
+  app.get("/export", async (c) => {
     const query = valid(parseExportQuery(searchParams(c)));
     const filter = listFilter(c.get("auth"), query);
     const name = `session-ends-${filter.tenantId ?? "all"}-${
       fileTimestamp(new Date())
     }.${query.format}`;
-    return c.body(exportStream(db, filter, query.format, { chunkSize }), 200, {
+    const pages = exportPages(db, filter, { chunkSize, budget, client: c.req.raw.signal });
+    const first = await pages.next();
+    return c.body(exportStream(first, pages, query.format, budget.cutoff), 200, {
       "Content-Type": CONTENT_TYPES[query.format],
       "Content-Disposition": `attachment; filename="${name}"`,
       ...PRIVATE,

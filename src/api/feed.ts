@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { Database } from "../store/client.ts";
 import { feedSql } from "../store/feed.ts";
@@ -64,6 +64,11 @@ export interface FeedRoutesOptions {
    * @default {() => {}}
    */
   onError?: (err: unknown) => void;
+}
+
+/** Whether a request asks for the live feed (server-sent events) rather than a JSON page. */
+export function wantsLiveFeed(c: Context): boolean {
+  return /\btext\/event-stream\b/i.test(c.req.header("Accept") ?? "");
 }
 
 /** What a feed token is bound to: the feed, and the tenant it reads (or every tenant). */
@@ -135,7 +140,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
     const query = valid(parseFeedQuery(searchParams(c)));
     const tenantId = tenantFor(c.get("auth"), query.tenantId);
     const binding = feedBinding(tenantId);
-    const live = /\btext\/event-stream\b/i.test(c.req.header("Accept") ?? "");
+    const live = wantsLiveFeed(c);
     const lastEventId = live ? c.req.header("Last-Event-ID") : undefined;
     // An EventSource reconnects to the same URL with Last-Event-ID: that position wins.
     const [param, token] = lastEventId ? ["Last-Event-ID", lastEventId] : ["after", query.after];

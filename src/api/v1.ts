@@ -6,18 +6,23 @@
  * @module
  */
 import { Hono } from "hono";
+import type { Timers } from "../clock.ts";
+import type { ApiLimits } from "../config.ts";
 import type { CheckpointSigner } from "../integrity/signing.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { type AuthEnv, bearerJwt } from "./auth.ts";
 import { CursorCodec } from "./cursor.ts";
 import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
-import { feedRoutes } from "./feed.ts";
+import { fairShare } from "./fair_share.ts";
+import { feedRoutes, wantsLiveFeed } from "./feed.ts";
 import { integrityRoutes } from "./integrity.ts";
 import { malformedPathParameter } from "./path_params.ts";
 import { PositionTokenCodec } from "./position_token.ts";
+import type { QueryBudget } from "./query_budget.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
 import { statsRoutes } from "./stats.ts";
 
@@ -36,6 +41,17 @@ export interface V1RoutesOptions {
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
   signer?: CheckpointSigner;
+  /** Fair sharing: what one tenant, one subject and everyone may take (src/api/fair_share.ts). */
+  limits: ApiLimits;
+  /** Counts refusals. */
+  metrics: Metrics;
+  /** Aborted when long responses (exports, integrity walks, heavy queries) must end at shutdown. */
+  cutoff?: AbortSignal;
+  /**
+   * The time of query budgets.
+   * @default systemTimers
+   */
+  timers?: Timers;
 }
 
 /** Routes mounted under `/v1`. */
@@ -44,10 +60,26 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.use("*", bearerJwt({ secret }));
   if (secret === undefined) return app;
+  const { limits, metrics } = options;
+  app.use(
+    "*",
+    ...fairShare({
+      limits,
+      metrics,
+      isLiveFeed: (c) => c.req.path.endsWith("/session-ends/feed") && wantsLiveFeed(c),
+    }),
+  );
+  const budget: QueryBudget = {
+    budgetMs: limits.queryBudgetMs,
+    cutoff: options.cutoff,
+    timers: options.timers,
+    onExceeded: () =>
+      metrics.add("session_audit_http_rejected_total", 1, { limit: "query_budget" }),
+  };
   // Path parameters are constrained to their patterns, so the order of these mounts does not matter.
   app.route("/session-ends", sessionEndRoutes({ db, cursors: new CursorCodec(secret) }));
-  app.route("/session-ends", exportRoutes({ db }));
-  app.route("/session-ends", statsRoutes({ db }));
+  app.route("/session-ends", exportRoutes({ db, budget }));
+  app.route("/session-ends", statsRoutes({ db, budget }));
   app.route(
     "/session-ends",
     feedRoutes({
@@ -64,7 +96,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
     "/dead-letters",
     deadLetterRoutes({ db, cursors: new PositionTokenCodec(secret, "dead-letters"), stored }),
   );
-  app.route("/integrity", integrityRoutes({ db, signer: options.signer }));
+  app.route("/integrity", integrityRoutes({ db, signer: options.signer, budget }));
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).
   app.get("/session-ends/:session_id", malformedPathParameter("session_id", "must be a UUID"));
   app.post(
