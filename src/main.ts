@@ -21,6 +21,7 @@ import { runCheckpointer } from "./integrity/checkpoints.ts";
 import { type CheckpointSigner, signerFrom } from "./integrity/signing.ts";
 import { migrate } from "./store/migrations.ts";
 import { StoredSignal } from "./store/stored_signal.ts";
+import { DEADLINE_PASSED, shutdownDeadline } from "./shutdown.ts";
 
 /** Exit code for a configuration that stops start-up. */
 export const EXIT_CONFIG = 2;
@@ -100,6 +101,8 @@ export async function main(
     return EXIT_STARTUP;
   }
 
+  // From SIGTERM: long responses until the cut-off, everything until the deadline.
+  const deadline = shutdownDeadline(shutdown.signal, config.shutdownDeadlineSeconds * 1000);
   // Every role serves the operational routes; the read API is the app's to mount.
   const app = createApp({
     config,
@@ -110,6 +113,7 @@ export async function main(
     signer,
     stored,
     shutdown: shutdown.signal,
+    cutoff: deadline.cutoff,
   });
   const server = Deno.serve({
     hostname: config.host,
@@ -119,6 +123,7 @@ export async function main(
 
   let nc: NatsConnection | undefined;
   let exitCode = 0;
+  let ingest: Promise<void> | undefined;
   const work: Promise<void>[] = [];
   if (ingests) {
     // Retention and checkpoints write: only the roles that ingest run them, not ROLE=api replicas.
@@ -161,7 +166,7 @@ export async function main(
           warnShare: config.lagWarnShare,
         }),
       );
-      const ingest = runIngest({
+      ingest = runIngest({
         js,
         jsm,
         db,
@@ -177,24 +182,36 @@ export async function main(
         exitCode = EXIT_STARTUP;
         shutdown.abort();
       });
-      await ingest;
     }
   }
   await new Promise<void>((resolve) => {
     if (shutdown.signal.aborted) resolve();
     shutdown.signal.addEventListener("abort", () => resolve(), { once: true });
   });
+  // No new connections from now on; open responses go on until the cut-off.
+  const serverClosed = server.shutdown();
 
-  // Ingest has committed and acked what it had; now let go of everything else.
-  if (nc) {
-    try {
-      await nc.drain();
-    } catch (err) {
-      logger.warn("nats drain failed", { error: err });
-    }
+  // Ingest commits and acks what it had, then the rest lets go, all within the deadline.
+  if (ingest && await deadline.within(ingest) === DEADLINE_PASSED) {
+    logger.error(
+      "ingest did not stop within the shutdown deadline; unacknowledged messages will be redelivered",
+      {
+        deadline_seconds: config.shutdownDeadlineSeconds,
+      },
+    );
+    exitCode = EXIT_STARTUP;
   }
-  await Promise.allSettled(work);
-  await server.shutdown();
+  if (nc) {
+    const drained = nc.drain().catch((err) => logger.warn("nats drain failed", { error: err }));
+    await deadline.within(drained);
+  }
+  await deadline.within(Promise.allSettled(work));
+  if (await deadline.within(serverClosed) === DEADLINE_PASSED) {
+    logger.warn("shutdown deadline reached: open HTTP responses are cut", {
+      deadline_seconds: config.shutdownDeadlineSeconds,
+    });
+  }
+  deadline.dispose();
   db.close();
   logger.info("stopped", { exit_code: exitCode });
   return exitCode;
