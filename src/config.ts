@@ -488,10 +488,10 @@ function parseApiLimits(env: Env): ApiLimits {
     limit(name, fallback, 1, 100_000, "an integer from 1 to 100000");
   return {
     concurrent: count("API_MAX_CONCURRENT", 32),
-    concurrentPerTenant: count("API_MAX_CONCURRENT_PER_TENANT", 8),
+    concurrentPerTenant: count("API_MAX_CONCURRENT_PER_TENANT", 4),
     concurrentPerSubject: count("API_MAX_CONCURRENT_PER_SUBJECT", 4),
     liveFeeds: count("API_MAX_LIVE_FEEDS", 64),
-    liveFeedsPerTenant: count("API_MAX_LIVE_FEEDS_PER_TENANT", 8),
+    liveFeedsPerTenant: count("API_MAX_LIVE_FEEDS_PER_TENANT", 4),
     ratePerTenantPerMinute: limit(
       "API_RATE_LIMIT_PER_TENANT",
       1_200,

@@ -337,10 +337,10 @@ Deno.test("SHUTDOWN_DEADLINE_SECONDS defaults below systemd's 30 s and is valida
 Deno.test("the read API's limits have defaults for a small box and are validated", () => {
   deepStrictEqual(loadConfig({}).limits, {
     concurrent: 32,
-    concurrentPerTenant: 8,
+    concurrentPerTenant: 4,
     concurrentPerSubject: 4,
     liveFeeds: 64,
-    liveFeedsPerTenant: 8,
+    liveFeedsPerTenant: 4,
     ratePerTenantPerMinute: 1200,
     queryBudgetMs: 10_000,
   });

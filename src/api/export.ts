@@ -25,11 +25,15 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { csvRecord } from "./csv.ts";
 import { type ExportFormat, parseExportQuery } from "./query.ts";
+import { tenantKey } from "./fair_share.ts";
 import { type QueryBudget, withinBudget } from "./query_budget.ts";
+import type { FairTurns } from "../fair_turns.ts";
 import { listFilter, PRIVATE, searchParams, valid } from "./request.ts";
 
 /** Rows read per query by default. */
 export const EXPORT_CHUNK = 1_000;
+/** Rows encoded in one turn on the JavaScript thread. */
+const ENCODE_SLICE = 100;
 
 /** The CSV columns: the item's fields, in the item's order. */
 export const CSV_COLUMNS = [
@@ -75,6 +79,8 @@ export interface ExportPagesOptions {
   budget: QueryBudget;
   /** Aborted when the client has gone. */
   client?: AbortSignal;
+  /** Whose turn the queries take at the database reader (the tenant). */
+  key?: string;
 }
 
 /** The pages of `filter`'s rows, each read under its own budget. */
@@ -91,7 +97,11 @@ export function exportPages(
         options.budget,
         options.client,
         (signal) =>
-          db.readInterruptible(listSessionEndsSql(filter, { limit: chunkSize, after }), signal),
+          db.readInterruptible(
+            listSessionEndsSql(filter, { limit: chunkSize, after }),
+            signal,
+            options.key,
+          ),
       );
       const page = rows.slice(0, chunkSize);
       if (page.length > 0) after = sortKeyOf(page[page.length - 1]);
@@ -102,15 +112,16 @@ export function exportPages(
 
 /**
  * The export body: the CSV header row (for CSV), the `first` page, then one
- * page per query, each read only when the consumer pulls. When `cutoff`
- * aborts, or a page cannot be read, the stream fails at once (the HTTP
- * transfer is aborted).
+ * page per query, each read only when the consumer pulls and encoded in a
+ * `turn` (src/api/turns.ts). When `cutoff` aborts, or a page cannot be
+ * read, the stream fails at once (the HTTP transfer is aborted).
  */
 export function exportStream(
   first: { rows: Row[]; more: boolean },
   pages: ExportPages,
   format: ExportFormat,
   cutoff?: AbortSignal,
+  turn: (encode: () => Uint8Array) => Promise<Uint8Array> = (encode) => Promise.resolve(encode()),
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let pending: { rows: Row[]; more: boolean } | undefined = first;
@@ -127,8 +138,12 @@ export function exportStream(
       if (!more) return;
       const page = pending ?? await pages.next();
       pending = undefined;
-      if (page.rows.length > 0) {
-        controller.enqueue(encoder.encode(encodeItems(page.rows.map(toItem), format)));
+      // Encoded a slice at a time, each in its own turn, so no turn lasts long.
+      for (let i = 0; i < page.rows.length; i += ENCODE_SLICE) {
+        const slice = page.rows.slice(i, i + ENCODE_SLICE);
+        controller.enqueue(
+          await turn(() => encoder.encode(encodeItems(slice.map(toItem), format))),
+        );
       }
       if (!page.more) {
         more = false;
@@ -158,10 +173,14 @@ export interface ExportRoutesOptions {
   chunkSize?: number;
   /** The time budget of each page's query, and the shutdown cut-off. */
   budget: QueryBudget;
+  /** Turns for encoding pages, shared by the read API's bulk work. */
+  turns: FairTurns;
 }
 
 /** `GET /export`, relative to where it is mounted. */
-export function exportRoutes({ db, chunkSize, budget }: ExportRoutesOptions): Hono<AuthEnv> {
+export function exportRoutes(
+  { db, chunkSize, budget, turns }: ExportRoutesOptions,
+): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/export", async (c) => {
     const query = valid(parseExportQuery(searchParams(c)));
@@ -169,9 +188,16 @@ export function exportRoutes({ db, chunkSize, budget }: ExportRoutesOptions): Ho
     const name = `session-ends-${filter.tenantId ?? "all"}-${
       fileTimestamp(new Date())
     }.${query.format}`;
-    const pages = exportPages(db, filter, { chunkSize, budget, client: c.req.raw.signal });
+    const tenant = tenantKey(c.get("auth"));
+    const pages = exportPages(db, filter, {
+      chunkSize,
+      budget,
+      client: c.req.raw.signal,
+      key: tenant,
+    });
     const first = await pages.next();
-    return c.body(exportStream(first, pages, query.format, budget.cutoff), 200, {
+    const turn = (encode: () => Uint8Array) => turns.run(tenant, encode);
+    return c.body(exportStream(first, pages, query.format, budget.cutoff, turn), 200, {
       "Content-Type": CONTENT_TYPES[query.format],
       "Content-Disposition": `attachment; filename="${name}"`,
       ...PRIVATE,

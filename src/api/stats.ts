@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import type { Database } from "../store/client.ts";
 import { type StatsGroupItem, statsSql, toStatsGroup } from "../store/stats.ts";
 import type { AuthEnv } from "./auth.ts";
+import { tenantKey } from "./fair_share.ts";
 import { parseStatsQuery } from "./query.ts";
 import { type QueryBudget, withinBudget } from "./query_budget.ts";
 import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
@@ -43,7 +44,7 @@ export function statsRoutes({ db, budget }: StatsRoutesOptions): Hono<AuthEnv> {
     const rows = await withinBudget(
       budget,
       c.req.raw.signal,
-      (signal) => db.readInterruptible(sql, signal),
+      (signal) => db.readInterruptible(sql, signal, tenantKey(c.get("auth"))),
     );
     const answer: StatsAnswer = {
       group_by: query.groupBy,

@@ -23,8 +23,12 @@ import { integrityRoutes } from "./integrity.ts";
 import { malformedPathParameter } from "./path_params.ts";
 import { PositionTokenCodec } from "./position_token.ts";
 import type { QueryBudget } from "./query_budget.ts";
+import { FairTurns } from "../fair_turns.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
 import { statsRoutes } from "./stats.ts";
+
+/** Bulk work (export encoding, live-feed batches, integrity hashing) pauses 3× its time. */
+const BULK_PAUSE_FACTOR = 3;
 
 /** Options of {@linkcode v1Routes}. */
 export interface V1RoutesOptions {
@@ -77,8 +81,11 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       metrics.add("session_audit_http_rejected_total", 1, { limit: "query_budget" }),
   };
   // Path parameters are constrained to their patterns, so the order of these mounts does not matter.
+  // One step of bulk work at a time on the JavaScript thread, tenants in rotation, at most a
+  // quarter of the thread's time: the rest stays with small requests and ingest.
+  const turns = new FairTurns({ pauseFactor: BULK_PAUSE_FACTOR });
   app.route("/session-ends", sessionEndRoutes({ db, cursors: new CursorCodec(secret) }));
-  app.route("/session-ends", exportRoutes({ db, budget }));
+  app.route("/session-ends", exportRoutes({ db, budget, turns }));
   app.route("/session-ends", statsRoutes({ db, budget }));
   app.route(
     "/session-ends",
@@ -87,6 +94,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       tokens: new PositionTokenCodec(secret, "feed"),
       stored,
       shutdown: options.shutdown,
+      turns,
       pollMs: options.feed?.pollMs,
       heartbeatMs: options.feed?.heartbeatMs,
       onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
@@ -96,7 +104,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
     "/dead-letters",
     deadLetterRoutes({ db, cursors: new PositionTokenCodec(secret, "dead-letters"), stored }),
   );
-  app.route("/integrity", integrityRoutes({ db, signer: options.signer, budget }));
+  app.route("/integrity", integrityRoutes({ db, signer: options.signer, budget, turns }));
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).
   app.get("/session-ends/:session_id", malformedPathParameter("session_id", "must be a UUID"));
   app.post(

@@ -21,7 +21,7 @@ import { type Checkpoint, checkpointText, readCheckpoints } from "./checkpoints.
 import type { CheckpointSigner } from "./signing.ts";
 
 /** Rows read per query while walking a chain. */
-const WALK_CHUNK = 2_000;
+const WALK_CHUNK = 500;
 
 /** The verdict on one tenant's chain. */
 export interface TenantIntegrity {

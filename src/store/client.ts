@@ -206,18 +206,19 @@ export class Database {
 
   /**
    * Runs a read that `signal` may stop, rejecting with `signal.reason`. On a
-   * local file it runs off the JavaScript thread on a connection of its own
-   * and is interrupted (src/store/reader.ts); elsewhere it runs as usual and
-   * its answer is dropped when `signal` aborts first.
+   * local file it runs off the JavaScript thread on a connection of its own,
+   * in a fair turn of `key` (the tenant), and is interrupted
+   * (src/store/reader.ts); elsewhere it runs as usual and its answer is
+   * dropped when `signal` aborts first.
    */
-  async readInterruptible(stmt: InStatement, signal: AbortSignal): Promise<Row[]> {
+  async readInterruptible(stmt: InStatement, signal: AbortSignal, key?: string): Promise<Row[]> {
     const path = localPath(this.#config.databaseUrl);
     if (this.isLocalFile && path && !path.startsWith(":memory:")) {
       this.#reader ??= new InterruptibleReader(path, {
         timeoutMs: BUSY_TIMEOUT_MS,
         encryptionKey: this.#config.databaseEncryptionKey,
       });
-      return await this.#reader.execute(stmt, signal);
+      return await this.#reader.execute(stmt, signal, key);
     }
     signal.throwIfAborted();
     let onAbort = () => {};

@@ -1,15 +1,19 @@
 /**
  * Interruptible reads of a local database file. The read API's heavy
- * queries (statistics, export pages, integrity walks) run on connections of
- * their own through libSQL's promise API, off the JavaScript thread, so a
- * long aggregate does not stall every other request; a query whose signal
+ * queries (statistics, export pages, integrity walks) run on a connection
+ * of their own through libSQL's promise API, off the JavaScript thread, so
+ * a long aggregate does not stall every other request; a query whose signal
  * aborts (its time budget spent, the process shutting down, the client
  * gone) is interrupted (`SQLITE_INTERRUPT`) instead of running to its end.
+ * Queries take fair turns at the connection (src/fair_turns.ts): tenants in
+ * rotation, and the connection's thread busy at most about a quarter of the
+ * time, which leaves the JavaScript thread a core of its own on a small box.
  *
  * @module
  */
 import NativeDatabase from "libsql/promise";
 import type { InStatement, Row, Value } from "@libsql/client";
+import { FairTurns } from "../fair_turns.ts";
 
 /** How {@linkcode InterruptibleReader} opens its connections. */
 export interface InterruptibleReaderOptions {
@@ -17,22 +21,16 @@ export interface InterruptibleReaderOptions {
   timeoutMs: number;
   /** The database's encryption key, if it is encrypted. */
   encryptionKey?: string;
-  /**
-   * Connections, hence queries running at once; more wait their turn.
-   * @default 2
-   */
-  connections?: number;
 }
+
+/**
+ * After each query the connection rests three times as long (at most 1 s): heavy queries take at
+ * most about a quarter of a core, on a box of two.
+ */
+const QUERY_PAUSE_FACTOR = 3;
 
 /** How often an aborted query is interrupted again until it has settled, ms. */
 const INTERRUPT_REPEAT_MS = 20;
-
-interface Waiter {
-  resolve(connection: NativeDatabase): void;
-  reject(reason: unknown): void;
-  signal: AbortSignal;
-  onAbort(): void;
-}
 
 /** A row as `@libsql/client` returns it: values by index and by column name. */
 function toRow(values: unknown[], columns: string[]): Row {
@@ -57,13 +55,12 @@ function positional(stmt: InStatement): { sql: string; args: unknown[] } {
   return { sql: stmt.sql, args: stmt.args ?? [] };
 }
 
-/** A few read connections, each running one query at a time, in order of arrival. */
+/** One read connection, running one query at a time, in fair turns. */
 export class InterruptibleReader {
   readonly #path: string;
   readonly #options: InterruptibleReaderOptions;
-  readonly #idle: NativeDatabase[] = [];
-  readonly #open: NativeDatabase[] = [];
-  readonly #waiting: Waiter[] = [];
+  readonly #turns = new FairTurns({ pauseFactor: QUERY_PAUSE_FACTOR });
+  #connection: NativeDatabase | undefined;
   #closed = false;
 
   constructor(path: string, options: InterruptibleReaderOptions) {
@@ -72,14 +69,22 @@ export class InterruptibleReader {
   }
 
   /**
-   * Runs one read statement and resolves with its rows; rejects with
-   * `signal.reason` when `signal` aborts first (while it waits for a
-   * connection, or by interrupting the query).
+   * Runs one read statement in a turn of `key` and resolves with its rows;
+   * rejects with `signal.reason` when `signal` aborts first (while it waits
+   * for its turn, or by interrupting the query).
    */
-  async execute(stmt: InStatement, signal: AbortSignal): Promise<Row[]> {
+  async execute(stmt: InStatement, signal: AbortSignal, key = "*"): Promise<Row[]> {
     signal.throwIfAborted();
     const { sql, args } = positional(stmt);
-    const connection = await this.#acquire(signal);
+    const release = await this.#turns.take(key, signal);
+    if (this.#closed) {
+      release();
+      throw new Error("the database reader is closed");
+    }
+    const connection = this.#connection ??= new NativeDatabase(this.#path, {
+      timeout: this.#options.timeoutMs,
+      encryptionKey: this.#options.encryptionKey,
+    });
     // An interrupt reaches only a statement already running on the connection's thread: one
     // that falls between two statements, or before the first step, would be lost. So once the
     // signal aborts, interrupt again until the query has settled.
@@ -102,63 +107,19 @@ export class InterruptibleReader {
     } finally {
       signal.removeEventListener("abort", interrupt);
       clearInterval(repeat);
-      this.#release(connection);
+      release();
     }
   }
 
-  #acquire(signal: AbortSignal): Promise<NativeDatabase> {
-    if (this.#closed) return Promise.reject(new Error("the database reader is closed"));
-    const idle = this.#idle.pop();
-    if (idle) return Promise.resolve(idle);
-    if (this.#open.length < (this.#options.connections ?? 2)) {
-      const connection = new NativeDatabase(this.#path, {
-        timeout: this.#options.timeoutMs,
-        encryptionKey: this.#options.encryptionKey,
-      });
-      this.#open.push(connection);
-      return Promise.resolve(connection);
-    }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
-          reject(signal.reason);
-        },
-      };
-      signal.addEventListener("abort", waiter.onAbort, { once: true });
-      this.#waiting.push(waiter);
-    });
-  }
-
-  #release(connection: NativeDatabase): void {
-    if (this.#closed) return;
-    const next = this.#waiting.shift();
-    if (!next) {
-      this.#idle.push(connection);
-      return;
-    }
-    next.signal.removeEventListener("abort", next.onAbort);
-    next.resolve(connection);
-  }
-
-  /** Interrupts running queries, refuses waiting ones and closes every connection. */
+  /** Interrupts a running query and closes the connection; later queries are refused. */
   close(): void {
     this.#closed = true;
-    for (const waiter of this.#waiting.splice(0)) {
-      waiter.signal.removeEventListener("abort", waiter.onAbort);
-      waiter.reject(new Error("the database reader is closed"));
+    try {
+      this.#connection?.interrupt();
+      this.#connection?.close();
+    } catch {
+      // already unusable
     }
-    for (const connection of this.#open.splice(0)) {
-      try {
-        connection.interrupt();
-        connection.close();
-      } catch {
-        // already unusable
-      }
-    }
-    this.#idle.length = 0;
+    this.#connection = undefined;
   }
 }

@@ -6,7 +6,7 @@ const ENDLESS =
 
 async function withReader(body: (reader: InterruptibleReader) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
-  const reader = new InterruptibleReader(`${dir}/r.db`, { timeoutMs: 1_000, connections: 1 });
+  const reader = new InterruptibleReader(`${dir}/r.db`, { timeoutMs: 1_000 });
   try {
     await body(reader);
   } finally {
