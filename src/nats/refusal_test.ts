@@ -70,22 +70,18 @@ Deno.test("a certificate that cannot be verified is retried, with the problem na
 });
 
 Deno.test("TLS to a plain listener and an unusable CA file are refusals", () => {
-  const plain = classifyConnectError(
-    new errors.ConnectionError(
-      "NetworkError: failed to connect to WebSocket: received corrupt message of type InvalidContentType",
-    ),
-    TOKEN,
-    SERVERS,
-  );
-  equal(plain.kind === "refused" && plain.variable, "NATS_URL");
-  const ca = classifyConnectError(
-    new errors.ConnectionError(
-      "Error: Failed opening CA file: No such file or directory (os error 2)",
-    ),
-    TOKEN,
-    SERVERS,
-  );
-  equal(ca.kind === "refused" && ca.variable, "DENO_CERT");
+  for (
+    const [message, variable] of [
+      [
+        "NetworkError: failed to connect to WebSocket: received corrupt message of type InvalidContentType",
+        "NATS_URL",
+      ],
+      ["Error: Failed opening CA file: No such file or directory (os error 2)", "DENO_CERT"],
+    ]
+  ) {
+    const failure = classifyConnectError(new errors.ConnectionError(message), TOKEN, SERVERS);
+    equal(failure.kind === "refused" && failure.variable, variable, message);
+  }
 });
 
 Deno.test("a refused TCP connection, a timeout or anything unknown is retried", () => {
