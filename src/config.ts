@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { nkeys } from "@nats-io/nats-core";
 import * as v from "valibot";
+import { caFileProblem, credsFileProblem } from "./config_files.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -224,72 +224,31 @@ function parseNatsAuth(env: Env): NatsAuth {
   if (token) return { kind: "token", token };
   if (user) return { kind: "userPassword", user, password: password ?? "" };
   if (creds) {
-    checkCredsFile(creds);
+    checkFile("NATS_CREDS_FILE", creds, credsFileProblem);
     return { kind: "credsFile", path: creds };
   }
   return { kind: "none" };
 }
 
-function readFileOf(variable: string, path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (err) {
-    const problem = err instanceof Deno.errors.NotFound
-      ? "no such file"
-      : err instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : err instanceof Deno.errors.IsADirectory
-      ? "is a directory"
-      : (err as Error).message;
-    throw new ConfigError(variable, `cannot read ${quoted(path)}: ${problem}`);
-  }
+/** A file the configuration names that cannot serve: a ConfigError naming `variable`. */
+function checkFile(
+  variable: string,
+  path: string,
+  problemOf: (path: string) => string | undefined,
+) {
+  const problem = problemOf(path);
+  if (problem !== undefined) throw new ConfigError(variable, `${quoted(path)} ${problem}`);
 }
 
-// The two armoured blocks of a .creds file, as nats.js's credsAuthenticator finds them.
-const CREDS_BLOCK = /\s*(?:(?:[-]{3,}[^\n]*[-]{3,}\n)(.+)(?:\n\s*[-]{3,}[^\n]*[-]{3,}\n))/ig;
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
 /**
- * Checks that a `.creds` file can be read and holds what NATS needs: a user
- * JWT and a user NKey seed. The secret itself is never echoed.
- */
-function checkCredsFile(path: string): void {
-  const text = readFileOf("NATS_CREDS_FILE", path);
-  const blocks = [...text.matchAll(CREDS_BLOCK)].map((m) => m[1].trim());
-  const unparsable = (what: string) =>
-    new ConfigError(
-      "NATS_CREDS_FILE",
-      `${
-        quoted(path)
-      } is not a NATS credentials file: ${what} (create one with nsc generate creds)`,
-    );
-  if (blocks.length < 2) throw unparsable("it needs a user JWT block and an NKey seed block");
-  if (!JWT_SHAPE.test(blocks[0])) throw unparsable("the first block is not a JWT");
-  try {
-    const seed = nkeys.fromSeed(new TextEncoder().encode(blocks[1]));
-    if (!seed.getPublicKey().startsWith("U")) throw new Error("not a user seed");
-  } catch {
-    throw unparsable("the second block is not a user NKey seed");
-  }
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/;
-
-/**
- * `DENO_CERT` (read by Deno itself: extra CA certificates to trust, such as
- * a private CA in front of `wss://` or `tls://` NATS) must name a readable
- * PEM file: Deno ignores a file it cannot use and the connection then fails
- * on an untrusted certificate, which is far harder to diagnose.
+ * `DENO_CERT` is read by Deno itself (extra CA certificates to trust, such as
+ * a private CA in front of `wss://` or `tls://` NATS); checked here because
+ * Deno ignores a file it cannot use, and the connection then fails on an
+ * untrusted certificate, which is far harder to diagnose.
  */
 function checkDenoCert(env: Env): void {
   const path = read(env, "DENO_CERT");
-  if (path === undefined) return;
-  if (!PEM_CERTIFICATE.test(readFileOf("DENO_CERT", path))) {
-    throw new ConfigError(
-      "DENO_CERT",
-      `${quoted(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
-    );
-  }
+  if (path !== undefined) checkFile("DENO_CERT", path, caFileProblem);
 }
 
 function parseDatabaseUrl(name: string, raw: string): string {

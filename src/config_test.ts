@@ -312,7 +312,7 @@ Deno.test("DENO_CERT, when set, must name a readable file holding a PEM certific
   try {
     match(
       configError({ DENO_CERT: `${dir}/none.pem` }).message,
-      /^DENO_CERT: cannot read .*no such file/,
+      /^DENO_CERT: ".*" cannot be read: no such file/,
     );
     await Deno.writeTextFile(`${dir}/garbage.pem`, "garbage");
     match(configError({ DENO_CERT: `${dir}/garbage.pem` }).message, /holds no PEM certificate/);

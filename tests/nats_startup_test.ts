@@ -139,7 +139,7 @@ Deno.test(
       for (
         const [path, problem] of [
           [`${dir}/missing.creds`, /no such file/],
-          [`${dir}/a-directory.creds`, /cannot read/],
+          [`${dir}/a-directory.creds`, /cannot be read/],
           [`${dir}/garbage.creds`, /not a NATS credentials file/],
         ] as const
       ) {
