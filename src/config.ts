@@ -448,7 +448,7 @@ function parseApiLimits(env: Env): ApiLimits {
   return {
     concurrent: count("API_MAX_CONCURRENT", 32),
     concurrentPerTenant: count("API_MAX_CONCURRENT_PER_TENANT", 4),
-    concurrentPerSubject: count("API_MAX_CONCURRENT_PER_SUBJECT", 4),
+    concurrentPerSubject: count("API_MAX_CONCURRENT_PER_SUBJECT", 2),
     liveFeeds: count("API_MAX_LIVE_FEEDS", 64),
     liveFeedsPerTenant: count("API_MAX_LIVE_FEEDS_PER_TENANT", 4),
     ratePerTenantPerMinute: limit(

@@ -338,7 +338,7 @@ Deno.test("the read API's limits have defaults for a small box and are validated
   deepStrictEqual(loadConfig({}).limits, {
     concurrent: 32,
     concurrentPerTenant: 4,
-    concurrentPerSubject: 4,
+    concurrentPerSubject: 2,
     liveFeeds: 64,
     liveFeedsPerTenant: 4,
     ratePerTenantPerMinute: 1200,

@@ -25,7 +25,7 @@ import { DEADLINE_PASSED, shutdownDeadline } from "./shutdown.ts";
 
 /** Exit code for a configuration that stops start-up. */
 export const EXIT_CONFIG = 2;
-/** Exit code for a dependency that cannot be set up at start (database), or ingest failing unexpectedly. */
+/** Exit code for a dependency that cannot be set up at start (database), or ingest failing unexpectedly or not stopping within the shutdown deadline. */
 export const EXIT_STARTUP = 1;
 
 function onShutdownSignal(controller: AbortController, logger: Logger): void {
