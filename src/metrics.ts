@@ -1,19 +1,53 @@
 /**
- * The process's Prometheus metrics: counters and gauges kept in memory and
- * rendered in the text exposition format for `GET /metrics`.
+ * The process's Prometheus metrics: counters, gauges and histograms kept in
+ * memory and rendered in the text exposition format for `GET /metrics`.
  *
  * @module
  */
+import { BATCH_SIZE_BUCKETS, DURATION_BUCKETS, Histogram, LAG_BUCKETS } from "./histogram.ts";
 
 /** Outcome of one consumed message. */
 export type IngestOutcome = "stored" | "duplicate" | "quarantined" | "retried";
 
 type Labels = Record<string, string>;
 
-interface Family {
-  help: string;
-  type: "counter" | "gauge";
-  values: Map<string, { labels: Labels; value: number }>;
+type Family =
+  | {
+    help: string;
+    type: "counter" | "gauge";
+    values: Map<string, { labels: Labels; value: number }>;
+  }
+  | {
+    help: string;
+    type: "histogram";
+    bounds: readonly number[];
+    values: Map<string, { labels: Labels; histogram: Histogram }>;
+  };
+
+/** The ingest's histograms, without labels. */
+const INGEST_HISTOGRAMS = [
+  "session_audit_batch_commit_duration_seconds",
+  "session_audit_batch_size_messages",
+  "session_audit_end_to_end_lag_seconds",
+] as const;
+
+/** The stream's size and limits, and the backlog measured against them (`nats/lag.ts`). */
+const STREAM_GAUGES = {
+  session_audit_stream_messages: "Messages in the stream, every subject.",
+  session_audit_stream_bytes: "Bytes in the stream, every subject.",
+  session_audit_stream_max_messages: "The stream's max_msgs limit (0: none).",
+  session_audit_stream_max_bytes: "The stream's max_bytes limit (0: none).",
+  session_audit_stream_max_age_seconds: "The stream's max_age limit (0: none).",
+  session_audit_backlog_messages:
+    "Messages of the stream, every subject, from the oldest event not yet stored to the last.",
+  session_audit_backlog_bytes:
+    "Bytes of the stream from the oldest event not yet stored to the last (estimated).",
+};
+
+/** A metric family this registry defines. */
+export interface MetricDefinition {
+  name: string;
+  type: Family["type"];
 }
 
 function labelKey(labels: Labels): string {
@@ -47,6 +81,27 @@ export class Metrics {
       "Ingest batches whose transaction failed (then nak'd).",
     );
     this.add("session_audit_batch_failures_total", 0);
+    this.#defineHistogram(
+      "session_audit_batch_commit_duration_seconds",
+      "Duration of a committed batch's write transaction.",
+      DURATION_BUCKETS,
+    );
+    this.#defineHistogram(
+      "session_audit_batch_size_messages",
+      "Messages in a committed batch.",
+      BATCH_SIZE_BUCKETS,
+    );
+    this.#defineHistogram(
+      "session_audit_end_to_end_lag_seconds",
+      "Time from a message's publish in the stream to the commit of its batch.",
+      LAG_BUCKETS,
+    );
+    for (const name of INGEST_HISTOGRAMS) this.histogram(name); // rendered from 0, as the counters
+    this.#defineHistogram(
+      "session_audit_http_request_duration_seconds",
+      "HTTP request duration until the response is ready, by route pattern and status class.",
+      DURATION_BUCKETS,
+    );
     this.#define(
       "session_audit_consumer_pending",
       "gauge",
@@ -62,6 +117,7 @@ export class Metrics {
       "gauge",
       "Age of the oldest event not yet stored (0 when caught up).",
     );
+    for (const [name, help] of Object.entries(STREAM_GAUGES)) this.#define(name, "gauge", help);
     this.#define(
       "session_audit_ready",
       "gauge",
@@ -109,14 +165,41 @@ export class Metrics {
     this.set("session_audit_external_memory_bytes", memory.external);
   }
 
-  #define(name: string, type: Family["type"], help: string): void {
+  #define(name: string, type: "counter" | "gauge", help: string): void {
     this.#families.set(name, { help, type, values: new Map() });
   }
 
-  #family(name: string): Family {
+  /** Defines a histogram; it renders once a series is created by {@linkcode Metrics.histogram}. */
+  #defineHistogram(name: string, help: string, bounds: readonly number[]): void {
+    this.#families.set(name, { help, type: "histogram", bounds, values: new Map() });
+  }
+
+  #family(name: string) {
     const family = this.#families.get(name);
     if (!family) throw new Error(`unknown metric ${name}`);
+    if (family.type === "histogram") throw new Error(`${name} is a histogram`);
     return family;
+  }
+
+  /** Every family defined, rendered or not, in definition order. */
+  definitions(): MetricDefinition[] {
+    return [...this.#families].map(([name, { type }]) => ({ name, type }));
+  }
+
+  /**
+   * The series of histogram `name` with `labels`, created on first use. Keep
+   * it to observe on a hot path: {@linkcode Histogram.observe} allocates nothing.
+   */
+  histogram(name: string, labels: Labels = {}): Histogram {
+    const family = this.#families.get(name);
+    if (family?.type !== "histogram") throw new Error(`unknown histogram ${name}`);
+    const key = labelKey(labels);
+    let entry = family.values.get(key);
+    if (!entry) {
+      entry = { labels, histogram: new Histogram(family.bounds) };
+      family.values.set(key, entry);
+    }
+    return entry.histogram;
   }
 
   /** Adds `delta` to a counter (or gauge). */
@@ -153,6 +236,12 @@ export class Metrics {
         `# HELP ${name} ${family.help}`,
         `# TYPE ${name} ${family.type}`,
       );
+      if (family.type === "histogram") {
+        for (const [key, { histogram }] of family.values) {
+          lines.push(...histogram.render(name, key));
+        }
+        continue;
+      }
       for (const { labels, value } of family.values.values()) {
         const key = labelKey(labels);
         lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);

@@ -366,3 +366,36 @@ export async function startWorld(options: { stream?: boolean } = {}): Promise<Wo
     },
   };
 }
+
+/** A backlog the service cannot store yet, from {@linkcode stallBacklog}. */
+export interface StalledBacklog {
+  /** How many session ends were published. */
+  readonly count: number;
+  /** Releases the write lock (idempotent). */
+  release(): Promise<void>;
+  /** Releases the write lock and waits until the whole backlog is stored. */
+  drain(): Promise<void>;
+}
+
+/**
+ * Publishes `count` session ends while another connection holds the write
+ * lock of the world's database (which has no session end yet): a backlog
+ * that the service receives but cannot store until released.
+ */
+export async function stallBacklog(world: World, count: number): Promise<StalledBacklog> {
+  const lock = await holdWriteLock(world.dbPath);
+  await publishAll(world.t.js, Array.from({ length: count }, () => ({ payload: sessionEnd() })));
+  return {
+    count,
+    release: () => lock.release(),
+    async drain() {
+      await lock.release();
+      await waitFor(
+        "the backlog stored",
+        async () => await countRows(world.db, "session_ends") === count,
+        60_000,
+        200,
+      );
+    },
+  };
+}

@@ -19,6 +19,7 @@ import { accessLog } from "./access_log.ts";
 import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
+import { requestMetrics } from "./request_metrics.ts";
 import { v1Routes } from "./v1.ts";
 
 /** What the HTTP application needs from the rest of the process. */
@@ -41,7 +42,11 @@ export interface AppDeps {
 /** Builds the Hono application. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  app.use(requestId(), accessLog({ logger: deps.logger }));
+  app.use(
+    requestMetrics({ metrics: deps.metrics }),
+    requestId(),
+    accessLog({ logger: deps.logger }),
+  );
   // Before secureHeaders, so the docs page's policy (inline styles) is the one kept.
   app.use("/docs", docsContentSecurityPolicy());
   app.use(

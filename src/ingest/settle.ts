@@ -7,6 +7,7 @@
  * @module
  */
 import type { JsMsg } from "@nats-io/jetstream";
+import { type Clock, systemTimers, wallClock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
@@ -26,7 +27,15 @@ export interface SettleDeps {
   readiness: Readiness;
   /** Called after a commit that stored new rows (wakes live feeds). */
   onStored?: () => void;
+  /**
+   * The clocks of the commit histograms: `monotonic` times a commit, `wall`
+   * (epoch ms) measures each message's lag from its publish time.
+   * @default performance.now() and Date.now()
+   */
+  clocks?: { monotonic: Clock; wall: Clock };
 }
+
+const SYSTEM_CLOCKS = { monotonic: systemTimers, wall: wallClock };
 
 /** How a batch went: its messages, the consecutive failure count, and its acks going out. */
 export interface BatchResult {
@@ -55,7 +64,9 @@ export async function commitAndSettle(
   deps: SettleDeps,
 ): Promise<BatchResult> {
   const { metrics, logger, readiness } = deps;
+  const { monotonic } = deps.clocks ?? SYSTEM_CLOCKS;
   let inserted: Set<string>;
+  const started = monotonic.now();
   try {
     ({ inserted } = await commit(prepared, heads));
   } catch (err) {
@@ -77,13 +88,17 @@ export async function commitAndSettle(
   }
   readiness.ok("database");
   metrics.add("session_audit_batches_total", 1);
+  metrics.histogram("session_audit_batch_commit_duration_seconds")
+    .observe((monotonic.now() - started) / 1000);
+  metrics.histogram("session_audit_batch_size_messages").observe(batch.messages.length);
   if (inserted.size > 0) deps.onStored?.();
   return { messages: batch.messages, failures: 0, settled: ackAfterCommit(batch, inserted, deps) };
 }
 
 /**
  * Acks a committed batch's messages (terms its quarantined ones, without a
- * reason: nats-server 2.9 ignores a term that has one) and counts them.
+ * reason: nats-server 2.9 ignores a term that has one), counts them, and
+ * observes each one's lag from its publish to now, the commit.
  * `inserted` holds the session ids the commit inserted: the first event
  * for each in the batch is stored, the others are duplicates. Starts on the
  * event loop's next turn, so that the next batch's transaction (started as
@@ -97,12 +112,16 @@ export async function ackAfterCommit(
   deps: SettleDeps,
 ): Promise<void> {
   const { metrics, logger } = deps;
+  const committedAtMs = (deps.clocks ?? SYSTEM_CLOCKS).wall.now();
+  const lag = metrics.histogram("session_audit_end_to_end_lag_seconds");
   let stored = 0;
   let duplicates = 0;
   let i = 0;
   try {
     for (const d of batch.decoded) {
       if (i++ % SLICE === 0) await nextTurn();
+      // A publish time ahead of this clock (skew between hosts) counts as no lag.
+      lag.observe(Math.max(0, committedAtMs - d.msg.info.timestampNanos / 1e6) / 1000);
       if (d.kind === "invalid") {
         d.msg.term();
         logger.warn("event quarantined", {

@@ -138,6 +138,64 @@ Deno.test("a failed transaction naks every message with the grown delay, acks no
   ok(logs.some((l) => l.msg === "batch not stored; messages nak'd for redelivery"));
 });
 
+/** The rendered lines of one histogram, without its name. */
+function histogramLines(deps: { metrics: Metrics }, name: string): string[] {
+  return deps.metrics.render().split("\n").filter((l) => l.startsWith(name)).map((l) =>
+    l.slice(name.length)
+  );
+}
+
+Deno.test("a committed batch is observed: commit duration, size, each message's publish-to-commit lag", async () => {
+  const commitAt = 1_773_000_100_000;
+  const events = [sessionEnd(), sessionEnd(), sessionEnd()];
+  // Published 2 s and 30 s before the commit, and one 5 s after it (another host's clock).
+  const msgs = [2_000, 30_000, -5_000].map((before, i) =>
+    new FakeMsg({ seq: i + 1, data: JSON.stringify(events[i]), receivedAtMs: commitAt - before })
+  );
+  const batch = await decodeBatch(msgs, "DEVICE_EVENTS");
+  const { deps } = observed();
+  const monotonic = [5_000, 5_040]; // the commit takes 40 ms
+  const clocks = { monotonic: { now: () => monotonic.shift()! }, wall: { now: () => commitAt } };
+  const commit: Commit = () => Promise.resolve(inserted(...events));
+  const prepared = prepareBatch(batch.rows, batch.letters);
+  const result = await commitAndSettle(commit, batch, prepared, new ChainHeadCache(), 0, {
+    ...deps,
+    clocks,
+  });
+  await result.settled;
+  const commitLines = histogramLines(deps, "session_audit_batch_commit_duration_seconds");
+  ok(commitLines.includes('_bucket{le="0.025"} 0'));
+  ok(commitLines.includes('_bucket{le="0.05"} 1'));
+  ok(commitLines.includes("_sum 0.04"));
+  const sizeLines = histogramLines(deps, "session_audit_batch_size_messages");
+  ok(sizeLines.includes('_bucket{le="1"} 0'));
+  ok(sizeLines.includes('_bucket{le="5"} 1'));
+  ok(sizeLines.includes("_sum 3"));
+  const lagLines = histogramLines(deps, "session_audit_end_to_end_lag_seconds");
+  // 0 (ahead of this clock), just under 2 s and just under 30 s (the timestamp's extra 123 µs).
+  const expected = ['{le="0.01"} 1', '{le="1"} 1', '{le="2.5"} 2', '{le="10"} 2', '{le="30"} 3'];
+  for (const line of expected) ok(lagLines.includes(`_bucket${line}`), line);
+  ok(lagLines.includes("_count 3"));
+  const lagSum = deps.metrics.histogram("session_audit_end_to_end_lag_seconds").sum;
+  ok(Math.abs(lagSum - 32) < 0.001, `a lag ahead of the clock counts as 0: sum ${lagSum}`);
+});
+
+Deno.test("a failed commit is not observed in the commit histograms", async () => {
+  const { batch, prepared } = await batchOf(sessionEnd(), sessionEnd());
+  const { deps } = observed();
+  const commit: Commit = () => Promise.reject(new Error("SQLITE_BUSY: database is locked"));
+  await (await commitAndSettle(commit, batch, prepared, new ChainHeadCache(), 0, deps)).settled;
+  for (
+    const name of [
+      "session_audit_batch_commit_duration_seconds",
+      "session_audit_batch_size_messages",
+      "session_audit_end_to_end_lag_seconds",
+    ]
+  ) {
+    equal(deps.metrics.histogram(name).count, 0, name);
+  }
+});
+
 Deno.test("a commit after failures makes the database ready again and resets the count", async () => {
   const event = sessionEnd();
   const { batch, prepared } = await batchOf(event);
