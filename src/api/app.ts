@@ -19,6 +19,7 @@ import { accessLog } from "./access_log.ts";
 import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
+import { createTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
 import { v1Routes } from "./v1.ts";
 
 /** What the HTTP application needs from the rest of the process. */
@@ -36,6 +37,8 @@ export interface AppDeps {
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
   signer?: CheckpointSigner;
+  /** Verifies bearer tokens (default: built from the configuration). */
+  tokens?: TokenVerifier;
 }
 
 /** Builds the Hono application. */
@@ -70,7 +73,11 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") {
-    app.route("/v1", v1Routes({ ...deps, secret: deps.config.apiJwtSecret }));
+    const { apiJwtSecret, apiAuth } = deps.config;
+    const tokens = deps.tokens ?? createTokenVerifier(apiJwtSecret, apiAuth, {
+      onJwksError: (error) => deps.logger.warn("identity provider key set fetch failed", { error }),
+    });
+    app.route("/v1", v1Routes({ ...deps, secret: apiAuth.cursorSecret, tokens, claims: apiAuth }));
   }
   return app;
 }
