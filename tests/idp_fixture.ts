@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
+import {
+  type CryptoKey as JoseKey,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  type JWTPayload,
+  SignJWT,
+} from "jose";
 
 /** The asymmetric algorithms the service accepts from a key set. */
 export type KeySetAlgorithm = "RS256" | "ES256" | "EdDSA";
@@ -15,8 +22,8 @@ export type KeySetAlgorithm = "RS256" | "ES256" | "EdDSA";
 export interface SigningKey {
   kid: string;
   alg: KeySetAlgorithm;
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
+  privateKey: JoseKey;
+  publicKey: JoseKey;
   /** The public key as published in the set. */
   jwk: JWK;
 }

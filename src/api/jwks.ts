@@ -8,7 +8,13 @@
  *
  * @module
  */
-import { createLocalJWKSet, errors, type JWSHeaderParameters, type LocalJWKSet } from "jose";
+import {
+  createLocalJWKSet,
+  type CryptoKey as VerificationKey,
+  errors,
+  type JWSHeaderParameters,
+  type LocalJWKSet,
+} from "jose";
 import { systemTimers, type Timers } from "../clock.ts";
 
 /** Options of {@linkcode JwksKeys}. */
@@ -91,7 +97,7 @@ export class JwksKeys {
    * @throws {JwksUnavailableError} when no key set could be had.
    * @throws `jose`'s `JWKSNoMatchingKey` when no key matches, even after a fetch.
    */
-  readonly resolve = async (header: JWSHeaderParameters): Promise<CryptoKey> => {
+  readonly resolve = async (header: JWSHeaderParameters): Promise<VerificationKey> => {
     if (this.#keys === undefined) await this.refresh();
     else if (this.#timers.now() - this.#fetchedAt >= this.#maxAgeMs) void this.refresh();
     const keys = this.#keys;

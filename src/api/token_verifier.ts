@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  type CryptoKey as VerificationKey,
   decodeProtectedHeader,
   errors,
   type JWTPayload,
@@ -53,13 +54,13 @@ export type Verification =
   | { ok: false; reason: string };
 
 interface KeySource {
-  key: CryptoKey | JwksKeys["resolve"];
+  key: VerificationKey | JwksKeys["resolve"];
   options: JWTVerifyOptions;
 }
 
 /** Verifies compact JWS tokens against the configured key sources. */
 export class TokenVerifier {
-  readonly #secret: Promise<CryptoKey> | undefined;
+  readonly #secret: Promise<VerificationKey> | undefined;
   readonly #jwks: JwksKeys | undefined;
   readonly #secretOptions: JWTVerifyOptions;
   readonly #jwksOptions: JWTVerifyOptions;
