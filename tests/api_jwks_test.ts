@@ -224,6 +224,7 @@ Deno.test("a provider answering garbage keeps the cached keys and accepts nothin
         { kind: "body", body: "[1, 2, 3]" },
         { kind: "status", status: 500 },
         { kind: "body", body: JSON.stringify({ keys: [], padding: "x".repeat(300_000) }) },
+        { kind: "chunked", body: JSON.stringify({ keys: [], padding: "x".repeat(300_000) }) },
       ] as const;
       for (const answer of answers) {
         timers.advance(30_000);
@@ -232,12 +233,13 @@ Deno.test("a provider answering garbage keeps the cached keys and accepts nothin
         deepStrictEqual(code, 401, JSON.stringify(answer).slice(0, 60));
         deepStrictEqual(await status(app, await signWith(cached, claims())), [200, TENANT_A]);
       }
-      deepStrictEqual(fetchErrors.length, 5, fetchErrors.join("\n"));
+      deepStrictEqual(fetchErrors.length, 6, fetchErrors.join("\n"));
       match(fetchErrors[0], /not JSON/);
       match(fetchErrors[1], /not a key set/);
       match(fetchErrors[2], /not a key set/);
       match(fetchErrors[3], /HTTP 500/);
       match(fetchErrors[4], /more than 262144 bytes/);
+      match(fetchErrors[5], /more than 262144 bytes/);
       ok(!logLines.some((l) => l.includes('"status":500')), "never a 500");
       timers.advance(30_000);
       server.publish(cached, rotated);

@@ -51,7 +51,8 @@ export type JwksBehaviour =
   | { kind: "keys"; keys: JWK[] }
   | { kind: "hang" }
   | { kind: "status"; status: number }
-  | { kind: "body"; body: string };
+  | { kind: "body"; body: string }
+  | { kind: "chunked"; body: string };
 
 /** The provider's key-set endpoint. */
 export interface JwksServer {
@@ -85,6 +86,10 @@ export function serveJwks(...keys: SigningKey[]): JwksServer {
         return new Response("no", { status: now.status });
       case "body":
         return new Response(now.body, { headers: { "Content-Type": "application/json" } });
+      case "chunked": // no Content-Length: the size is known only by reading
+        return new Response(ReadableStream.from([new TextEncoder().encode(now.body)]), {
+          headers: { "Content-Type": "application/json" },
+        });
     }
   });
   return {
