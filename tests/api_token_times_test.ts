@@ -4,17 +4,8 @@
  * tokens alike, on both sides of it. The service's clock is injected.
  */
 import { deepStrictEqual } from "node:assert/strict";
-import { createTokenVerifier } from "../src/api/token_verifier.ts";
-import { FakeTimers } from "../src/testing/fake_timers.ts";
-import {
-  generateRows,
-  get,
-  insertRows,
-  makeApp,
-  openTestDb,
-  signClaims,
-  TENANT_A,
-} from "./api_fixture.ts";
+import { signClaims, TENANT_A } from "./api_fixture.ts";
+import { answer, authApp, withTwoTenants } from "./auth_fixture.ts";
 import { serveJwks, signingKey, signWith } from "./idp_fixture.ts";
 
 /** The service's clock: 2026-04-01T12:00:00Z, in seconds. */
@@ -41,39 +32,24 @@ const CASES: [string, Times, string | undefined, number][] = [
 ];
 
 Deno.test("exp, nbf and iat are honoured within the leeway and refused beyond it", async (t) => {
-  const store = await openTestDb();
   const key = await signingKey("ES256", "skew");
   const server = serveJwks(key);
+  const clock = { now: () => NOW * 1000 };
   try {
-    await insertRows(store.db, generateRows(TENANT_A, 2, 1, 0xd1));
-    const appWith = (leeway: string | undefined) =>
-      makeApp(
-        store.db,
-        { API_JWKS_URL: server.url, API_JWT_LEEWAY_SECONDS: leeway },
-        (config) => ({
-          tokens: createTokenVerifier(config.apiJwtSecret, config.apiAuth, {
-            clock: { now: () => NOW * 1000 },
-            timers: new FakeTimers(),
-          }),
-        }),
-      ).app;
-    for (const [what, times, leeway, expected] of CASES) {
-      await t.step(what, async () => {
-        const app = appWith(leeway);
-        const claims = { tenant_id: TENANT_A, ...times };
-        for (
-          const [kind, token] of [
-            ["HS256", await signClaims(claims)],
-            ["ES256", await signWith(key, claims)],
-          ]
-        ) {
-          const res = await get(app, "/v1/session-ends", token);
-          deepStrictEqual(res.status, expected, `${kind}: ${await res.text()}`);
-        }
-      });
-    }
+    await withTwoTenants(async (db) => {
+      for (const [what, times, leeway, expected] of CASES) {
+        await t.step(what, async () => {
+          const env = { API_JWKS_URL: server.url, API_JWT_LEEWAY_SECONDS: leeway };
+          const { app } = authApp(db, env, clock);
+          const claims = { tenant_id: TENANT_A, ...times };
+          for (const token of [await signClaims(claims), await signWith(key, claims)]) {
+            const [status, why] = await answer(app, token);
+            deepStrictEqual(status, expected, `${token.slice(0, 20)}: ${why}`);
+          }
+        });
+      }
+    });
   } finally {
     await server.close();
-    await store.close();
   }
 });
