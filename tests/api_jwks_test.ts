@@ -264,3 +264,18 @@ Deno.test("a key set instead of the HS256 secret: provider tokens read and page,
     match(why, /HS256 tokens are not accepted \(no API_JWT_SECRET\)/);
   });
 });
+
+Deno.test("the app fetches the key set as it starts, so the first token does not wait for it", async () => {
+  const key = await signingKey("ES256", "early");
+  const server = serveJwks(key);
+  try {
+    await withTwoTenants(async (db) => {
+      const { app } = makeApp(db, { API_JWKS_URL: server.url });
+      await waitFor("the key-set fetch at start-up", () => server.requests === 1);
+      deepStrictEqual(await answer(app, await signWith(key, claims())), [200, TENANT_A]);
+      deepStrictEqual(server.requests, 1);
+    });
+  } finally {
+    await server.close();
+  }
+});

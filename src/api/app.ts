@@ -19,7 +19,7 @@ import { accessLog } from "./access_log.ts";
 import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
-import { createTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
+import { startTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
 import { v1Routes } from "./v1.ts";
 
 /** What the HTTP application needs from the rest of the process. */
@@ -73,10 +73,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") {
-    const { apiJwtSecret, apiAuth } = deps.config;
-    const tokens = deps.tokens ?? createTokenVerifier(apiJwtSecret, apiAuth, {
-      onJwksError: (error) => deps.logger.warn("identity provider key set fetch failed", { error }),
-    });
+    const tokens = deps.tokens ?? startTokenVerifier(deps.config, deps.logger);
+    const { apiAuth } = deps.config;
     app.route("/v1", v1Routes({ ...deps, secret: apiAuth.cursorSecret, tokens, claims: apiAuth }));
   }
   return app;

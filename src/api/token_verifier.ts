@@ -16,7 +16,9 @@ import {
   type JWTVerifyOptions,
 } from "jose";
 import { type Clock, type Timers, wallClock } from "../clock.ts";
+import type { Config } from "../config.ts";
 import type { ApiAuthConfig } from "../config_auth.ts";
+import type { Logger } from "../log.ts";
 import { JwksKeys, JwksUnavailableError } from "./jwks.ts";
 
 /** The algorithm of tokens signed with the shared secret (`API_JWT_SECRET`). */
@@ -86,6 +88,15 @@ export class TokenVerifier {
       issuer: options.issuer,
       audience: options.audience,
     };
+  }
+
+  /**
+   * Fetches the identity provider's key set now, in the background, so that
+   * the first token does not wait for it (a failure is reported and retried
+   * after the cool-down).
+   */
+  prefetch(): void {
+    void this.#jwks?.refresh();
   }
 
   /** Whether any token can verify (a secret or a key set is configured). */
@@ -194,4 +205,19 @@ export function createTokenVerifier(
     leewaySeconds: auth.leewaySeconds,
     clock: parts.clock,
   });
+}
+
+/**
+ * The verifier of a running service: built from its configuration, key-set
+ * fetch failures logged as warnings, the key set fetched at once.
+ */
+export function startTokenVerifier(
+  config: Pick<Config, "apiJwtSecret" | "apiAuth">,
+  logger: Logger,
+): TokenVerifier {
+  const verifier = createTokenVerifier(config.apiJwtSecret, config.apiAuth, {
+    onJwksError: (error) => logger.warn("identity provider key set fetch failed", { error }),
+  });
+  verifier.prefetch();
+  return verifier;
 }
