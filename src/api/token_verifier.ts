@@ -62,32 +62,38 @@ interface KeySource {
 
 /** Verifies compact JWS tokens against the configured key sources. */
 export class TokenVerifier {
-  readonly #secret: Promise<VerificationKey> | undefined;
+  readonly #secret: Promise<KeySource> | undefined;
   readonly #jwks: JwksKeys | undefined;
-  readonly #secretOptions: JWTVerifyOptions;
-  readonly #jwksOptions: JWTVerifyOptions;
+  readonly #keySet: KeySource | undefined;
   readonly #leeway: number;
   readonly #clock: Clock;
 
   constructor(options: TokenVerifierOptions) {
     this.#leeway = options.leewaySeconds ?? 60;
     this.#clock = options.clock ?? wallClock;
-    this.#secret = options.secret === undefined ? undefined : crypto.subtle.importKey(
-      "raw",
-      new TextEncoder().encode(options.secret),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["verify"],
-    );
-    this.#jwks = options.jwks;
     const common = { clockTolerance: this.#leeway, requiredClaims: ["exp"] };
-    this.#secretOptions = { ...common, algorithms: [SECRET_ALGORITHM] };
-    this.#jwksOptions = {
-      ...common,
-      algorithms: [...KEY_SET_ALGORITHMS],
-      issuer: options.issuer,
-      audience: options.audience,
-    };
+    if (options.secret !== undefined) {
+      const secretOptions = { ...common, algorithms: [SECRET_ALGORITHM] };
+      this.#secret = crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(options.secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["verify"],
+      ).then((key) => ({ key, options: secretOptions }));
+    }
+    this.#jwks = options.jwks;
+    if (options.jwks !== undefined) {
+      this.#keySet = {
+        key: options.jwks.resolve,
+        options: {
+          ...common,
+          algorithms: [...KEY_SET_ALGORITHMS],
+          issuer: options.issuer,
+          audience: options.audience,
+        },
+      };
+    }
   }
 
   /**
@@ -129,14 +135,12 @@ export class TokenVerifier {
   }
 
   /** The key source that verifies `alg`, or why there is none. */
-  async #sourceFor(alg: unknown): Promise<KeySource | string> {
+  #sourceFor(alg: unknown): Promise<KeySource> | KeySource | string {
     if (alg === SECRET_ALGORITHM) {
-      if (this.#secret === undefined) return "HS256 tokens are not accepted (no API_JWT_SECRET)";
-      return { key: await this.#secret, options: this.#secretOptions };
+      return this.#secret ?? "HS256 tokens are not accepted (no API_JWT_SECRET)";
     }
     if (typeof alg === "string" && KEY_SET_ALGORITHMS.includes(alg)) {
-      if (this.#jwks === undefined) return `${alg} tokens are not accepted (no API_JWKS_URL)`;
-      return { key: this.#jwks.resolve, options: this.#jwksOptions };
+      return this.#keySet ?? `${alg} tokens are not accepted (no API_JWKS_URL)`;
     }
     return `alg ${JSON.stringify(alg)} is not accepted (HS256, RS256, ES256 or EdDSA)`;
   }
