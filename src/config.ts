@@ -5,6 +5,8 @@
  * @module
  */
 import * as v from "valibot";
+import { type ApiAuthConfig, parseApiAuth } from "./config_auth.ts";
+import { ConfigError } from "./config_error.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -52,6 +54,8 @@ export interface Config {
   apiJwtSecret?: string;
   /** `API_CORS_ORIGINS`: origins allowed to call the API from a browser. */
   apiCorsOrigins: string[];
+  /** The identity provider's key set, clock leeway, claim mapping and cursor key. */
+  apiAuth: ApiAuthConfig;
   /** `LOG_LEVEL` */
   logLevel: LogLevel;
   /** `ROLE` */
@@ -77,16 +81,7 @@ export interface Config {
   checkpointIntervalSeconds: number;
 }
 
-/** A configuration value that stops start-up; its message is one line naming the variable. */
-export class ConfigError extends Error {
-  /** The environment variable at fault. */
-  readonly variable: string;
-  constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
-    this.name = "ConfigError";
-    this.variable = variable;
-  }
-}
+export { ConfigError };
 
 const NATS_SCHEMES = {
   "ws:": "websocket",
@@ -335,6 +330,7 @@ export function loadConfig(env: Env): Config {
     ),
     apiJwtSecret,
     apiCorsOrigins,
+    apiAuth: parseApiAuth(env, apiJwtSecret),
     logLevel: check(
       "LOG_LEVEL",
       (read(env, "LOG_LEVEL") ?? "info").toLowerCase(),

@@ -7,9 +7,9 @@
  */
 import { sign } from "hono/jwt";
 import type { Hono } from "hono";
-import { createApp } from "../src/api/app.ts";
+import { type AppDeps, createApp } from "../src/api/app.ts";
 import { mintToken } from "../src/api/token.ts";
-import { loadConfig } from "../src/config.ts";
+import { type Config, loadConfig } from "../src/config.ts";
 import type { SessionEnd } from "../src/event.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -56,12 +56,26 @@ export interface TestApp {
   logLines: string[];
 }
 
-/** Builds the app; `env` overrides the test environment (API_JWT_SECRET = {@linkcode SECRET}). */
-export function makeApp(db: Database, env: Record<string, string | undefined> = {}): TestApp {
+/**
+ * Builds the app; `env` overrides the test environment (API_JWT_SECRET =
+ * {@linkcode SECRET}), `deps` the parts built from it (such as the token verifier).
+ */
+export function makeApp(
+  db: Database,
+  env: Record<string, string | undefined> = {},
+  deps: (config: Config) => Partial<AppDeps> = () => ({}),
+): TestApp {
   const logLines: string[] = [];
   const config = loadConfig({ API_JWT_SECRET: SECRET, ...env });
   const logger = createLogger("info", (line) => logLines.push(line));
-  const app = createApp({ config, db, readiness: new Readiness(), metrics: new Metrics(), logger });
+  const app = createApp({
+    config,
+    db,
+    readiness: new Readiness(),
+    metrics: new Metrics(),
+    logger,
+    ...deps(config),
+  });
   return { app, logLines };
 }
 

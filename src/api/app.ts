@@ -20,6 +20,7 @@ import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
 import { requestMetrics } from "./request_metrics.ts";
+import { startTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
 import { v1Routes } from "./v1.ts";
 
 /** What the HTTP application needs from the rest of the process. */
@@ -37,6 +38,8 @@ export interface AppDeps {
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
   signer?: CheckpointSigner;
+  /** Verifies bearer tokens (default: built from the configuration). */
+  tokens?: TokenVerifier;
 }
 
 /** Builds the Hono application. */
@@ -75,7 +78,9 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") {
-    app.route("/v1", v1Routes({ ...deps, secret: deps.config.apiJwtSecret }));
+    const tokens = deps.tokens ?? startTokenVerifier(deps.config, deps.logger);
+    const { apiAuth } = deps.config;
+    app.route("/v1", v1Routes({ ...deps, secret: apiAuth.cursorSecret, tokens, claims: apiAuth }));
   }
   return app;
 }

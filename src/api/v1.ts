@@ -1,7 +1,7 @@
 /**
  * The versioned read API under `/v1`: bearer-token authentication in front
- * of the session-end, dead-letter and integrity routes. Without a secret
- * every route answers 401.
+ * of the session-end, dead-letter and integrity routes. Without a key
+ * source (a secret or an identity provider's key set) every route answers 401.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { type AuthEnv, bearerJwt } from "./auth.ts";
+import type { ClaimPolicy } from "./claims.ts";
 import { CursorCodec } from "./cursor.ts";
 import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
@@ -20,11 +21,16 @@ import { malformedPathParameter } from "./path_params.ts";
 import { PositionTokenCodec } from "./position_token.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
 import { statsRoutes } from "./stats.ts";
+import type { TokenVerifier } from "./token_verifier.ts";
 
 /** Options of {@linkcode v1Routes}. */
 export interface V1RoutesOptions {
-  /** `API_JWT_SECRET`: verifies bearer tokens and signs cursors; without it every route is a 401. */
+  /** Signs cursors and feed tokens (`API_CURSOR_SECRET`, else `API_JWT_SECRET`). */
   secret: string | undefined;
+  /** Verifies bearer tokens; one that accepts nothing makes every route a 401. */
+  tokens: TokenVerifier;
+  /** Which roles read every tenant and which may read at all. */
+  claims: ClaimPolicy;
   db: Database;
   /** Where the live feed reports a database failure that ended a stream. */
   logger: Logger;
@@ -42,8 +48,8 @@ export interface V1RoutesOptions {
 export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   const { secret, db, stored } = options;
   const app = new Hono<AuthEnv>();
-  app.use("*", bearerJwt({ secret }));
-  if (secret === undefined) return app;
+  app.use("*", bearerJwt({ tokens: options.tokens, claims: options.claims }));
+  if (secret === undefined || !options.tokens.acceptsAny) return app;
   // Path parameters are constrained to their patterns, so the order of these mounts does not matter.
   app.route("/session-ends", sessionEndRoutes({ db, cursors: new CursorCodec(secret) }));
   app.route("/session-ends", exportRoutes({ db }));
