@@ -43,7 +43,10 @@ function event(tenantId: string, n: number): SessionEnd {
   };
 }
 
-/** A database with `perTenant` chained rows for each tenant, written in several batches. */
+/** When {@linkcode filledDb} stores its first batch; each later batch a minute after. */
+const FILLED_AT = Date.UTC(2026, 2, 12, 12);
+
+/** A database with `perTenant` chained rows for each tenant, written in batches of 50 a tenant. */
 async function filledDb(dir: string, perTenant: number): Promise<{ db: Database; path: string }> {
   const path = `${dir}/audit.db`;
   const db = await Database.open({ databaseUrl: `file:${path}` });
@@ -55,7 +58,7 @@ async function filledDb(dir: string, perTenant: number): Promise<{ db: Database;
         rows.push({ event: event(tenant, batch * 50 + i), streamSeq: rows.length, receivedAt: 0 });
       }
     }
-    await storeBatch(db, rows, []);
+    await storeBatch(db, rows, [], FILLED_AT + batch * 60_000);
   }
   return { db, path };
 }
@@ -380,8 +383,8 @@ Deno.test(
 Deno.test("a retention purge followed by verification still passes", opts, async () => {
   await withFilled(async ({ db, path }) => {
     const signer = await hmacSigner(SIGNING_KEY);
-    // Rows' end times are 2026-03-12 + n s + 15 min: the first 300 of each tenant are older.
-    const cutoff = Date.UTC(2026, 2, 12) + 300 * 1000 + 900_000;
+    // Batches of 50 rows a tenant are stored a minute apart: the first six are older.
+    const cutoff = FILLED_AT + 6 * 60_000;
     const purged = await purgeWithCheckpoints(db, cutoff, { signer, chunkSize: 128 });
     equal(purged.deleted, 900);
     equal(await writePeriodicCheckpoints(db, signer), 3);
