@@ -19,6 +19,7 @@ import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
+import { arriving } from "./store_fixture.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -39,7 +40,9 @@ function event(tenantId: string, n: number): SessionEnd {
     endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
     durationSeconds: 900,
     sourceIp: "203.0.113.7",
+    sourcePort: n % 2 ? 50_000 + n : null,
     reason: n % 5 ? "normal" : "idle_timeout",
+    anomalies: n % 7 ? [] : [{ field: "user_id", value: "nobody", problem: "not a UUID" }],
   };
 }
 
@@ -55,7 +58,7 @@ async function filledDb(dir: string, perTenant: number): Promise<{ db: Database;
     const rows = [];
     for (let i = 0; i < 50; i++) {
       for (const tenant of TENANTS) {
-        rows.push({ event: event(tenant, batch * 50 + i), streamSeq: rows.length, receivedAt: 0 });
+        rows.push(arriving(event(tenant, batch * 50 + i), rows.length));
       }
     }
     await storeBatch(db, rows, [], FILLED_AT + batch * 60_000);
@@ -250,7 +253,8 @@ Deno.test(
       const signer = await hmacSigner(SIGNING_KEY);
       equal(await writePeriodicCheckpoints(db, signer), 3);
       // Rewrite: change row 10, then recompute every later hash so the chain alone is consistent.
-      const { canonicalRow, chainHash } = await import("../src/integrity/chain.ts");
+      const { canonicalRowV2 } = await import("../src/integrity/canonical.ts");
+      const { chainHash } = await import("../src/integrity/chain.ts");
       const { chainRowOf } = await import("../src/integrity/verify.ts");
       const raw = createClient({ url: `file:${path}` });
       await raw.execute({
@@ -264,7 +268,10 @@ Deno.test(
       let previous = String(rs.rows[8].chain_hash);
       for (const r of rs.rows.slice(9)) {
         const row = chainRowOf(r);
-        previous = chainHash(previous, canonicalRow({ ...row, chainSeq: row.chainSeq as number }));
+        previous = chainHash(
+          previous,
+          canonicalRowV2({ ...row, chainSeq: row.chainSeq as number }),
+        );
         await raw.execute({
           sql: "UPDATE session_ends SET chain_hash = ? WHERE session_id = ?",
           args: [previous, row.sessionId],

@@ -70,7 +70,14 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") {
-    app.route("/v1", v1Routes({ ...deps, secret: deps.config.apiJwtSecret }));
+    app.route(
+      "/v1",
+      v1Routes({
+        ...deps,
+        secret: deps.config.apiJwtSecret,
+        skewMs: deps.config.clockSkewSeconds * 1000,
+      }),
+    );
   }
   return app;
 }
