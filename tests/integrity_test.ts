@@ -460,3 +460,148 @@ Deno.test("an NDJSON export verifies offline, and an edited export does not", op
     }
   });
 });
+
+/** Stores, for TENANTS[0], three sessions (`normal`), then an earlier event of each (`idle_timeout`). */
+async function withCorrections(db: Database): Promise<string[]> {
+  const sessions = [1, 2, 3].map((n) => event(TENANTS[0], 5_000 + n));
+  await storeBatch(
+    db,
+    sessions.map((e, i) => arriving({ ...e, reason: "normal" }, 20_000 + i)),
+    [],
+    FILLED_AT + DAY_MS,
+  );
+  await storeBatch(
+    db,
+    sessions.map((e, i) => arriving({ ...e, reason: "idle_timeout" }, 10_000 + i)),
+    [],
+    FILLED_AT + DAY_MS + 1_000,
+  );
+  return sessions.map((e) => e.sessionId);
+}
+
+const DAY_MS = 86_400_000;
+
+/** A copy of the database file (`VACUUM INTO`), for one tampering each. */
+async function copyOf(path: string, to: string): Promise<string> {
+  const raw = createClient({ url: `file:${path}` });
+  await raw.execute({ sql: "VACUUM INTO ?", args: [to] });
+  raw.close();
+  return to;
+}
+
+/** Runs `deno task verify --export` on `text`. */
+async function verifyExportText(dir: string, text: string) {
+  await Deno.writeTextFile(`${dir}/export.ndjson`, text);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../scripts/verify.ts", import.meta.url).pathname,
+      "--json",
+      "--export",
+      `${dir}/export.ndjson`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, report: JSON.parse(new TextDecoder().decode(out.stdout) || "null") };
+}
+
+/** The three verdicts on one database file: `/v1/integrity`, `deno task verify` and its export's. */
+async function verdicts(path: string, dir: string) {
+  const db = await Database.open({ databaseUrl: `file:${path}` });
+  try {
+    const app = appOver(db);
+    const token = await tenantToken(TENANTS[0]);
+    const online = await (await get(app, "/v1/integrity", token)).json();
+    const cli = await verifyCli(path);
+    const exported = await (await get(app, "/v1/session-ends/export?format=ndjson", token)).text();
+    const offline = await verifyExportText(dir, exported);
+    return { online, cli, offline, exported };
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test(
+  "a chain with corrections verifies online, in a database file and in an export; tampering with a correction is found by each",
+  opts,
+  async (t) => {
+    await withFilled(async ({ db, path }) => {
+      const corrected = await withCorrections(db);
+      const dir = await Deno.makeTempDir({ prefix: "session-audit-corrections-" });
+      try {
+        await t.step(
+          "untouched: every verifier says ok, the export carries every version",
+          async () => {
+            const { online, cli, offline, exported } = await verdicts(path, dir);
+            equal(online.ok, true, JSON.stringify(online.first_broken));
+            equal(online.rows_checked, 56);
+            equal(cli.code, 0, cli.stdout);
+            equal(offline.code, 0, JSON.stringify(offline.report?.first_broken));
+            equal(offline.report.rows_checked, 56);
+            equal(offline.report.head, online.head);
+            const items = exported.trimEnd().split("\n").map((l) => JSON.parse(l));
+            const versions = items.filter((i) => corrected.includes(i.session_id));
+            equal(
+              versions.length,
+              6,
+              "each corrected session twice: the version replaced and its correction",
+            );
+            for (const item of versions) {
+              if (item.reason === "normal") {
+                ok(Number.isInteger(item.corrected_by), JSON.stringify(item));
+              } else equal(item.corrected_by, null);
+            }
+          },
+        );
+        const cases: Array<[string, string, string, RegExp]> = [
+          [
+            "a correction's content changed",
+            "UPDATE session_ends SET reason = 'normal' WHERE corrects IS NOT NULL AND session_id = ?",
+            "altered",
+            /chain hash/,
+          ],
+          [
+            "a corrected version's mark cleared (both versions shown as current)",
+            "UPDATE session_ends SET corrected_by = NULL WHERE corrected_by IS NOT NULL AND session_id = ?",
+            "altered",
+            /does not name it back/,
+          ],
+          [
+            "a correction deleted",
+            "DELETE FROM session_ends WHERE corrects IS NOT NULL AND session_id = ?",
+            "",
+            /./,
+          ],
+        ];
+        for (const [name, sql, problem, detail] of cases) {
+          await t.step(name, async () => {
+            const copy = await copyOf(path, `${dir}/${name.replaceAll(" ", "_").slice(0, 20)}.db`);
+            // Someone with the file drops what would stop the edit, as in the other tamperings.
+            const raw = createClient({ url: `file:${copy}` });
+            await raw.execute("DROP INDEX session_ends_current");
+            await raw.execute({ sql, args: [corrected[1]] });
+            raw.close();
+            const { online, cli, offline } = await verdicts(copy, dir);
+            for (
+              const [who, verdict] of [
+                ["/v1/integrity", online.first_broken],
+                ["deno task verify", cli.report.first_broken],
+                ["deno task verify --export", offline.report.first_broken],
+              ] as const
+            ) {
+              ok(verdict, `${who} did not see it`);
+              if (problem) {
+                equal(verdict.problem, problem, who);
+              }
+              match(String(verdict.detail), detail, who);
+            }
+          });
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }, 50);
+  },
+);
