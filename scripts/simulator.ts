@@ -257,6 +257,18 @@ export function formatGoRfc3339(epochMs: number, offsetMinutes = 0): string {
   return `${text}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
+/** The fields of the poller's event, in its Go struct's order (json.Marshal writes them so). */
+export const POLLER_FIELD_ORDER = [
+  "session_id",
+  "user_id",
+  "tenant_id",
+  "device_id",
+  "start_time",
+  "end_time",
+  "source_ip",
+  "reason",
+] as const;
+
 /** The poller's event, fields in its Go struct's order. */
 interface PollerEvent {
   session_id: string;

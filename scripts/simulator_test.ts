@@ -10,6 +10,7 @@ import {
   formatGoRfc3339,
   generateSessionEnds,
   MALFORMED_CATEGORIES,
+  POLLER_FIELD_ORDER,
   type SessionEndGeneratorOptions,
   type SimulatedMessage,
 } from "./simulator.ts";
@@ -125,16 +126,7 @@ Deno.test("valid events look like the poller's: Go RFC 3339, IPv4 and IPv6, reas
   for (const event of events) {
     match(String(event.end_time), goTime);
     match(String(event.start_time), goTime);
-    deepStrictEqual(Object.keys(event), [
-      "session_id",
-      "user_id",
-      "tenant_id",
-      "device_id",
-      "start_time",
-      "end_time",
-      "source_ip",
-      "reason",
-    ]);
+    deepStrictEqual(Object.keys(event), POLLER_FIELD_ORDER);
   }
   ok(events.some((e) => String(e.end_time).endsWith("Z")));
   ok(events.some((e) => String(e.end_time).endsWith("+02:00")));

@@ -10,6 +10,7 @@ import {
   type SessionEnd,
 } from "./event.ts";
 import { MAX_REASON_LENGTH } from "./secondary_fields.ts";
+import { POLLER_FIELD_ORDER } from "../scripts/simulator.ts";
 
 const encoder = new TextEncoder();
 
@@ -436,16 +437,7 @@ function prng(seed: number): () => number {
   };
 }
 
-const FIELDS = [
-  "session_id",
-  "user_id",
-  "tenant_id",
-  "device_id",
-  "start_time",
-  "end_time",
-  "source_ip",
-  "reason",
-];
+const FIELDS: readonly string[] = POLLER_FIELD_ORDER;
 
 function randomJson(random: () => number, depth = 0): unknown {
   const pick = Math.floor(random() * (depth > 3 ? 6 : 8));

@@ -191,9 +191,9 @@ Deno.test(
 Deno.test(
   "an event with a valid identity is always a row: unusable fields are kept as anomalies",
   opts,
-  async () => {
-    await withWorld(async (world) => {
-      await withService(world, async (service) => {
+  () =>
+    withWorld((world) =>
+      withService(world, async (service) => {
         const cases: Array<{ changes: Record<string, unknown>; stored: Record<string, unknown> }> =
           [
             {
@@ -298,9 +298,8 @@ Deno.test(
         equal(await service.metric("session_audit_anomalies_total", 'field="reason"'), 2);
         equal(await service.metric("session_audit_anomalies_total", 'field="source_ip"'), 1);
         equal(await service.metric("session_audit_anomalies_total", 'field="end_time"'), 1);
-      }, { CLOCK_SKEW_SECONDS: "60" });
-    });
-  },
+      }, { CLOCK_SKEW_SECONDS: "60" })
+    ),
 );
 
 Deno.test("other subjects of the stream are never consumed", opts, async () => {

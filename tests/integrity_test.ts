@@ -66,9 +66,17 @@ async function filledDb(dir: string, perTenant: number): Promise<{ db: Database;
   return { db, path };
 }
 
-async function verifyCli(path: string, env: Record<string, string> = {}) {
+/** Runs `deno task verify --json` on `path` (`--export` in `flags` for an NDJSON export). */
+async function verifyCli(path: string, env: Record<string, string> = {}, flags: string[] = []) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../scripts/verify.ts", import.meta.url).pathname, "--json", path],
+    args: [
+      "run",
+      "-A",
+      new URL("../scripts/verify.ts", import.meta.url).pathname,
+      "--json",
+      ...flags,
+      path,
+    ],
     env,
     stdout: "piped",
     stderr: "piped",
@@ -92,7 +100,9 @@ function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) 
 async function tamper(path: string, sql: string, args: (string | number)[] = []): Promise<void> {
   // A raw connection, as someone with file access would use.
   const raw = createClient({ url: `file:${path}` });
+  // and drops what would stop the edit: one row per chain position, one current version a session
   await raw.execute("DROP INDEX IF EXISTS session_ends_by_chain");
+  await raw.execute("DROP INDEX IF EXISTS session_ends_current");
   await raw.execute({ sql, args });
   raw.close();
 }
@@ -420,25 +430,7 @@ Deno.test("an NDJSON export verifies offline, and an edited export does not", op
     const text = await res.text();
     const dir = await Deno.makeTempDir();
     try {
-      const run = async (content: string) => {
-        await Deno.writeTextFile(`${dir}/export.ndjson`, content);
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            new URL("../scripts/verify.ts", import.meta.url).pathname,
-            "--json",
-            "--export",
-            `${dir}/export.ndjson`,
-          ],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        return {
-          code: out.code,
-          report: JSON.parse(new TextDecoder().decode(out.stdout) || "null"),
-        };
-      };
+      const run = (content: string) => verifyExportText(dir, content);
       const intact = await run(text);
       equal(intact.code, 0);
       equal(intact.report.rows_checked, 1000);
@@ -492,19 +484,7 @@ async function copyOf(path: string, to: string): Promise<string> {
 /** Runs `deno task verify --export` on `text`. */
 async function verifyExportText(dir: string, text: string) {
   await Deno.writeTextFile(`${dir}/export.ndjson`, text);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../scripts/verify.ts", import.meta.url).pathname,
-      "--json",
-      "--export",
-      `${dir}/export.ndjson`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, report: JSON.parse(new TextDecoder().decode(out.stdout) || "null") };
+  return await verifyCli(`${dir}/export.ndjson`, {}, ["--export"]);
 }
 
 /** The three verdicts on one database file: `/v1/integrity`, `deno task verify` and its export's. */
@@ -578,11 +558,7 @@ Deno.test(
         for (const [name, sql, problem, detail] of cases) {
           await t.step(name, async () => {
             const copy = await copyOf(path, `${dir}/${name.replaceAll(" ", "_").slice(0, 20)}.db`);
-            // Someone with the file drops what would stop the edit, as in the other tamperings.
-            const raw = createClient({ url: `file:${copy}` });
-            await raw.execute("DROP INDEX session_ends_current");
-            await raw.execute({ sql, args: [corrected[1]] });
-            raw.close();
+            await tamper(copy, sql, [corrected[1]]);
             const { online, cli, offline } = await verdicts(copy, dir);
             for (
               const [who, verdict] of [

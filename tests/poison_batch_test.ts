@@ -9,10 +9,10 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { migrate } from "../src/store/migrations.ts";
 import {
   consumerState,
-  countRows,
   publishAll,
   sessionEnd,
   startService,
+  storedOrQuarantined,
   storedRows,
   waitFor,
   withWorld,
@@ -43,10 +43,7 @@ Deno.test(
       try {
         await waitFor(
           "every message stored or quarantined",
-          async () =>
-            await countRows(world.db, "session_ends") +
-                await countRows(world.db, "dead_letters") ===
-              events.length,
+          async () => await storedOrQuarantined(world.db) === events.length,
         );
         await waitFor("nothing pending or unacked", async () => {
           const s = await consumerState(world.t);

@@ -57,10 +57,9 @@ export type ChainedFieldsV1 = Pick<
   | "recordedAt"
 >;
 
-/** The version 1 encoding (see the module comment). */
-export function canonicalRowV1(row: ChainedFieldsV1): string {
-  return JSON.stringify([
-    "sa1",
+/** What both versions cover first, in their order: the position, the ids, the times, the address. */
+function common(row: ChainedFieldsV1) {
+  return [
     row.chainSeq,
     row.sessionId,
     row.tenantId,
@@ -70,9 +69,12 @@ export function canonicalRowV1(row: ChainedFieldsV1): string {
     row.endTime,
     row.durationSeconds,
     row.sourceIp,
-    row.reason,
-    row.recordedAt,
-  ]);
+  ] as const;
+}
+
+/** The version 1 encoding (see the module comment). */
+export function canonicalRowV1(row: ChainedFieldsV1): string {
+  return JSON.stringify(["sa1", ...common(row), row.reason, row.recordedAt]);
 }
 
 const NONE: readonly never[] = Object.freeze([]);
@@ -87,15 +89,7 @@ function anomalyTuples(anomalies: readonly StoredAnomaly[]): readonly (readonly 
 export function canonicalRowV2(row: ChainedFields): string {
   return JSON.stringify([
     "sa2",
-    row.chainSeq,
-    row.sessionId,
-    row.tenantId,
-    row.deviceId,
-    row.userId,
-    row.startTime,
-    row.endTime,
-    row.durationSeconds,
-    row.sourceIp,
+    ...common(row),
     row.sourcePort,
     row.reason,
     anomalyTuples(row.anomalies),

@@ -191,29 +191,14 @@ export const MIGRATIONS: readonly Migration[] = [
       // (a correction is a new row, its predecessor marked corrected_by; src/store/earliest_event.ts).
       // Rebuilding takes a while on a large table; it runs once, at start-up.
       `CREATE TABLE session_ends_v5 (
-        id INTEGER PRIMARY KEY,
-        session_id TEXT NOT NULL,
-        tenant_id TEXT NOT NULL,
-        device_id TEXT NOT NULL,
-        user_id TEXT,
-        start_time INTEGER,
-        end_time INTEGER,
-        duration_seconds INTEGER,
-        source_ip TEXT,
-        source_port INTEGER,
-        reason TEXT,
-        anomalies TEXT,
-        sort_time INTEGER NOT NULL,
-        stream_seq INTEGER NOT NULL,
-        recorded_at INTEGER NOT NULL,
-        chain_version INTEGER NOT NULL DEFAULT 1,
-        chain_seq INTEGER,
-        chain_hash TEXT,
-        corrects INTEGER,
-        corrected_by INTEGER,
-        tenant_key INTEGER,
-        device_key INTEGER,
-        user_key INTEGER
+        id INTEGER PRIMARY KEY, session_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, user_id TEXT,
+        start_time INTEGER, end_time INTEGER, duration_seconds INTEGER,
+        source_ip TEXT, source_port INTEGER, reason TEXT, anomalies TEXT,
+        sort_time INTEGER NOT NULL, stream_seq INTEGER NOT NULL, recorded_at INTEGER NOT NULL,
+        chain_version INTEGER NOT NULL DEFAULT 1, chain_seq INTEGER, chain_hash TEXT,
+        corrects INTEGER, corrected_by INTEGER,
+        tenant_key INTEGER, device_key INTEGER, user_key INTEGER
       )`,
       // Every row so far was chained with version 1 of the canonical encoding.
       `INSERT INTO session_ends_v5 (id, session_id, tenant_id, device_id, user_id, start_time,

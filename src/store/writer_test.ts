@@ -1,4 +1,5 @@
 import { equal, rejects } from "node:assert/strict";
+import { REFUSING_TABLE } from "../testing/refusing_table.ts";
 import { LocalWriter } from "./writer.ts";
 
 /** A fresh file with one table, its writer, and a count of the table's rows. */
@@ -8,13 +9,7 @@ async function withWriter(
   const dir = await Deno.makeTempDir({ prefix: "session-audit-writer-" });
   const writer = new LocalWriter(`${dir}/w.db`, { timeoutMs: 1_000 });
   try {
-    await writer.transaction((tx) =>
-      tx.batch([
-        "CREATE TABLE t (x TEXT NOT NULL)",
-        `CREATE TRIGGER refuse BEFORE INSERT ON t WHEN NEW.x = 'poison'
-           BEGIN SELECT RAISE(ABORT, 'poison refused'); END`,
-      ])
-    );
+    await writer.transaction((tx) => tx.batch([...REFUSING_TABLE]));
     const rows = async () =>
       Number(
         (await writer.transaction((tx) => tx.execute("SELECT count(*) AS n FROM t"))).rows[0].n,

@@ -108,75 +108,84 @@ async function endsAsIdleTimeout(world: World, sessionId: string): Promise<void>
   }
 }
 
-Deno.test(
+/** A scenario in a fresh world; its workers run with `NATS_ACK_WAIT_MS` = `ackWaitMs`. */
+function scenario(
+  name: string,
+  ackWaitMs: number,
+  body: (world: World, env: Record<string, string>) => Promise<void>,
+): void {
+  const env = { NATS_ACK_WAIT_MS: String(ackWaitMs), LOG_LEVEL: "warn" };
+  Deno.test(name, FAULT_OPTS, () => withFaultWorld((world) => body(world, env)));
+}
+
+scenario(
   "two workers: idle_timeout in one, normal committed first in the other; the session ends as idle_timeout",
-  FAULT_OPTS,
-  () =>
-    withFaultWorld(async (world) => {
-      const env = { NATS_ACK_WAIT_MS: "120000", LOG_LEVEL: "warn" };
-      const first = await startWorldService(world, env);
-      let second: Service | undefined;
-      try {
-        const idle = sessionEnd({ reason: "idle_timeout", end_time: "2026-03-12T10:15:00Z" });
-        const normal = { ...idle, reason: "normal", end_time: "2026-03-12T10:15:01Z" };
-        await freezeHolding(world, first, idle);
-        // The frozen worker's pull expires and cannot be renewed: what comes next goes elsewhere.
-        await waitFor("the frozen worker's pull expired", async () =>
-          (await consumer(world)).waiting === 0);
-        second = await startWorldService(world, env);
-        await waitFor("the second worker pulling", async () =>
-          (await consumer(world)).waiting > 0);
-        await publishAll(world.t.js, [{ payload: normal }]);
-        await normalCommittedFirst(world, idle.session_id);
-        Deno.kill(first.pid, "SIGCONT");
-        await endsAsIdleTimeout(world, idle.session_id);
-        const corrected = await Promise.all(
-          [first, second].map((w) => w.metric("session_audit_events_total", 'outcome="corrected"')),
-        );
-        const stored = await Promise.all(
-          [first, second].map((w) => w.metric("session_audit_events_total", 'outcome="stored"')),
-        );
-        deepStrictEqual({ corrected, stored }, { corrected: [1, 0], stored: [0, 1] });
-        report("idle pair split across two workers, normal first", { corrected, stored });
-      } finally {
-        Deno.kill(first.pid, "SIGCONT");
-        const statuses = await Promise.all([first, second].flatMap((w) => w ? [w.stop()] : []));
-        for (const s of statuses) equal(s.code, 0);
-      }
-    }),
+  120_000,
+  async (world, env) => {
+    const first = await startWorldService(world, env);
+    let second: Service | undefined;
+    try {
+      const idle = sessionEnd({ reason: "idle_timeout", end_time: "2026-03-12T10:15:00Z" });
+      const normal = { ...idle, reason: "normal", end_time: "2026-03-12T10:15:01Z" };
+      await freezeHolding(world, first, idle);
+      // The frozen worker's pull expires and cannot be renewed: what comes next goes elsewhere.
+      await waitFor(
+        "the frozen worker's pull expired",
+        async () => (await consumer(world)).waiting === 0,
+      );
+      second = await startWorldService(world, env);
+      await waitFor("the second worker pulling", async () => (await consumer(world)).waiting > 0);
+      await publishAll(world.t.js, [{ payload: normal }]);
+      await normalCommittedFirst(world, idle.session_id);
+      Deno.kill(first.pid, "SIGCONT");
+      await endsAsIdleTimeout(world, idle.session_id);
+      const corrected = await Promise.all(
+        [first, second].map((w) => w.metric("session_audit_events_total", 'outcome="corrected"')),
+      );
+      const stored = await Promise.all(
+        [first, second].map((w) => w.metric("session_audit_events_total", 'outcome="stored"')),
+      );
+      deepStrictEqual({ corrected, stored }, { corrected: [1, 0], stored: [0, 1] });
+      report("idle pair split across two workers, normal first", { corrected, stored });
+    } finally {
+      Deno.kill(first.pid, "SIGCONT");
+      const statuses = await Promise.all([first, second].flatMap((w) => w ? [w.stop()] : []));
+      for (const s of statuses) equal(s.code, 0);
+    }
+  },
 );
 
-Deno.test(
+scenario(
   "kill -9 holding idle_timeout; normal committed first after the restart; the session ends as idle_timeout",
-  FAULT_OPTS,
-  () =>
-    withFaultWorld(async (world) => {
-      // The held event comes back after the ack wait: long enough for the restart and the
-      // `normal` to come first, asserted rather than assumed.
-      const env = { NATS_ACK_WAIT_MS: "20000", LOG_LEVEL: "warn" };
-      const killed = await startWorldService(world, env);
-      const idle = sessionEnd({ reason: "idle_timeout" });
-      await freezeHolding(world, killed, idle);
-      const status = await killed.stop("SIGKILL");
-      ok(status.signal === "SIGKILL", JSON.stringify(status));
-      const restarted = await startWorldService(world, env);
-      try {
-        await waitFor("the restarted worker pulling", async () =>
-          (await consumer(world)).waiting > 0);
-        await publishAll(world.t.js, [{ payload: { ...idle, reason: "normal" } }]);
-        await normalCommittedFirst(world, idle.session_id);
-        await endsAsIdleTimeout(world, idle.session_id);
-        const outcomes = await Promise.all(
-          ["stored", "corrected", "duplicate"].map((outcome) =>
-            restarted.metric("session_audit_events_total", `outcome="${outcome}"`)
-          ),
-        );
-        deepStrictEqual(outcomes, [1, 1, 0], "normal stored, then the idle_timeout corrected it");
-        report("kill -9 between the idle pair, normal first", {
-          stored_corrected_duplicate: outcomes,
-        });
-      } finally {
-        equal((await restarted.stop()).code, 0);
-      }
-    }),
+  // The held event comes back after the ack wait: long enough for the restart and the `normal`
+  // to come first, asserted rather than assumed.
+  20_000,
+  async (world, env) => {
+    const killed = await startWorldService(world, env);
+    const idle = sessionEnd({ reason: "idle_timeout" });
+    await freezeHolding(world, killed, idle);
+    const status = await killed.stop("SIGKILL");
+    ok(status.signal === "SIGKILL", JSON.stringify(status));
+    const restarted = await startWorldService(world, env);
+    try {
+      await waitFor(
+        "the restarted worker pulling",
+        async () => (await consumer(world)).waiting > 0,
+      );
+      await publishAll(world.t.js, [{ payload: { ...idle, reason: "normal" } }]);
+      await normalCommittedFirst(world, idle.session_id);
+      await endsAsIdleTimeout(world, idle.session_id);
+      const outcomes = await Promise.all(
+        ["stored", "corrected", "duplicate"].map((outcome) =>
+          restarted.metric("session_audit_events_total", `outcome="${outcome}"`)
+        ),
+      );
+      deepStrictEqual(outcomes, [1, 1, 0], "normal stored, then the idle_timeout corrected it");
+      report("kill -9 between the idle pair, normal first", {
+        stored_corrected_duplicate: outcomes,
+      });
+    } finally {
+      equal((await restarted.stop()).code, 0);
+    }
+  },
 );
