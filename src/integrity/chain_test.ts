@@ -1,28 +1,9 @@
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { canonicalRow, canonicalRowV1, canonicalRowV2, type ChainedFields } from "./canonical.ts";
 import { chainHash, ChainVerifier, GENESIS_HASH, type StoredChainRow } from "./chain.ts";
+import { chainFields } from "../testing/chain_fields.ts";
 
-const TENANT = "11111111-1111-4111-8111-111111111111";
-
-function fields(seq: number): ChainedFields {
-  return {
-    chainSeq: seq,
-    sessionId: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`,
-    tenantId: TENANT,
-    deviceId: "22222222-2222-4222-8222-222222222222",
-    userId: seq % 2 ? null : "33333333-3333-4333-8333-333333333333",
-    startTime: 1_773_309_600_000,
-    endTime: 1_773_309_600_000 + seq * 1000,
-    durationSeconds: seq,
-    sourceIp: "203.0.113.7",
-    sourcePort: null,
-    reason: "normal",
-    anomalies: [],
-    streamSeq: seq,
-    corrects: null,
-    recordedAt: 1_773_400_000_000,
-  };
-}
+const fields = chainFields;
 
 /** Rows holding `contents` in order, each chained (with its version) after the one before. */
 function chained(
