@@ -68,6 +68,11 @@ export interface Config {
   natsAckWaitMs: number;
   /** `RETENTION_DAYS`: session ends older than this are purged; 0 keeps them forever. */
   retentionDays: number;
+  /**
+   * `CLOCK_SKEW_SECONDS`: how far an `end_time` may lie after the stream
+   * received the event before it is flagged as an anomaly (it is kept).
+   */
+  clockSkewSeconds: number;
   /** Keys that sign the hash chain's checkpoints (all optional). */
   signing: {
     /** `AUDIT_SIGNING_KEY`: HMAC-SHA-256 secret. */
@@ -372,6 +377,11 @@ export function loadConfig(env: Env): Config {
       "RETENTION_DAYS",
       read(env, "RETENTION_DAYS") ?? "365",
       integerIn(0, 36_500, "a whole number of days from 0 (keep forever) to 36500"),
+    ),
+    clockSkewSeconds: check(
+      "CLOCK_SKEW_SECONDS",
+      read(env, "CLOCK_SKEW_SECONDS") ?? "300",
+      integerIn(0, 86_400, "seconds from 0 to 86400"),
     ),
     signing: parseSigning(env),
     checkpointIntervalSeconds: check(

@@ -251,6 +251,17 @@ Deno.test("bad stream, subject, durable and host names are rejected naming their
   }
 });
 
+Deno.test("CLOCK_SKEW_SECONDS: default 300, 0 to 86400, anything else named with its value", () => {
+  equal(loadConfig({}).clockSkewSeconds, 300);
+  equal(loadConfig({ CLOCK_SKEW_SECONDS: "0" }).clockSkewSeconds, 0);
+  equal(loadConfig({ CLOCK_SKEW_SECONDS: "86400" }).clockSkewSeconds, 86_400);
+  for (const bad of ["-1", "5m", "1.5", "86401"]) {
+    const err = configError({ CLOCK_SKEW_SECONDS: bad });
+    assertNames(err, "CLOCK_SKEW_SECONDS");
+    match(err.message, new RegExp(`current value is "${bad.replace(".", "\\.")}"`));
+  }
+});
+
 Deno.test("LAG_WARN_SHARE takes a share from 0 to 1", () => {
   equal(loadConfig({ LAG_WARN_SHARE: "0.5" }).lagWarnShare, 0.5);
   equal(loadConfig({ LAG_WARN_SHARE: ".1" }).lagWarnShare, 0.1);

@@ -174,6 +174,7 @@ export async function main(
         db,
         consumer,
         batchSize: config.ingestBatchSize,
+        skewMs: config.clockSkewSeconds * 1000,
         logger,
         metrics,
         readiness,

@@ -6,8 +6,11 @@
  */
 import { BATCH_SIZE_BUCKETS, DURATION_BUCKETS, Histogram, LAG_BUCKETS } from "./histogram.ts";
 
+import { QUARANTINE_CLASSES, type QuarantineClass } from "./quarantine.ts";
+import { SECONDARY_FIELDS, type StoredAnomaly } from "./secondary_fields.ts";
+
 /** Outcome of one consumed message. */
-export type IngestOutcome = "stored" | "duplicate" | "quarantined" | "retried";
+export type IngestOutcome = "stored" | "corrected" | "duplicate" | "quarantined" | "retried";
 
 type Labels = Record<string, string>;
 
@@ -66,9 +69,23 @@ export class Metrics {
       "counter",
       "Consumed session-end messages by outcome.",
     );
-    for (const outcome of ["stored", "duplicate", "quarantined", "retried"]) {
+    for (const outcome of ["stored", "corrected", "duplicate", "quarantined", "retried"]) {
       this.add("session_audit_events_total", 0, { outcome });
     }
+    this.#define(
+      "session_audit_quarantined_total",
+      "counter",
+      "Quarantined session-end messages by class (not_json, not_object, too_large, identity, conflict, database).",
+    );
+    for (const cls of QUARANTINE_CLASSES) {
+      this.add("session_audit_quarantined_total", 0, { class: cls });
+    }
+    this.#define(
+      "session_audit_anomalies_total",
+      "counter",
+      "Anomalies stored with session ends, by field (an unusable value kept as null plus its raw text).",
+    );
+    for (const field of SECONDARY_FIELDS) this.add("session_audit_anomalies_total", 0, { field });
     this.#define(
       "session_audit_batches_total",
       "counter",
@@ -224,6 +241,17 @@ export class Metrics {
   /** Counts messages by outcome. */
   countEvents(outcome: IngestOutcome, n = 1): void {
     if (n > 0) this.add("session_audit_events_total", n, { outcome });
+  }
+
+  /** Counts one quarantined message: as an outcome, and by class. */
+  countQuarantined(cls: QuarantineClass): void {
+    this.countEvents("quarantined");
+    this.add("session_audit_quarantined_total", 1, { class: cls });
+  }
+
+  /** Counts the anomalies of one stored row, by field. */
+  countAnomalies(anomalies: readonly StoredAnomaly[]): void {
+    for (const { field } of anomalies) this.add("session_audit_anomalies_total", 1, { field });
   }
 
   /** Renders every family in the Prometheus text format (version 0.0.4). */

@@ -17,6 +17,7 @@ import { Readiness } from "../src/readiness.ts";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
+import { arriving } from "./store_fixture.ts";
 import type { IncomingSessionEnd } from "../src/store/session_end_sql.ts";
 
 /** The API secret of every test app. */
@@ -201,20 +202,24 @@ function toIncoming(row: FixtureRow, streamSeq: number): IncomingSessionEnd {
       ? null
       : Math.trunc((row.endTime - row.startTime) / 1000),
     sourceIp: row.sourceIp,
+    sourcePort: null,
     reason: row.reason,
+    anomalies: [],
   };
-  return { event, streamSeq, receivedAt: row.receivedAt };
+  return arriving(event, streamSeq, row.receivedAt);
 }
 
 let seq = 0;
 
-/** Stores rows through the ingest path's own batch writer. */
+/** Stores rows through the ingest path's own batch writer; returns them as it stored them. */
 export async function insertRows(
   db: Database,
   rows: FixtureRow[],
   recordedAt = BASE_TIME,
-): Promise<void> {
-  await storeBatch(db, rows.map((row) => toIncoming(row, ++seq)), [], recordedAt);
+): Promise<IncomingSessionEnd[]> {
+  const incoming = rows.map((row) => toIncoming(row, ++seq));
+  await storeBatch(db, incoming, [], recordedAt);
+  return incoming;
 }
 
 /** The item the API should answer for a fixture row (SPEC §4). */
@@ -233,22 +238,33 @@ export function expectedItem(row: FixtureRow, recordedAt = BASE_TIME) {
       ? null
       : Math.trunc((row.endTime - row.startTime) / 1000),
     source_ip: row.sourceIp,
+    source_port: null,
     reason: row.reason,
     recorded_at: iso(recordedAt),
+    anomalies: [],
   };
 }
 
 /**
- * An item without its chain fields (`chain_seq`, `chain_hash`), after
- * checking their shape: what {@linkcode expectedItem} describes.
+ * An item without its chain fields (`stream_seq`, `chain_version`,
+ * `chain_seq`, `chain_hash`, `corrects`, `corrected_by`), after checking
+ * their shape (a current, uncorrected version 2 row): what
+ * {@linkcode expectedItem} describes.
  */
 export function withoutChain(item: Record<string, unknown>): Record<string, unknown> {
-  const { chain_seq, chain_hash, ...rest } = item;
+  const { stream_seq, chain_version, chain_seq, chain_hash, corrects, corrected_by, ...rest } =
+    item;
   if (!(Number.isInteger(chain_seq) && (chain_seq as number) >= 1)) {
     throw new Error(`chain_seq is not a position: ${chain_seq}`);
   }
   if (!/^[0-9a-f]{64}$/.test(String(chain_hash))) {
     throw new Error(`chain_hash is not a SHA-256 hex: ${chain_hash}`);
+  }
+  if (!Number.isInteger(stream_seq) || chain_version !== 2) {
+    throw new Error(`stream_seq ${stream_seq}, chain_version ${chain_version}`);
+  }
+  if (corrects !== null || corrected_by !== null) {
+    throw new Error(`an uncorrected row: corrects ${corrects}, corrected_by ${corrected_by}`);
   }
   return rest;
 }

@@ -303,6 +303,11 @@ export async function countRows(
   }
 }
 
+/** Rows plus dead letters: each message consumed is stored or quarantined, never neither. */
+export async function storedOrQuarantined(db: Client): Promise<number> {
+  return await countRows(db, "session_ends") + await countRows(db, "dead_letters");
+}
+
 /** The consumer's pending and ack-pending counts. */
 export async function consumerState(
   t: TestNats,

@@ -80,7 +80,16 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.config.role !== "ingest") {
     const tokens = deps.tokens ?? startTokenVerifier(deps.config, deps.logger);
     const { apiAuth } = deps.config;
-    app.route("/v1", v1Routes({ ...deps, secret: apiAuth.cursorSecret, tokens, claims: apiAuth }));
+    app.route(
+      "/v1",
+      v1Routes({
+        ...deps,
+        secret: apiAuth.cursorSecret,
+        tokens,
+        claims: apiAuth,
+        skewMs: deps.config.clockSkewSeconds * 1000,
+      }),
+    );
   }
   return app;
 }

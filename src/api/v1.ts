@@ -42,6 +42,8 @@ export interface V1RoutesOptions {
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
   signer?: CheckpointSigner;
+  /** `CLOCK_SKEW_SECONDS` in ms: a dead letter replayed is decoded as ingest decodes. */
+  skewMs?: number;
 }
 
 /** Routes mounted under `/v1`. */
@@ -68,7 +70,12 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   );
   app.route(
     "/dead-letters",
-    deadLetterRoutes({ db, cursors: new PositionTokenCodec(secret, "dead-letters"), stored }),
+    deadLetterRoutes({
+      db,
+      cursors: new PositionTokenCodec(secret, "dead-letters"),
+      stored,
+      skewMs: options.skewMs,
+    }),
   );
   app.route("/integrity", integrityRoutes({ db, signer: options.signer }));
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).

@@ -1,58 +1,33 @@
 /**
- * The per-tenant hash chain of session ends: the canonical encoding of a
- * row, the chain hash, and an incremental verifier that names the first
- * break (altered, missing or inserted). Pure: no I/O.
+ * The per-tenant hash chain of session ends: the chain hash, and an
+ * incremental verifier that names the first break (altered, missing or
+ * inserted), correction links included. Pure: no I/O.
  *
- * Canonical encoding (version 1), for anyone recomputing a chain:
- *
- *     canonical = JSON array, no white space, in this order:
- *       ["sa1", chain_seq, session_id, tenant_id, device_id, user_id,
- *        start_time, end_time, duration_seconds, source_ip, reason, recorded_at]
- *     times are epoch milliseconds (integers), absent values are null,
- *     strings are JSON strings (ids are lower-case UUIDs).
  *     chain_hash = hex(SHA-256(UTF-8(previous_chain_hash + "\n" + canonical)))
  *
- * where `previous_chain_hash` is the hash of the same tenant's row with
- * `chain_seq - 1`, or 64 zeros for `chain_seq` 1 (or the hash of the purge
- * checkpoint when older rows were purged).
+ * where `canonical` is the row's canonical encoding in the version it was
+ * written with (`canonical.ts`) and `previous_chain_hash` is the hash of the
+ * same tenant's row with `chain_seq - 1`, or 64 zeros for `chain_seq` 1 (or
+ * the hash of the purge checkpoint when older rows were purged).
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import type { SessionEnd } from "../event.ts";
+import { canonicalRow, type ChainedFields } from "./canonical.ts";
+import { CorrectionLinks } from "./corrections.ts";
 
 /** The previous hash of a tenant's first row. */
 export const GENESIS_HASH = "0".repeat(64);
 
-/** The fields of a row that the chain covers: the session end, its position and when it was stored. */
-export interface ChainedFields extends SessionEnd {
-  chainSeq: number;
-  recordedAt: number;
-}
-
 /** A stored row as the verifier reads it. */
 export interface StoredChainRow extends Omit<ChainedFields, "chainSeq"> {
+  /** The canonical encoding it was written with (1 or 2). */
+  chainVersion: number;
   /** Null for a row that was never chained (slipped in by hand). */
   chainSeq: number | null;
   chainHash: string | null;
-}
-
-/** The canonical encoding of a row (version 1, see the module comment). */
-export function canonicalRow(row: ChainedFields): string {
-  return JSON.stringify([
-    "sa1",
-    row.chainSeq,
-    row.sessionId,
-    row.tenantId,
-    row.deviceId,
-    row.userId,
-    row.startTime,
-    row.endTime,
-    row.durationSeconds,
-    row.sourceIp,
-    row.reason,
-    row.recordedAt,
-  ]);
+  /** The position of the correction that replaced this row, or null while it is current. */
+  correctedBy: number | null;
 }
 
 /** `hex(SHA-256(previous + "\n" + canonical))`. */
@@ -95,12 +70,15 @@ export interface ChainBreak {
 export class ChainVerifier {
   #expectedSeq: number;
   #previous: string;
+  readonly #anchorSeq: number;
+  readonly #links = new CorrectionLinks();
   #broken: ChainBreak | null = null;
   #rows = 0;
 
   constructor(anchor: ChainAnchor = GENESIS_HEAD) {
     this.#expectedSeq = anchor.seq + 1;
     this.#previous = anchor.hash;
+    this.#anchorSeq = anchor.seq;
   }
 
   /** Rows seen so far. */
@@ -118,8 +96,19 @@ export class ChainVerifier {
     return { seq: this.#expectedSeq - 1, hash: this.#previous };
   }
 
-  #fail(row: StoredChainRow | null, problem: ChainProblem, seq: number, detail: string): void {
+  #fail(
+    row: { sessionId: string | null } | null,
+    problem: ChainProblem,
+    seq: number,
+    detail: string,
+  ): void {
     this.#broken ??= { session_id: row?.sessionId ?? null, problem, chain_seq: seq, detail };
+  }
+
+  #noteLinks(row: StoredChainRow, seq: number): void {
+    if (row.corrects !== null || row.correctedBy !== null) {
+      this.#links.note({ ...row, chainSeq: seq });
+    }
   }
 
   /** Checks the next row (rows must come in ascending `chain_seq`, unchained rows anywhere). */
@@ -142,12 +131,16 @@ export class ChainVerifier {
         `chain positions ${this.#expectedSeq}..${seq - 1} are absent`,
       );
       // Resynchronise on this row so later rows are still checked.
+      this.#noteLinks(row, seq);
       this.#expectedSeq = seq + 1;
       this.#previous = row.chainHash;
       return;
     }
-    const expected = chainHash(this.#previous, canonicalRow({ ...row, chainSeq: seq }));
-    if (expected !== row.chainHash) {
+    this.#noteLinks(row, seq);
+    const canonical = canonicalRow({ ...row, chainSeq: seq }, row.chainVersion);
+    if (!canonical.ok) {
+      this.#fail(row, "altered", seq, canonical.problem);
+    } else if (chainHash(this.#previous, canonical.text) !== row.chainHash) {
       this.#fail(row, "altered", seq, "the row does not match its chain hash");
     }
     this.#expectedSeq = seq + 1;
@@ -193,6 +186,9 @@ export class ChainVerifier {
         );
       }
     }
+    // Last: a correction deleted shows as missing above, not as the mark it leaves behind.
+    const link = this.#links.check(this.#anchorSeq);
+    if (link) this.#fail({ sessionId: link.sessionId }, "altered", link.chainSeq, link.detail);
     return this.#broken;
   }
 }

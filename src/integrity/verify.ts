@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
 import type { Database } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
-import { nullableNumber, nullableText } from "../store/row.ts";
+import { anomalies, nullableNumber, nullableText } from "../store/row.ts";
 import {
   type ChainAnchor,
   type ChainBreak,
@@ -50,6 +50,7 @@ export interface IntegrityReport {
 /** Maps a stored row to what the verifier reads. */
 export function chainRowOf(row: Row): StoredChainRow {
   return {
+    chainVersion: Number(row.chain_version),
     chainSeq: nullableNumber(row, "chain_seq"),
     chainHash: nullableText(row, "chain_hash"),
     sessionId: String(row.session_id),
@@ -60,13 +61,19 @@ export function chainRowOf(row: Row): StoredChainRow {
     endTime: nullableNumber(row, "end_time"),
     durationSeconds: nullableNumber(row, "duration_seconds"),
     sourceIp: nullableText(row, "source_ip"),
+    sourcePort: nullableNumber(row, "source_port"),
     reason: nullableText(row, "reason"),
+    anomalies: anomalies(row, "anomalies"),
+    streamSeq: Number(row.stream_seq),
+    corrects: nullableNumber(row, "corrects"),
+    correctedBy: nullableNumber(row, "corrected_by"),
     recordedAt: Number(row.recorded_at),
   };
 }
 
 const ROW_COLUMNS = `session_id, tenant_id, device_id, user_id, start_time, end_time,
-  duration_seconds, source_ip, reason, recorded_at, chain_seq, chain_hash`;
+  duration_seconds, source_ip, source_port, reason, anomalies, stream_seq, recorded_at,
+  chain_version, chain_seq, chain_hash, corrects, corrected_by`;
 
 /** Checks each checkpoint's signature; returns the good ones and the first forged one. */
 async function checkSignatures(

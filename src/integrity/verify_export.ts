@@ -18,7 +18,11 @@ const time = v.pipe(
   v.transform((s) => parseRfc3339(s) as number),
 );
 
-/** One exported item as the verifier needs it. */
+const nullableNumber = v.nullable(v.number());
+/** A field an export made before schema 5 does not carry: null when absent. */
+const since5 = <T extends v.GenericSchema>(schema: T) => v.optional(v.nullable(schema), null);
+
+/** One exported item as the verifier needs it (items exported before schema 5 included). */
 const ExportedItem = v.object({
   session_id: v.string(),
   tenant_id: v.string(),
@@ -26,12 +30,21 @@ const ExportedItem = v.object({
   user_id: nullableString,
   start_time: v.nullable(time),
   end_time: v.nullable(time),
-  duration_seconds: v.nullable(v.number()),
+  duration_seconds: nullableNumber,
   source_ip: nullableString,
+  source_port: since5(v.number()),
   reason: nullableString,
   recorded_at: time,
-  chain_seq: v.nullable(v.number()),
+  anomalies: v.optional(
+    v.array(v.object({ field: v.string(), value: v.string(), problem: v.string() })),
+    [],
+  ),
+  stream_seq: since5(v.number()),
+  chain_version: v.optional(v.number(), 1),
+  chain_seq: nullableNumber,
   chain_hash: nullableString,
+  corrects: since5(v.number()),
+  corrected_by: since5(v.number()),
 });
 
 /** A line of the export that could not be read. */
@@ -68,10 +81,17 @@ export function parseExport(text: string): StoredChainRow[] {
       endTime: o.end_time,
       durationSeconds: o.duration_seconds,
       sourceIp: o.source_ip,
+      sourcePort: o.source_port,
       reason: o.reason,
+      anomalies: o.anomalies,
+      // A version 1 item needs none: it is not part of that encoding.
+      streamSeq: o.stream_seq ?? 0,
       recordedAt: o.recorded_at,
+      chainVersion: o.chain_version,
       chainSeq: o.chain_seq,
       chainHash: o.chain_hash,
+      corrects: o.corrects,
+      correctedBy: o.corrected_by,
     });
   });
   return rows;

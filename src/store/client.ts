@@ -10,6 +10,7 @@ import type { Client, InStatement, ResultSet, Transaction, TransactionMode } fro
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
+import { mayBreakConnection } from "./db_errors.ts";
 import { IdKeyCache } from "./id_keys.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
 
@@ -197,11 +198,7 @@ export class Database {
 
   #recoverFrom(err: unknown): void {
     if (!this.isLocalFile && !this.#config.databaseSyncUrl) return;
-    const text = `${(err as { code?: string }).code ?? ""} ${(err as Error).message ?? ""}`;
-    if (
-      /BUSY|LOCKED|in progress|CLIENT_CLOSED|IOERR|READONLY|FULL|CANTOPEN/i
-        .test(text)
-    ) {
+    if (mayBreakConnection(err)) {
       const broken = this.#client;
       try {
         this.#client = Database.#create(this.#config);
