@@ -153,6 +153,34 @@ export class Metrics {
     );
     this.add("session_audit_retention_purged_total", 0);
     this.#define(
+      "session_audit_checkpoints_published_total",
+      "counter",
+      "Chain checkpoints published to the independent copy (CHECKPOINT_STREAM).",
+    );
+    this.add("session_audit_checkpoints_published_total", 0);
+    this.#define(
+      "session_audit_checkpoint_publish_failures_total",
+      "counter",
+      "Attempts to publish chain checkpoints to the independent copy that failed (retried).",
+    );
+    this.add("session_audit_checkpoint_publish_failures_total", 0);
+    // The self-check's series appear once it has run (INTEGRITY_CHECK_INTERVAL_SECONDS).
+    this.#define(
+      "session_audit_integrity_broken_tenants",
+      "gauge",
+      "Tenants whose hash chain failed the last integrity self-check.",
+    );
+    this.#define(
+      "session_audit_integrity_checks_total",
+      "counter",
+      "Integrity self-checks completed (every tenant checked once each).",
+    );
+    this.#define(
+      "session_audit_integrity_last_check_timestamp_seconds",
+      "gauge",
+      "When the last integrity self-check completed (Unix time).",
+    );
+    this.#define(
       "process_resident_memory_bytes",
       "gauge",
       "Resident memory of the process (read when scraped).",

@@ -10,6 +10,7 @@ import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
 import type { SessionEnd } from "../src/event.ts";
 import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
+import { type Keyring, keyringOf } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -85,7 +86,7 @@ async function verifyCli(path: string, env: Record<string, string> = {}, flags: 
   return { code: out.code, report: stdout ? JSON.parse(stdout) : undefined, stdout };
 }
 
-function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) {
+function appOver(db: Database, keyring?: Keyring) {
   const config = loadConfig({ API_JWT_SECRET: SECRET });
   return createApp({
     config,
@@ -93,7 +94,7 @@ function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) 
     readiness: new Readiness(),
     metrics: new Metrics(),
     logger: createLogger("error"),
-    signer,
+    keyring,
   });
 }
 
@@ -260,8 +261,8 @@ Deno.test(
   opts,
   async () => {
     await withFilled(async ({ db, path }) => {
-      const signer = await hmacSigner(SIGNING_KEY);
-      equal(await writePeriodicCheckpoints(db, signer), 3);
+      const signer = keyringOf(await hmacSigner(SIGNING_KEY));
+      equal((await writePeriodicCheckpoints(db, signer)).length, 3);
       // Rewrite: change row 10, then recompute every later hash so the chain alone is consistent.
       const { canonicalRowV2 } = await import("../src/integrity/canonical.ts");
       const { chainHash } = await import("../src/integrity/chain.ts");
@@ -294,11 +295,7 @@ Deno.test(
       raw.close();
 
       const unsigned = await verifyCli(path);
-      equal(
-        unsigned.code,
-        0,
-        "without the key the rewrite is invisible: that is what signing is for",
-      );
+      equal(unsigned.code, 1, "the checkpoint's hash is compared even without the key");
       const signed = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(signed.code, 1);
       equal(signed.report.first_broken.tenant_id, TENANTS[2]);
@@ -308,15 +305,18 @@ Deno.test(
           .json();
       equal(body.ok, false);
 
-      // A forged checkpoint (re-signed with another key) is refused too.
+      // The checkpoints moved to the rewritten hashes: without the key nothing proves who wrote
+      // them; with it, their signatures no longer match.
       const forged = createClient({ url: `file:${path}` });
       await forged.execute({
         sql: "UPDATE chain_checkpoints SET hash = ? WHERE tenant_id = ?",
         args: [previous, TENANTS[2]],
       });
       forged.close();
+      equal((await verifyCli(path)).code, 0, "without a key an attacker rewrites checkpoints too");
       const again = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(again.code, 1);
+      equal(again.report.first_broken.problem, "forged");
     });
   },
 );
@@ -399,12 +399,12 @@ Deno.test(
 
 Deno.test("a retention purge followed by verification still passes", opts, async () => {
   await withFilled(async ({ db, path }) => {
-    const signer = await hmacSigner(SIGNING_KEY);
+    const keyring = keyringOf(await hmacSigner(SIGNING_KEY));
     // Batches of 50 rows a tenant are stored a minute apart: the first six are older.
     const cutoff = FILLED_AT + 6 * 60_000;
-    const purged = await purgeWithCheckpoints(db, cutoff, { signer, chunkSize: 128 });
+    const purged = await purgeWithCheckpoints(db, cutoff, { keyring, chunkSize: 128 });
     equal(purged.deleted, 900);
-    equal(await writePeriodicCheckpoints(db, signer), 3);
+    equal((await writePeriodicCheckpoints(db, keyring)).length, 3);
     const cli = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
     equal(cli.code, 0, cli.stdout);
     equal(cli.report.rows_checked, 2100);

@@ -49,18 +49,47 @@ export type ChainHead = ChainAnchor;
 /** Where every chain starts: the head of a tenant with no row yet. */
 export const GENESIS_HEAD: Readonly<ChainHead> = Object.freeze({ seq: 0, hash: GENESIS_HASH });
 
-/** Kinds of break. */
-export type ChainProblem = "altered" | "missing" | "inserted";
+/**
+ * Kinds of break: rows `altered`, `missing` or `inserted`; a checkpoint
+ * `forged` (a bad signature, or unsigned where a key requires one) or
+ * `unverifiable` (signed by a key that is not configured).
+ */
+export type ChainProblem = "altered" | "missing" | "inserted" | "forged" | "unverifiable";
 
 /** The first break found. */
 export interface ChainBreak {
-  /** The row where the break shows; null when rows are missing at the end. */
+  /** The row where the break shows; null when rows are missing at the end, or for a checkpoint. */
   session_id: string | null;
   problem: ChainProblem;
-  /** The chain position concerned. */
+  /** The chain position concerned (the first of a rewritten range). */
   chain_seq: number;
   /** What was found, for a human. */
   detail: string;
+}
+
+/**
+ * The break to report of several: the lowest position, real damage before
+ * `unverifiable` (which only says a key is missing), the earliest found on a tie.
+ */
+export function firstBreak(breaks: readonly (ChainBreak | null)[]): ChainBreak | null {
+  let first: ChainBreak | null = null;
+  const rank = (b: ChainBreak) => (b.problem === "unverifiable" ? 1 : 0);
+  for (const b of breaks) {
+    if (!b) continue;
+    if (
+      !first || rank(b) < rank(first) ||
+      (rank(b) === rank(first) && b.chain_seq < first.chain_seq)
+    ) first = b;
+  }
+  return first;
+}
+
+/** A position the rows must reach with this hash, and who says so. */
+export interface WatchedHead {
+  seq: number;
+  hash: string;
+  /** For a human: "checkpoint 4", "checkpoint 4 of the independent copy". */
+  label: string;
 }
 
 /**
@@ -71,14 +100,33 @@ export class ChainVerifier {
   #expectedSeq: number;
   #previous: string;
   readonly #anchorSeq: number;
+  readonly #linksFrom: number;
   readonly #links = new CorrectionLinks();
+  readonly #heads: readonly WatchedHead[];
+  readonly #watched: ReadonlySet<number>;
+  /** The hashes found at the watched positions. */
+  readonly #hashAt = new Map<number, string>();
   #broken: ChainBreak | null = null;
   #rows = 0;
 
-  constructor(anchor: ChainAnchor = GENESIS_HEAD) {
+  /**
+   * `heads` are positions vouched for by trusted checkpoints: the walk
+   * must reach each with its hash. `linksFrom`: corrections of positions at
+   * or below it are not checked (purged); by default the anchor, or lower
+   * when the walk resumes a verified chain and its older rows are noted
+   * with {@linkcode ChainVerifier.noteOutside}.
+   */
+  constructor(
+    anchor: ChainAnchor = GENESIS_HEAD,
+    heads: readonly WatchedHead[] = [],
+    linksFrom: number = anchor.seq,
+  ) {
     this.#expectedSeq = anchor.seq + 1;
     this.#previous = anchor.hash;
     this.#anchorSeq = anchor.seq;
+    this.#linksFrom = linksFrom;
+    this.#heads = [...heads].sort((a, b) => a.seq - b.seq);
+    this.#watched = new Set(heads.map((h) => h.seq));
   }
 
   /** Rows seen so far. */
@@ -96,6 +144,13 @@ export class ChainVerifier {
     return { seq: this.#expectedSeq - 1, hash: this.#previous };
   }
 
+  /** The highest position a watched head vouches for that the walk reached intact (else the anchor). */
+  get vouchedSeq(): number {
+    let seq = this.#anchorSeq;
+    for (const h of this.#heads) if (this.#hashAt.get(h.seq) === h.hash) seq = Math.max(seq, h.seq);
+    return seq;
+  }
+
   #fail(
     row: { sessionId: string | null } | null,
     problem: ChainProblem,
@@ -109,6 +164,15 @@ export class ChainVerifier {
     if (row.corrects !== null || row.correctedBy !== null) {
       this.#links.note({ ...row, chainSeq: seq });
     }
+  }
+
+  #watch(seq: number, hash: string): void {
+    if (this.#watched.has(seq)) this.#hashAt.set(seq, hash);
+  }
+
+  /** Notes a row verified before this walk that a correction of the walk names. */
+  noteOutside(row: StoredChainRow): void {
+    if (row.chainSeq !== null) this.#noteLinks(row, row.chainSeq);
   }
 
   /** Checks the next row (rows must come in ascending `chain_seq`, unchained rows anywhere). */
@@ -132,11 +196,13 @@ export class ChainVerifier {
       );
       // Resynchronise on this row so later rows are still checked.
       this.#noteLinks(row, seq);
+      this.#watch(seq, row.chainHash);
       this.#expectedSeq = seq + 1;
       this.#previous = row.chainHash;
       return;
     }
     this.#noteLinks(row, seq);
+    this.#watch(seq, row.chainHash);
     const canonical = canonicalRow({ ...row, chainSeq: seq }, row.chainVersion);
     if (!canonical.ok) {
       this.#fail(row, "altered", seq, canonical.problem);
@@ -148,47 +214,62 @@ export class ChainVerifier {
   }
 
   /**
-   * Ends the walk. `checkpoints` are signed heads already verified for
-   * their signature: each must name a row that is present with that hash.
+   * Ends the walk and returns the break to report. Each watched head must
+   * be reached with its hash: beyond the end, rows are missing; with another
+   * hash, the positions since the last head that matched were rewritten.
    * `recordedHeadSeq`, the position the store says the chain reached, must
    * be reached too (rows deleted at the end show there).
    */
-  finish(
-    checkpoints: ChainHead[] = [],
-    hashAt?: Map<number, string>,
-    recordedHeadSeq?: number,
-  ): ChainBreak | null {
+  finish(recordedHeadSeq?: number): ChainBreak | null {
     const last = this.#expectedSeq - 1;
+    const found: ChainBreak[] = [];
     if (recordedHeadSeq !== undefined && recordedHeadSeq > last) {
-      this.#fail(
-        null,
-        "missing",
-        last + 1,
-        `the recorded chain head is at position ${recordedHeadSeq}; the chain ends at ${last}`,
-      );
+      found.push({
+        session_id: null,
+        problem: "missing",
+        chain_seq: last + 1,
+        detail:
+          `the recorded chain head is at position ${recordedHeadSeq}; the chain ends at ${last}`,
+      });
     }
-    for (const checkpoint of checkpoints) {
-      if (checkpoint.seq > last) {
-        this.#fail(
-          null,
-          "missing",
-          last + 1,
-          `a signed checkpoint covers positions up to ${checkpoint.seq}; the chain ends at ${last}`,
-        );
-      } else if (
-        hashAt && hashAt.has(checkpoint.seq) && hashAt.get(checkpoint.seq) !== checkpoint.hash
-      ) {
-        this.#fail(
-          null,
-          "altered",
-          checkpoint.seq,
-          `the chain was rewritten: position ${checkpoint.seq} differs from its signed checkpoint`,
-        );
+    let intact = this.#anchorSeq;
+    for (const head of this.#heads) {
+      const hash = this.#hashAt.get(head.seq);
+      if (head.seq > last) {
+        found.push({
+          session_id: null,
+          problem: "missing",
+          chain_seq: last + 1,
+          detail: `${head.label} vouches for position ${head.seq}; the chain ends at ${last}`,
+        });
+      } else if (hash === undefined || hash === head.hash) {
+        // Absent: the walk reported the gap. Equal: intact up to here.
+        if (hash !== undefined) intact = Math.max(intact, head.seq);
+      } else {
+        found.push({
+          session_id: null,
+          problem: "altered",
+          chain_seq: intact + 1,
+          detail: `the chain was rewritten between positions ${intact + 1} and ${head.seq}: ` +
+            `position ${head.seq} differs from ${head.label}`,
+        });
       }
     }
-    // Last: a correction deleted shows as missing above, not as the mark it leaves behind.
-    const link = this.#links.check(this.#anchorSeq);
-    if (link) this.#fail({ sessionId: link.sessionId }, "altered", link.chainSeq, link.detail);
+    // A correction deleted shows as missing, before the mark it leaves behind.
+    const link = this.#links.check(this.#linksFrom);
+    const linkBreak: ChainBreak | null = link
+      ? {
+        session_id: link.sessionId,
+        problem: "altered",
+        chain_seq: link.chainSeq,
+        detail: link.detail,
+      }
+      : null;
+    this.#broken = firstBreak([
+      this.#broken,
+      ...found,
+      this.#broken || found.length ? null : linkBreak,
+    ]);
     return this.#broken;
   }
 }
