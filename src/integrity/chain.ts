@@ -69,9 +69,19 @@ export interface ChainBreak {
 
 /**
  * The break to report of several: the lowest position, real damage before
- * `unverifiable` (which only says a key is missing), the earliest found on a tie.
+ * `unverifiable` (which only says a key is missing), the earliest found on a
+ * tie. Breaks of the rows come before breaks of the checkpoints: pass those
+ * separately, as `after`.
  */
-export function firstBreak(breaks: readonly (ChainBreak | null)[]): ChainBreak | null {
+export function firstBreak(
+  breaks: readonly (ChainBreak | null)[],
+  after: readonly ChainBreak[] = [],
+): ChainBreak | null {
+  const rows = firstOf(breaks);
+  return rows && rows.problem !== "unverifiable" ? rows : firstOf([rows, ...after]);
+}
+
+function firstOf(breaks: readonly (ChainBreak | null)[]): ChainBreak | null {
   let first: ChainBreak | null = null;
   const rank = (b: ChainBreak) => (b.problem === "unverifiable" ? 1 : 0);
   for (const b of breaks) {
@@ -232,6 +242,11 @@ export class ChainVerifier {
           `the recorded chain head is at position ${recordedHeadSeq}; the chain ends at ${last}`,
       });
     }
+    // A position is intact when every head at it matches: the copy's may disagree with the database's.
+    const disagree = new Set(
+      this.#heads.filter((h) => this.#hashAt.has(h.seq) && this.#hashAt.get(h.seq) !== h.hash)
+        .map((h) => h.seq),
+    );
     let intact = this.#anchorSeq;
     for (const head of this.#heads) {
       const hash = this.#hashAt.get(head.seq);
@@ -242,10 +257,9 @@ export class ChainVerifier {
           chain_seq: last + 1,
           detail: `${head.label} vouches for position ${head.seq}; the chain ends at ${last}`,
         });
-      } else if (hash === undefined || hash === head.hash) {
-        // Absent: the walk reported the gap. Equal: intact up to here.
-        if (hash !== undefined) intact = Math.max(intact, head.seq);
-      } else {
+      } else if (hash === undefined) {
+        // Absent: the walk reported the gap.
+      } else if (hash !== head.hash) {
         found.push({
           session_id: null,
           problem: "altered",
@@ -253,6 +267,8 @@ export class ChainVerifier {
           detail: `the chain was rewritten between positions ${intact + 1} and ${head.seq}: ` +
             `position ${head.seq} differs from ${head.label}`,
         });
+      } else if (!disagree.has(head.seq)) {
+        intact = Math.max(intact, head.seq);
       }
     }
     // A correction deleted shows as missing, before the mark it leaves behind.

@@ -220,7 +220,7 @@ export class IntegritySelfCheck {
     for (let after = head.seq;;) {
       const rs = await tx.execute({
         sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-              WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
+              WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq, id LIMIT ?`,
         args: [...tenantArgs(tenantId), after, CHUNK],
       });
       for (const r of rs.rows) {

@@ -134,7 +134,7 @@ async function verifySnapshot(
   );
   const { anchor } = checkpoints;
   const verifier = new ChainVerifier(anchor, checkpoints.heads);
-  const breaks: (ChainBreak | null)[] = [...checkpoints.breaks];
+  const breaks: (ChainBreak | null)[] = [];
 
   // Rows that carry no chain position at all were never written by the chain.
   const unchained = await db.execute({
@@ -169,7 +169,7 @@ async function verifySnapshot(
   for (;;) {
     const rs = await db.execute({
       sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
+            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq, id LIMIT ?`,
       args: [...tenantArgs(tenantId), after, WALK_CHUNK],
     });
     for (const r of rs.rows) verifier.push(chainRowOf(r));
@@ -177,7 +177,7 @@ async function verifySnapshot(
     after = Number(rs.rows[rs.rows.length - 1].chain_seq);
   }
   breaks.push(verifier.finish(recordedHeadSeq));
-  const broken = firstBreak(breaks);
+  const broken = firstBreak(breaks, checkpoints.breaks);
   const integrity = {
     tenant_id: tenantId,
     ok: broken === null,

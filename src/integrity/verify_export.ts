@@ -138,7 +138,7 @@ export async function verifyExportRows(
     const checkpoints = copied
       ? await verifyCheckpoints(copied, options.keyring ?? NO_KEYS, copied)
       : undefined;
-    const breaks: (ChainBreak | null)[] = [...checkpoints?.breaks ?? []];
+    const breaks: (ChainBreak | null)[] = [];
     let anchor = options.anchors?.get(tenant);
     let start = 0;
     const first = list[0];
@@ -156,10 +156,12 @@ export async function verifyExportRows(
     // An export is a snapshot: checkpoints made after its last row do not concern it.
     const end = list.findLast((r) => r.chainSeq !== null)?.chainSeq ?? 0;
     const heads = (checkpoints?.heads ?? []).filter((h) => h.seq > anchor.seq && h.seq <= end);
-    const verifier = new ChainVerifier(anchor, heads);
+    // Anchored on its first row, the export still holds that row: a correction may name it.
+    const verifier = new ChainVerifier(anchor, heads, start ? anchor.seq - 1 : anchor.seq);
+    if (start) verifier.noteOutside(first);
     for (const row of list.slice(start)) verifier.push(row);
     breaks.push(verifier.finish());
-    const broken = firstBreak(breaks);
+    const broken = firstBreak(breaks, checkpoints?.breaks);
     results.push({
       tenant_id: tenant,
       ok: broken === null,
