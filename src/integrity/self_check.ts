@@ -49,6 +49,16 @@ interface TenantState {
   broken: ChainBreak | null;
 }
 
+/** What one round of the self-check found and did. */
+export interface SelfCheckReport {
+  /** The tenants whose chain is broken, with the first break of each. */
+  broken: Map<string, ChainBreak>;
+  /** Rows verified in this round. */
+  rowsChecked: number;
+  /** Tenants walked in full in this round (the others from where the last round left them). */
+  fullWalks: number;
+}
+
 /** What {@linkcode IntegritySelfCheck} needs. */
 export interface SelfCheckDeps {
   db: Database;
@@ -70,13 +80,16 @@ export class IntegritySelfCheck {
     this.#deps = deps;
   }
 
-  /** Checks every tenant once; returns the tenants found broken, with their first break. */
-  async checkOnce(): Promise<Map<string, ChainBreak>> {
+  /** Checks every tenant once. */
+  async checkOnce(): Promise<SelfCheckReport> {
     const now = this.#deps.now ?? Date.now;
     const broken = new Map<string, ChainBreak>();
+    const report: SelfCheckReport = { broken, rowsChecked: 0, fullWalks: 0 };
     for (const tenantId of await listTenants(this.#deps.db)) {
       const before = this.#state.get(tenantId);
-      const state = await this.#check(tenantId, before, now());
+      const { state, rows, full } = await this.#check(tenantId, before, now());
+      report.rowsChecked += rows;
+      if (full) report.fullWalks++;
       this.#state.set(tenantId, state);
       if (state.broken) {
         broken.set(tenantId, state.broken);
@@ -92,7 +105,13 @@ export class IntegritySelfCheck {
     metrics.set("session_audit_integrity_broken_tenants", broken.size);
     metrics.add("session_audit_integrity_checks_total", 1);
     metrics.set("session_audit_integrity_last_check_timestamp_seconds", Math.floor(now() / 1000));
-    return broken;
+    this.#deps.logger.debug("integrity self-check", {
+      tenants: this.#state.size,
+      broken: broken.size,
+      rows_checked: report.rowsChecked,
+      full_walks: report.fullWalks,
+    });
+    return report;
   }
 
   /**
@@ -112,15 +131,19 @@ export class IntegritySelfCheck {
     }
   }
 
-  async #check(tenantId: string, state: TenantState | undefined, now: number) {
-    if (!state || state.broken || now - state.fullAt >= FULL_CHECK_EVERY_MS) {
-      return await this.#full(tenantId, now);
+  async #check(
+    tenantId: string,
+    state: TenantState | undefined,
+    now: number,
+  ): Promise<{ state: TenantState; rows: number; full: boolean }> {
+    if (state && !state.broken && now - state.fullAt < FULL_CHECK_EVERY_MS) {
+      const copied = await this.#latestInCopy(tenantId);
+      const resumed = await this.#deps.db.readTransaction((tx) =>
+        this.#resume(tx, tenantId, state, copied)
+      );
+      if (resumed) return { ...resumed, full: false };
     }
-    const copied = await this.#latestInCopy(tenantId);
-    const resumed = await this.#deps.db.readTransaction((tx) =>
-      this.#resume(tx, tenantId, state, copied)
-    );
-    return resumed ?? await this.#full(tenantId, now);
+    return { ...await this.#full(tenantId, now), full: true };
   }
 
   async #latestInCopy(tenantId: string): Promise<CheckpointRecord | undefined> {
@@ -132,7 +155,7 @@ export class IntegritySelfCheck {
     }
   }
 
-  async #full(tenantId: string, now: number): Promise<TenantState> {
+  async #full(tenantId: string, now: number): Promise<{ state: TenantState; rows: number }> {
     const latest = this.#deps.latestInCopy ? await this.#latestInCopy(tenantId) : undefined;
     const copy = latest
       ? { read: () => Promise.resolve([latest]), tenants: () => Promise.resolve([]) }
@@ -143,7 +166,7 @@ export class IntegritySelfCheck {
       this.#deps.keyring,
       copy,
     );
-    return {
+    const state = {
       head: { seq: integrity.head_seq, hash: integrity.head },
       anchorSeq: checkpoints.anchor.seq,
       checkpoint: checkpoints.last &&
@@ -151,6 +174,7 @@ export class IntegritySelfCheck {
       fullAt: now,
       broken: integrity.first_broken,
     };
+    return { state, rows: integrity.rows_checked };
   }
 
   /**
@@ -162,7 +186,7 @@ export class IntegritySelfCheck {
     tenantId: string,
     state: TenantState,
     copied: CheckpointRecord | undefined,
-  ): Promise<TenantState | undefined> {
+  ): Promise<{ state: TenantState; rows: number } | undefined> {
     const breaks: (ChainBreak | null)[] = [];
     const rowHash = async (seq: number) => {
       const rs = await tx.execute({
@@ -242,12 +266,13 @@ export class IntegritySelfCheck {
     breaks.push(verifier.finish(recorded.rows.length ? Number(recorded.rows[0].seq) : undefined));
     const broken = firstBreak(breaks);
     const last = added.at(-1);
-    return {
+    const next = {
       ...state,
       head: broken ? state.head : verifier.head,
       checkpoint: last ? { record: last, link } : state.checkpoint,
       broken,
     };
+    return { state: next, rows: verifier.rowsChecked };
   }
 
   /**
