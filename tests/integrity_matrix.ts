@@ -31,6 +31,8 @@ export interface Move {
   group: string;
   /** What is done (unique). */
   name: string;
+  /** Moves of one README row (same verdicts): the row's text. */
+  row?: string;
   /** Only on the fixture with (or without) a retention purge. */
   when?: "fresh" | "purged";
   /** Only meaningful where the service signs (the unsigned fixture has nothing to forge). */
@@ -50,6 +52,9 @@ export interface Move {
 }
 
 const OK = "ok";
+/** Not applicable: the move leaves this verifier's input as it was (verified `ok`). */
+export const NA = "n/a";
+const untouched: Expect = { none: NA, copy: NA, key: NA, "key+copy": NA };
 /** Detected in every configuration. */
 const everywhere = (o: Outcome): Expect => ({ none: o, copy: o, key: o, "key+copy": o });
 /** Detected with a key or with the copy (without either, anyone can re-hash). */
@@ -153,6 +158,7 @@ export const MOVES: readonly Move[] = [
   ...FIELDS.map(([column, value]): Move => ({
     group: "alter any field of a row",
     name: `\`${column}\` changed`,
+    row: `one field changed, each in turn: ${FIELDS.map(([c]) => `\`${c}\``).join(", ")}`,
     tamper: (a) => a.update(T, 25, { [column]: value }),
     db: everywhere("altered@25"),
     export: everywhere("altered@25"),
@@ -302,7 +308,7 @@ export const MOVES: readonly Move[] = [
     name: "an unsigned purge checkpoint at the head (rows untouched)",
     tamper: async (a) => a.insertCheckpoint(await a.nextUnsigned(T, "purge", await a.head(T))),
     db: { none: "inserted@1", copy: "inserted@1", key: "forged@55", "key+copy": "forged@55" },
-    export: nowhere,
+    export: untouched,
     purged: {
       db: { none: "inserted@11", copy: "inserted@11", key: "forged@55", "key+copy": "forged@55" },
     },
@@ -312,7 +318,7 @@ export const MOVES: readonly Move[] = [
     name: "an unsigned periodic checkpoint at the head",
     tamper: async (a) => a.insertCheckpoint(await a.nextUnsigned(T, "periodic", await a.head(T))),
     db: withKey("forged@55"),
-    export: nowhere,
+    export: untouched,
     why: "without a key every checkpoint is unsigned: one more proves nothing",
   },
   {
@@ -350,7 +356,7 @@ export const MOVES: readonly Move[] = [
       await a.updateCheckpoint(T, 3, { signature: await attackerKey.sign!(checkpointText(c)) });
     },
     db: withKey("forged@30"),
-    export: nowhere,
+    export: untouched,
   },
   {
     group: "downgrade a checkpoint's algorithm",
@@ -358,7 +364,7 @@ export const MOVES: readonly Move[] = [
     signedOnly: true,
     tamper: (a) => a.updateCheckpoint(T, 3, { algorithm: "none", key_id: null, signature: "" }),
     db: withKey("forged@30"),
-    export: nowhere,
+    export: untouched,
   },
   {
     group: "downgrade a checkpoint's algorithm",
@@ -375,14 +381,14 @@ export const MOVES: readonly Move[] = [
       });
     },
     db: withKey("forged@30"),
-    export: nowhere,
+    export: untouched,
   },
   {
     group: "replay an older genuine checkpoint",
     name: "checkpoint 2 inserted again",
     tamper: async (a) => a.insertCheckpoint((await a.checkpoints(T))[1]),
     db: everywhere("inserted@20"),
-    export: nowhere,
+    export: untouched,
   },
   {
     group: "replay an older genuine checkpoint",
@@ -393,7 +399,7 @@ export const MOVES: readonly Move[] = [
       await a.insertCheckpoint({ ...chain[1], ordinal: next.ordinal, prevDigest: next.prevDigest });
     },
     db: withKey("forged@20"),
-    export: nowhere,
+    export: untouched,
     why: "without a key, as an unsigned checkpoint: it vouches for a position that is intact",
   },
   {
@@ -401,7 +407,7 @@ export const MOVES: readonly Move[] = [
     name: "every checkpoint of the tenant deleted",
     tamper: async (a) => void await a.sql("DELETE FROM chain_checkpoints WHERE tenant_id = ?", T),
     db: withCopy("missing@10"),
-    export: nowhere,
+    export: untouched,
     purged: { db: everywhere("missing@1") },
     why:
       "before any purge, a chain without checkpoints is a chain not checkpointed yet (`checkpoint_seq` says 0)",
@@ -503,14 +509,14 @@ export const MOVES: readonly Move[] = [
     group: "edit an export",
     name: "a field changed",
     editExport: (text) => editItem(text, 25, { reason: "shutdown" }),
-    db: nowhere,
+    db: untouched,
     export: everywhere("altered@25"),
   },
   {
     group: "edit an export",
     name: "a field changed and every later hash recomputed",
     editExport: (text) => lines(rehash(items(editItem(text, 25, { reason: "shutdown" })), 25)),
-    db: nowhere,
+    db: untouched,
     export: withCopy("altered@21"),
     why: "an export alone carries no checkpoint: give the copy with it",
   },
@@ -518,7 +524,7 @@ export const MOVES: readonly Move[] = [
     group: "edit an export",
     name: "a line deleted",
     editExport: (text) => lines(items(text).filter((i) => i.chain_seq !== 25)),
-    db: nowhere,
+    db: untouched,
     export: everywhere("missing@25"),
   },
   {
@@ -529,14 +535,14 @@ export const MOVES: readonly Move[] = [
       const twin = list.find((i) => i.chain_seq === 25) as Record<string, unknown>;
       return lines([...list, { ...twin, session_id: crypto.randomUUID() }]);
     },
-    db: nowhere,
+    db: untouched,
     export: everywhere("inserted@25"),
   },
   {
     group: "edit an export",
     name: "the last lines cut",
     editExport: (text) => lines(items(text).filter((i) => Number(i.chain_seq) < 54)),
-    db: nowhere,
+    db: untouched,
     export: nowhere,
     why: "an export ends where it was made: a tail cut from it looks like an earlier export",
   },
@@ -567,33 +573,50 @@ export function applies(move: Move, purged: boolean): boolean {
   return move.when === undefined || (move.when === "purged") === purged;
 }
 
-function cell(o: Outcome, purgedO: Outcome, signedOnly: boolean, config: Config): string {
-  if (signedOnly && (config === "none" || config === "copy")) return "n/a";
-  const text = (x: Outcome) => (x === OK ? "—" : x.replace("@", " at "));
-  return o === purgedO ? text(o) : `${text(o)} (purged: ${text(purgedO)})`;
+/** A verdict as the README writes it. */
+function shown(o: Outcome): string {
+  return o === OK ? "—" : o === NA ? NA : o.replace("@", " at ");
 }
 
-/** The README's table of the matrix. */
-export function renderMatrix(): string {
-  const head = [
-    "| move | what is done | database, no key | no key + copy | key | key + copy | export, no key | no key + copy | key | key + copy |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-  ];
-  const rows = MOVES.map((move) => {
-    const fresh = expected(move, false);
-    const purged = expected(move, true);
-    const db = CONFIGS.map((c) =>
-      move.when === "purged"
-        ? cell(purged.db[c], purged.db[c], !!move.signedOnly, c)
-        : cell(fresh.db[c], purged.db[c], !!move.signedOnly, c)
-    );
-    const ex = CONFIGS.map((c) =>
-      move.when === "purged"
-        ? cell(purged.export[c], purged.export[c], !!move.signedOnly, c)
-        : cell(fresh.export[c], purged.export[c], !!move.signedOnly, c)
-    );
-    const what = move.when === "purged" ? `${move.name} (after a purge)` : move.name;
-    return `| ${move.group} | ${what} | ${db.join(" | ")} | ${ex.join(" | ")} |`;
-  });
-  return [...head, ...rows].join("\n");
+/** The four verdicts of one verifier, and what differs after a purge. */
+function cell(move: Move, which: "db" | "export"): string {
+  const configs = move.signedOnly
+    ? CONFIGS.filter((c) => c === "key" || c === "key+copy")
+    : CONFIGS;
+  const four = (e: Expect) => {
+    const values = configs.map((c) => shown(e[c]));
+    const all = values.every((v) => v === values[0]);
+    if (all && values[0] === NA) return NA;
+    return all ? `${values[0]} (${move.signedOnly ? "both" : "all four"})` : values.join(" · ");
+  };
+  const fresh = four(expected(move, false)[which]);
+  const purged = four(expected(move, true)[which]);
+  if (move.when === "purged") return purged;
+  return fresh === purged ? fresh : `${fresh}; after a purge: ${purged}`;
 }
+
+/** The README's table of the matrix, one row per move (moves sharing a `row`, once). */
+export function renderMatrix(): string {
+  const rows: string[] = [
+    "| move | what the attacker does | `/v1/integrity` and `deno task verify`: no key · no key + copy · key · key + copy | `deno task verify --export`: the same four | where not detected, why |",
+    "| --- | --- | --- | --- | --- |",
+  ];
+  const seen = new Set<string>();
+  for (const move of MOVES) {
+    const what = move.row ?? move.name;
+    if (seen.has(what)) continue;
+    seen.add(what);
+    const text = [
+      move.group,
+      (move.when === "purged" ? `${what} (after a purge)` : what) +
+      (move.signedOnly ? " (a signed database: key · key + copy)" : ""),
+      cell(move, "db"),
+      cell(move, "export"),
+      move.why ?? "",
+    ];
+    rows.push(`| ${text.join(" | ")} |`);
+  }
+  return rows.join("\n");
+}
+
+if (import.meta.main) console.log(renderMatrix());

@@ -111,6 +111,7 @@ export class ChainVerifier {
   #previous: string;
   readonly #anchorSeq: number;
   readonly #linksFrom: number;
+  readonly #vouchedFrom: number;
   readonly #links = new CorrectionLinks();
   readonly #heads: readonly WatchedHead[];
   readonly #watched: ReadonlySet<number>;
@@ -121,20 +122,22 @@ export class ChainVerifier {
 
   /**
    * `heads` are positions vouched for by trusted checkpoints: the walk
-   * must reach each with its hash. `linksFrom`: corrections of positions at
-   * or below it are not checked (purged); by default the anchor, or lower
-   * when the walk resumes a verified chain and its older rows are noted
-   * with {@linkcode ChainVerifier.noteOutside}.
+   * must reach each with its hash. A walk that resumes a chain verified
+   * before (from `anchor`, its last verified position) says how far that
+   * chain was vouched for (`vouchedFrom`: a rewrite is named from there on)
+   * and where corrections may still point (`linksFrom`: older rows, noted
+   * with {@linkcode ChainVerifier.noteOutside} when named).
    */
   constructor(
     anchor: ChainAnchor = GENESIS_HEAD,
     heads: readonly WatchedHead[] = [],
-    linksFrom: number = anchor.seq,
+    options: { linksFrom?: number; vouchedFrom?: number } = {},
   ) {
     this.#expectedSeq = anchor.seq + 1;
     this.#previous = anchor.hash;
     this.#anchorSeq = anchor.seq;
-    this.#linksFrom = linksFrom;
+    this.#linksFrom = options.linksFrom ?? anchor.seq;
+    this.#vouchedFrom = options.vouchedFrom ?? anchor.seq;
     this.#heads = [...heads].sort((a, b) => a.seq - b.seq);
     this.#watched = new Set(heads.map((h) => h.seq));
   }
@@ -156,7 +159,7 @@ export class ChainVerifier {
 
   /** The highest position a watched head vouches for that the walk reached intact (else the anchor). */
   get vouchedSeq(): number {
-    let seq = this.#anchorSeq;
+    let seq = this.#vouchedFrom;
     for (const h of this.#heads) if (this.#hashAt.get(h.seq) === h.hash) seq = Math.max(seq, h.seq);
     return seq;
   }
@@ -228,9 +231,10 @@ export class ChainVerifier {
    * be reached with its hash: beyond the end, rows are missing; with another
    * hash, the positions since the last head that matched were rewritten.
    * `recordedHeadSeq`, the position the store says the chain reached, must
-   * be reached too (rows deleted at the end show there).
+   * be reached too (rows deleted at the end show there). `partial`: the walk
+   * stopped before the end on purpose; what lies beyond is not judged.
    */
-  finish(recordedHeadSeq?: number): ChainBreak | null {
+  finish(recordedHeadSeq?: number, partial = false): ChainBreak | null {
     const last = this.#expectedSeq - 1;
     const found: ChainBreak[] = [];
     if (recordedHeadSeq !== undefined && recordedHeadSeq > last) {
@@ -247,10 +251,11 @@ export class ChainVerifier {
       this.#heads.filter((h) => this.#hashAt.has(h.seq) && this.#hashAt.get(h.seq) !== h.hash)
         .map((h) => h.seq),
     );
-    let intact = this.#anchorSeq;
+    let intact = this.#vouchedFrom;
     for (const head of this.#heads) {
       const hash = this.#hashAt.get(head.seq);
       if (head.seq > last) {
+        if (partial) continue;
         found.push({
           session_id: null,
           problem: "missing",
@@ -272,7 +277,7 @@ export class ChainVerifier {
       }
     }
     // A correction deleted shows as missing, before the mark it leaves behind.
-    const link = this.#links.check(this.#linksFrom);
+    const link = this.#links.check(this.#linksFrom, partial ? last : Infinity);
     const linkBreak: ChainBreak | null = link
       ? {
         session_id: link.sessionId,

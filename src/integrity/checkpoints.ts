@@ -193,7 +193,7 @@ export interface CheckpointerOptions {
   onWritten?: (checkpoints: readonly CheckpointRecord[]) => void;
 }
 
-/** Writes periodic checkpoints at once, then every interval until `signal` aborts. */
+/** Writes periodic checkpoints at once, then every interval, and a last time once `signal` aborts. */
 export async function runCheckpointer(
   options: CheckpointerOptions,
   signal: AbortSignal,
@@ -210,8 +210,9 @@ export async function runCheckpointer(
       options.logger.warn("chain checkpoint failed; will retry", { error: err });
     }
   };
-  while (!signal.aborted) {
+  for (;;) {
     await once();
+    if (signal.aborted) return;
     await sleep(interval, signal);
   }
 }

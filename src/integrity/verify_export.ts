@@ -157,7 +157,9 @@ export async function verifyExportRows(
     const end = list.findLast((r) => r.chainSeq !== null)?.chainSeq ?? 0;
     const heads = (checkpoints?.heads ?? []).filter((h) => h.seq > anchor.seq && h.seq <= end);
     // Anchored on its first row, the export still holds that row: a correction may name it.
-    const verifier = new ChainVerifier(anchor, heads, start ? anchor.seq - 1 : anchor.seq);
+    const verifier = new ChainVerifier(anchor, heads, {
+      linksFrom: start ? anchor.seq - 1 : anchor.seq,
+    });
     if (start) verifier.noteOutside(first);
     for (const row of list.slice(start)) verifier.push(row);
     breaks.push(verifier.finish());
