@@ -28,8 +28,8 @@ import type { CheckpointRecord } from "./checkpoint_record.ts";
 import type { Keyring } from "./keyring.ts";
 import { beginWalk, checkSince, type TenantState, walkRows } from "./self_check_round.ts";
 
-/** Rows hashed per second of interval, at most (about 2 % of one core). */
-export const ROWS_PER_SECOND = 1_000;
+/** Rows hashed per second of interval, at most (about 1 % of one core, see bench/self_check.ts). */
+export const ROWS_PER_SECOND = 500;
 /** A tenant is walked again from its anchor at least this often, ms. */
 export const FULL_CHECK_EVERY_MS = 24 * 60 * 60 * 1000;
 
