@@ -403,6 +403,27 @@ export const MOVES: readonly Move[] = [
     why: "without a key, as an unsigned checkpoint: it vouches for a position that is intact",
   },
   {
+    group: "delete a checkpoint",
+    name: "checkpoint 3 deleted (the unsigned ones after it renumbered and re-linked)",
+    tamper: async (a) => {
+      await a.sql("DELETE FROM chain_checkpoints WHERE tenant_id = ? AND ordinal = 3", T);
+      await a.relink(T);
+    },
+    db: { none: OK, copy: "altered@30", key: "missing@40", "key+copy": "missing@30" },
+    export: untouched,
+    // The purge's checkpoint, renumbered, is not the copy's.
+    purged: { db: { none: OK, copy: "missing@10", key: "missing@40", "key+copy": "missing@30" } },
+    why:
+      "without a key the checkpoints after it are renumbered and re-linked like the service would",
+  },
+  {
+    group: "delete a checkpoint",
+    name: "checkpoint 3's time changed, the next not re-linked",
+    tamper: (a) => a.updateCheckpoint(T, 3, { created_at: 1 }),
+    db: { none: "altered@40", copy: "altered@30", key: "forged@30", "key+copy": "forged@30" },
+    export: untouched,
+  },
+  {
     group: "delete every checkpoint",
     name: "every checkpoint of the tenant deleted",
     tamper: async (a) => void await a.sql("DELETE FROM chain_checkpoints WHERE tenant_id = ?", T),

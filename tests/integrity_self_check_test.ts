@@ -7,6 +7,7 @@
  * no alarm. Its metrics are those the alert reads.
  */
 import { equal, match } from "node:assert/strict";
+import type { ChainBreak } from "../src/integrity/chain.ts";
 import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
 import { type Keyring, keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
 import { FULL_CHECK_EVERY_MS, IntegritySelfCheck } from "../src/integrity/self_check.ts";
@@ -80,7 +81,7 @@ async function prepared(keyring: Keyring): Promise<Prepared> {
 async function afterAttack(
   keyring: Keyring,
   attack: (a: Attacker, p: Prepared) => Promise<void>,
-  body: (p: Prepared, broken: { problem: string; chain_seq: number } | undefined) => void,
+  body: (p: Prepared, broken: ChainBreak | undefined) => void,
 ): Promise<void> {
   const p = await prepared(keyring);
   try {
@@ -153,13 +154,33 @@ for (
   });
 }
 
-Deno.test("with a key, an unsigned checkpoint added between rounds is reported forged", async () => {
-  await afterAttack(signed, async (a) => {
-    await a.insertCheckpoint(await a.nextUnsigned(TENANT, "purge", await a.head(TENANT)));
-  }, (_, broken) => {
-    equal(broken?.problem, "forged");
-    equal(broken?.chain_seq, 25);
+for (const kind of ["periodic", "purge"]) {
+  Deno.test(`with a key, an unsigned ${kind} checkpoint added between rounds is reported forged`, async () => {
+    await afterAttack(signed, async (a) => {
+      await a.insertCheckpoint(await a.nextUnsigned(TENANT, kind, await a.head(TENANT)));
+    }, (_, broken) => {
+      equal(broken?.problem, "forged");
+      equal(broken?.chain_seq, 25);
+    });
   });
+}
+
+Deno.test("rows it verified after the last checkpoint, then cut and the head rewound, are reported at the next round", async () => {
+  const p = await prepared(NO_KEYS);
+  try {
+    for (let n = 26; n <= 30; n++) await storeBatch(p.db, [incoming(n)], [], NOW + 60_000 + n);
+    equal((await p.check.checkOnce()).rowsChecked, 5);
+    const attacker = await Attacker.open(p.path);
+    await attacker.deleteAt(TENANT, "chain_seq > 27");
+    await attacker.cover(TENANT, 27);
+    attacker.close();
+    const broken = (await p.check.checkOnce()).broken.get(TENANT);
+    equal(broken?.problem, "missing");
+    equal(broken?.chain_seq, 30);
+    match(broken?.detail ?? "", /verified before, is gone/);
+  } finally {
+    await p.close();
+  }
 });
 
 Deno.test("a plain edit below the verified head waits for the daily full walk, which reports it", async () => {
@@ -235,4 +256,14 @@ Deno.test("a round hashes at most its budget and the walk catches up over the ne
     db.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a checkpoint verified in an earlier round and changed since is reported at the next round", async () => {
+  await afterAttack(signed, async (a) => {
+    const [last] = (await a.checkpoints(TENANT)).slice(-1);
+    await a.updateCheckpoint(TENANT, last.ordinal, { signature: "AAAA" });
+  }, (_, broken) => {
+    equal(broken?.problem, "altered");
+    match(broken?.detail ?? "", /changed after it was verified/);
+  });
 });
