@@ -16,7 +16,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer } from "../scripts/nats_server.ts";
 import { BENCH_STREAM, sessionEndMessages } from "./events.ts";
 import { connectWs, createStream, publishAll, timeDrain } from "./nats.ts";
-import { startService } from "./service.ts";
+import { settledEvents, startService } from "./service.ts";
 
 const SECRET = "bench-secret-bench-secret-bench-secret-0123456789";
 
@@ -70,12 +70,7 @@ export async function benchSelfCheck(
         LOG_LEVEL: "warn",
       }, `${dir}/drain-${i}.log`);
       try {
-        const settled = async () =>
-          (await service.samples(
-            ["stored", "duplicate", "quarantined"].map((o) =>
-              `session_audit_events_total{outcome="${o}"}`
-            ),
-          )).reduce((a: number, b) => a + (b ?? 0), 0);
+        const settled = () => settledEvents(service);
         const timing = await timeDrain(jsm, durable, lastSeq, {
           almostDone: async () => await settled() >= events,
         });

@@ -15,7 +15,11 @@ import {
   linkDigest,
   NO_PREDECESSOR,
 } from "../src/integrity/checkpoint_record.ts";
-import { CHECKPOINT_COLUMNS, checkpointOf } from "../src/integrity/checkpoints.ts";
+import {
+  CHECKPOINT_COLUMNS,
+  checkpointOf,
+  insertCheckpointSql,
+} from "../src/integrity/checkpoints.ts";
 import { chainRowOf, ROW_COLUMNS } from "../src/integrity/verify.ts";
 
 /** A raw connection to a database file, and the moves made with it. */
@@ -147,21 +151,7 @@ export class Attacker {
 
   /** Inserts a checkpoint row as given. */
   async insertCheckpoint(c: CheckpointRecord): Promise<void> {
-    await this.sql(
-      `INSERT INTO chain_checkpoints (version, tenant_id, ordinal, kind, seq, hash, created_at,
-         algorithm, key_id, prev_digest, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      c.version,
-      c.tenantId,
-      c.ordinal,
-      c.kind,
-      c.seq,
-      c.hash,
-      c.createdAt,
-      c.algorithm,
-      c.keyId,
-      c.prevDigest,
-      c.signature,
-    );
+    await this.#raw.execute(insertCheckpointSql(c));
   }
 
   /** Updates columns of a tenant's checkpoint `ordinal`. */
@@ -202,6 +192,32 @@ export class Attacker {
       prevDigest: link,
       signature: "",
     };
+  }
+
+  /**
+   * Cuts a tenant's chain after `seq`: its rows deleted, the recorded head
+   * rewound to `seq` and, with `checkpoints`, the checkpoints above deleted.
+   */
+  async truncate(tenantId: string, seq: number, checkpoints = true): Promise<void> {
+    await this.deleteAt(tenantId, "chain_seq > ?", seq);
+    const [row] = await this.sql(
+      "SELECT chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = ?",
+      tenantId,
+      seq,
+    );
+    await this.sql(
+      "UPDATE chain_heads SET seq = ?, hash = ? WHERE tenant_id = ?",
+      seq,
+      String(row.chain_hash),
+      tenantId,
+    );
+    if (checkpoints) {
+      await this.sql(
+        "DELETE FROM chain_checkpoints WHERE tenant_id = ? AND seq > ?",
+        tenantId,
+        seq,
+      );
+    }
   }
 
   /** The recorded head of a tenant. */

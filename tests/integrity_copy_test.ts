@@ -19,9 +19,9 @@ import {
   type Service,
   sessionEnd,
   startService,
-  startWorld,
   TEST_JWT_SECRET,
   waitFor,
+  withWorld,
 } from "./harness.ts";
 import { mintToken } from "../src/api/token.ts";
 
@@ -52,15 +52,14 @@ async function adminGet(service: Service, path: string) {
 Deno.test(
   "a chain cut short, rewound and stripped of its checkpoints is caught against the independent copy: /v1/integrity, the self-check, deno task verify on the stream, on its dump and on the log",
   opts,
-  async () => {
-    const world = await startWorld();
-    const keys = await generateEd25519();
-    const env = {
-      AUDIT_SIGNING_ED25519_PRIVATE_KEY: keys.privateKey,
-      CHECKPOINT_INTERVAL_SECONDS: "1",
-    };
-    const auditor = { AUDIT_SIGNING_ED25519_PUBLIC_KEY: keys.publicKey };
-    try {
+  () =>
+    withWorld(async (world) => {
+      const keys = await generateEd25519();
+      const env = {
+        AUDIT_SIGNING_ED25519_PRIVATE_KEY: keys.privateKey,
+        CHECKPOINT_INTERVAL_SECONDS: "1",
+      };
+      const auditor = { AUDIT_SIGNING_ED25519_PUBLIC_KEY: keys.publicKey };
       const service = await startService({
         natsUrl: world.nats.wsUrl,
         databasePath: world.dbPath,
@@ -101,17 +100,7 @@ Deno.test(
 
       // The attack: rows after 40 deleted, the head rewound, the checkpoints above 40 deleted.
       const attacker = await Attacker.open(world.dbPath);
-      await attacker.deleteAt(TENANT, "chain_seq > 40");
-      const [row] = await attacker.sql(
-        "SELECT chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = 40",
-        TENANT,
-      );
-      await attacker.sql(
-        "UPDATE chain_heads SET seq = 40, hash = ? WHERE tenant_id = ?",
-        String(row.chain_hash),
-        TENANT,
-      );
-      await attacker.sql("DELETE FROM chain_checkpoints WHERE seq > 40");
+      await attacker.truncate(TENANT, 40);
       attacker.close();
 
       // The database alone looks intact.
@@ -179,18 +168,14 @@ Deno.test(
       } finally {
         equal((await again.stop()).code, 0);
       }
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "a checkpoint the copy cannot take is counted and kept; it is published once the copy takes it, and ingest never waits",
   opts,
-  async () => {
-    const world = await startWorld();
-    try {
+  () =>
+    withWorld(async (world) => {
       // A stream of that name that does not listen on the checkpoints' subjects: publishing fails.
       await world.t.jsm.streams.add({ name: STREAM, subjects: ["elsewhere.>"] });
       const service = await startService({
@@ -231,8 +216,5 @@ Deno.test(
       } finally {
         equal((await service.stop()).code, 0);
       }
-    } finally {
-      await world.close();
-    }
-  },
+    }),
 );

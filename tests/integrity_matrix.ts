@@ -66,6 +66,38 @@ const withKey = (o: Outcome): Expect => ({ none: OK, copy: OK, key: o, "key+copy
 /** Not detected. */
 const nowhere: Expect = everywhere(OK);
 
+/**
+ * A change re-hashed from `fromSeq` on, with the recorded head and the
+ * unsigned checkpoints brought along: seen with a key or the copy only,
+ * as the range since the last checkpoint that still matches (`seq`).
+ */
+function rehashed(
+  group: string,
+  name: string,
+  change: (a: Attacker) => Promise<void>,
+  fromSeq: number,
+  seq: number,
+  why = "as above",
+): Move {
+  return {
+    group,
+    name,
+    tamper: async (a) => {
+      await change(a);
+      await a.cover(T, fromSeq);
+    },
+    db: keyOrCopy(`altered@${seq}`),
+    export: withCopy(`altered@${seq}`),
+    why,
+  };
+}
+
+/** The reason of the row at `seq` changed, and every hash after it recomputed. */
+async function alterAndRehash(a: Attacker, seq: number): Promise<void> {
+  await a.update(T, seq, { reason: "shutdown" });
+  await a.cover(T, seq);
+}
+
 /** Each line of an NDJSON export, parsed. */
 function items(text: string): Record<string, unknown>[] {
   return text.trimEnd().split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -163,18 +195,14 @@ export const MOVES: readonly Move[] = [
     db: everywhere("altered@25"),
     export: everywhere("altered@25"),
   })),
-  {
-    group: "alter any field of a row",
-    name:
-      "a field changed, every later hash and the head recomputed (the unsigned checkpoints too)",
-    tamper: async (a) => {
-      await a.update(T, 25, { reason: "shutdown" });
-      await a.cover(T, 25);
-    },
-    db: keyOrCopy("altered@21"),
-    export: withCopy("altered@21"),
-    why: "without a key anyone can recompute the hashes; an export alone carries no checkpoint",
-  },
+  rehashed(
+    "alter any field of a row",
+    "a field changed, every later hash and the head recomputed (the unsigned checkpoints too)",
+    (a) => a.update(T, 25, { reason: "shutdown" }),
+    25,
+    21,
+    "without a key anyone can recompute the hashes; an export alone carries no checkpoint",
+  ),
   {
     group: "delete a row",
     name: "a row deleted in the middle",
@@ -182,18 +210,16 @@ export const MOVES: readonly Move[] = [
     db: everywhere("missing@25"),
     export: everywhere("missing@25"),
   },
-  {
-    group: "delete a row",
-    name: "a row deleted in the middle, the rest renumbered and re-hashed",
-    tamper: async (a) => {
+  rehashed(
+    "delete a row",
+    "a row deleted in the middle, the rest renumbered and re-hashed",
+    async (a) => {
       await a.deleteAt(T, "chain_seq = 25");
       await a.renumber(T, 26, -1);
-      await a.cover(T, 25);
     },
-    db: keyOrCopy("altered@21"),
-    export: withCopy("altered@21"),
-    why: "as above",
-  },
+    25,
+    21,
+  ),
   {
     group: "delete a row",
     name: "rows deleted at the tail, the recorded head left",
@@ -218,18 +244,16 @@ export const MOVES: readonly Move[] = [
     db: everywhere("inserted@25"),
     export: everywhere("inserted@25"),
   },
-  {
-    group: "insert a row",
-    name: "a row in the middle, the rest renumbered and re-hashed",
-    tamper: async (a) => {
+  rehashed(
+    "insert a row",
+    "a row in the middle, the rest renumbered and re-hashed",
+    async (a) => {
       await a.renumber(T, 25, 1);
       await a.insertCopy(T, 26, 25);
-      await a.cover(T, 25);
     },
-    db: keyOrCopy("altered@21"),
-    export: withCopy("altered@21"),
-    why: "as above",
-  },
+    25,
+    21,
+  ),
   {
     group: "insert a row",
     name: "a made-up row appended at the head, hashed, the head moved",
@@ -249,17 +273,7 @@ export const MOVES: readonly Move[] = [
     db: everywhere("altered@22"),
     export: everywhere("altered@22"),
   },
-  {
-    group: "swap two rows",
-    name: "two rows swapped and re-hashed",
-    tamper: async (a) => {
-      await swap(a, 22, 27);
-      await a.cover(T, 22);
-    },
-    db: keyOrCopy("altered@21"),
-    export: withCopy("altered@21"),
-    why: "as above",
-  },
+  rehashed("swap two rows", "two rows swapped and re-hashed", (a) => swap(a, 22, 27), 22, 21),
   {
     group: "move a row to another tenant",
     name: "a row moved to the end of another tenant's chain, its place left empty",
@@ -267,33 +281,21 @@ export const MOVES: readonly Move[] = [
     db: everywhere("missing@25"),
     export: everywhere("missing@25"),
   },
-  {
-    group: "move a row to another tenant",
-    name: "a row moved to another tenant, its tenant's chain renumbered and re-hashed",
-    tamper: async (a) => {
+  rehashed(
+    "move a row to another tenant",
+    "a row moved to another tenant, its tenant's chain renumbered and re-hashed",
+    async (a) => {
       await moveToU(a, 25);
       await a.renumber(T, 26, -1);
-      await a.cover(T, 25);
     },
-    db: keyOrCopy("altered@21"),
-    export: withCopy("altered@21"),
-    why: "as above",
-  },
+    25,
+    21,
+  ),
   {
     group: "truncate the tail, rewind the head, delete the checkpoints above the cut",
     name: "rows after 35 deleted, the head rewound to 35, the checkpoints above deleted",
     tamper: async (a) => {
-      await a.deleteAt(T, "chain_seq > 35");
-      const [row] = await a.sql(
-        "SELECT chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = 35",
-        T,
-      );
-      await a.sql(
-        "UPDATE chain_heads SET seq = 35, hash = ? WHERE tenant_id = ?",
-        String(row.chain_hash),
-        T,
-      );
-      await a.sql("DELETE FROM chain_checkpoints WHERE tenant_id = ? AND seq > 35", T);
+      await a.truncate(T, 35);
       await a.relink(T);
     },
     db: withCopy("missing@36"),
@@ -325,8 +327,7 @@ export const MOVES: readonly Move[] = [
     group: "forge an unsigned checkpoint of each kind, with a key configured",
     name: "rows altered and re-hashed, then an unsigned purge checkpoint at the head",
     tamper: async (a) => {
-      await a.update(T, 25, { reason: "shutdown" });
-      await a.cover(T, 25);
+      await alterAndRehash(a, 25);
       await a.insertCheckpoint(await a.nextUnsigned(T, "purge", await a.head(T)));
     },
     db: { none: "inserted@1", copy: "inserted@1", key: "altered@21", "key+copy": "altered@21" },
@@ -469,17 +470,13 @@ export const MOVES: readonly Move[] = [
     db: everywhere("altered@31"),
     export: everywhere("altered@31"),
   },
-  {
-    group: "a correction",
-    name: "a correction's content changed and re-hashed",
-    tamper: async (a) => {
-      await a.update(T, 31, { reason: "normal" });
-      await a.cover(T, 31);
-    },
-    db: keyOrCopy("altered@31"),
-    export: withCopy("altered@31"),
-    why: "as above",
-  },
+  rehashed(
+    "a correction",
+    "a correction's content changed and re-hashed",
+    (a) => a.update(T, 31, { reason: "normal" }),
+    31,
+    31,
+  ),
   {
     group: "a correction",
     name: "a correction's link moved to another session's row (marks moved, re-hashed)",
@@ -513,19 +510,17 @@ export const MOVES: readonly Move[] = [
     db: everywhere("missing@31"),
     export: everywhere("missing@31"),
   },
-  {
-    group: "a correction",
-    name: "a correction deleted, its mark cleared, the rest renumbered and re-hashed",
-    tamper: async (a) => {
+  rehashed(
+    "a correction",
+    "a correction deleted, its mark cleared, the rest renumbered and re-hashed",
+    async (a) => {
       await a.deleteAt(T, "chain_seq = 31");
       await a.update(T, 11, { corrected_by: null });
       await a.renumber(T, 32, -1);
-      await a.cover(T, 31);
     },
-    db: keyOrCopy("altered@31"),
-    export: withCopy("altered@31"),
-    why: "as above",
-  },
+    31,
+    31,
+  ),
   {
     group: "edit an export",
     name: "a field changed",
@@ -570,10 +565,7 @@ export const MOVES: readonly Move[] = [
   {
     group: "rows stored since the last checkpoint",
     name: "a row stored after the last checkpoint changed and re-hashed",
-    tamper: async (a) => {
-      await a.update(T, 52, { reason: "shutdown" });
-      await a.cover(T, 52);
-    },
+    tamper: (a) => alterAndRehash(a, 52),
     db: nowhere,
     export: nowhere,
     why:

@@ -9,24 +9,18 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import { createApp } from "../src/api/app.ts";
-import { loadConfig } from "../src/config.ts";
-import type { SessionEnd } from "../src/event.ts";
 import { checkpointJson, type CheckpointRecord } from "../src/integrity/checkpoint_record.ts";
 import { readCheckpoints, writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
 import { type Keyring, keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
 import { ed25519Signer, generateEd25519 } from "../src/integrity/signing.ts";
 import type { CheckpointCopy } from "../src/integrity/verify.ts";
-import { createLogger } from "../src/log.ts";
-import { Metrics } from "../src/metrics.ts";
-import { Readiness } from "../src/readiness.ts";
 import { purgeWithCheckpoints } from "../src/retention.ts";
 import { Database } from "../src/store/client.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { runVerify } from "../scripts/verify.ts";
-import { adminToken, get, SECRET } from "./api_fixture.ts";
-import { arriving } from "./store_fixture.ts";
+import { adminToken, get, makeApp } from "./api_fixture.ts";
+import { arriving, tenantEvent } from "./store_fixture.ts";
 
 /** The tenant every move targets. */
 export const T = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -57,22 +51,6 @@ export interface Fixture {
   dir: string;
 }
 
-function event(tenantId: string, n: number): SessionEnd {
-  return {
-    sessionId: `${tenantId.slice(0, 8)}-0000-4000-8000-${n.toString(16).padStart(12, "0")}`,
-    tenantId,
-    deviceId: "dddddddd-0000-4000-8000-00000000000d",
-    userId: n % 3 ? "eeeeeeee-0000-4000-8000-00000000000e" : null,
-    startTime: Date.UTC(2026, 2, 12) + n * 1000,
-    endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
-    durationSeconds: 900,
-    sourceIp: "203.0.113.7",
-    sourcePort: n % 2 ? 50_000 + n : null,
-    reason: "normal",
-    anomalies: n % 7 ? [] : [{ field: "user_id", value: "nobody", problem: "not a UUID" }],
-  };
-}
-
 /**
  * T: positions 1-50 in batches of 10, a checkpoint after each (at 10, 20,
  * 30, 40, 50); position 31 corrects 11 (an earlier event of its session);
@@ -92,18 +70,20 @@ export async function buildFixture(
   try {
     await migrate(db.client);
     let streamSeq = 1_000;
+    const corrected = { ...tenantEvent(T, 11), reason: "normal" };
     const batch = async (b: number, perT: number, perU: number) => {
       const rows = [];
       for (let i = 1; i <= perT; i++) {
         const n = b * 10 + i;
-        // The first of batch 3 is an earlier event of the session stored first in batch 1.
+        // Position 11's session, and the first of batch 3 an earlier event of it: a correction.
+        const event = n === 11 ? corrected : tenantEvent(T, n);
         rows.push(
           b === 3 && i === 1
-            ? arriving({ ...event(T, 11), reason: "idle_timeout" }, 5)
-            : arriving(event(T, n), streamSeq++),
+            ? arriving({ ...corrected, reason: "idle_timeout" }, 5)
+            : arriving(event, streamSeq++),
         );
       }
-      for (let i = 1; i <= perU; i++) rows.push(arriving(event(U, b * 10 + i), streamSeq++));
+      for (let i = 1; i <= perU; i++) rows.push(arriving(tenantEvent(U, b * 10 + i), streamSeq++));
       await storeBatch(db, rows, [], BASE + b * 60_000);
     };
     for (let b = 0; b < 5; b++) {
@@ -205,15 +185,10 @@ export async function verdicts(
   const copyArgs = withCopy ? ["--copy", fixture.copyFile] : [];
   const db = await Database.open({ databaseUrl: `file:${path}` });
   try {
-    const app = createApp({
-      config: loadConfig({ API_JWT_SECRET: SECRET }),
-      db,
-      readiness: new Readiness(),
-      metrics: new Metrics(),
-      logger: createLogger("error"),
+    const { app } = makeApp(db, {}, () => ({
       keyring: fixture.keyring,
       checkpointCopy: withCopy ? memoryCopy(fixture.copy) : undefined,
-    });
+    }));
     const token = await adminToken();
     const online = await (await get(app, `/v1/integrity?tenant_id=${T}`, token)).json();
     const exported = await (await get(

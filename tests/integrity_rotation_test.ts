@@ -7,19 +7,14 @@
  * auditor's environment: public keys only for Ed25519).
  */
 import { equal, match, ok } from "node:assert/strict";
-import { createApp } from "../src/api/app.ts";
-import { loadConfig } from "../src/config.ts";
 import { readCheckpoints, writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
 import { type Keyring, keyringFrom } from "../src/integrity/keyring.ts";
 import { generateEd25519 } from "../src/integrity/signing.ts";
-import { createLogger } from "../src/log.ts";
-import { Metrics } from "../src/metrics.ts";
-import { Readiness } from "../src/readiness.ts";
 import { Database } from "../src/store/client.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { runVerify } from "../scripts/verify.ts";
-import { adminToken, get, SECRET } from "./api_fixture.ts";
+import { adminToken, get, makeApp } from "./api_fixture.ts";
 import { incoming, TENANT } from "./store_fixture.ts";
 
 const OLD_SECRET = "the-secret-before-the-rotation-0123456789";
@@ -39,14 +34,7 @@ async function verifyCli(path: string, env: Record<string, string>) {
 
 /** `/v1/integrity` of the tenant with `keyring`. */
 async function online(db: Database, keyring: Keyring) {
-  const app = createApp({
-    config: loadConfig({ API_JWT_SECRET: SECRET }),
-    db,
-    readiness: new Readiness(),
-    metrics: new Metrics(),
-    logger: createLogger("error"),
-    keyring,
-  });
+  const { app } = makeApp(db, {}, () => ({ keyring }));
   return await (await get(app, `/v1/integrity?tenant_id=${TENANT}`, await adminToken())).json();
 }
 

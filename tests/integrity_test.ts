@@ -8,7 +8,6 @@ import { equal, match, ok } from "node:assert/strict";
 import { createClient } from "@libsql/client";
 import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
-import type { SessionEnd } from "../src/event.ts";
 import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
 import { type Keyring, keyringOf } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
@@ -20,7 +19,7 @@ import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
-import { arriving } from "./store_fixture.ts";
+import { arriving, tenantEvent } from "./store_fixture.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -31,21 +30,7 @@ const TENANTS = [
   "cccccccc-0000-4000-8000-00000000000c",
 ];
 
-function event(tenantId: string, n: number): SessionEnd {
-  return {
-    sessionId: crypto.randomUUID(),
-    tenantId,
-    deviceId: "dddddddd-0000-4000-8000-00000000000d",
-    userId: n % 3 ? "eeeeeeee-0000-4000-8000-00000000000e" : null,
-    startTime: Date.UTC(2026, 2, 12) + n * 1000,
-    endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
-    durationSeconds: 900,
-    sourceIp: "203.0.113.7",
-    sourcePort: n % 2 ? 50_000 + n : null,
-    reason: n % 5 ? "normal" : "idle_timeout",
-    anomalies: n % 7 ? [] : [{ field: "user_id", value: "nobody", problem: "not a UUID" }],
-  };
-}
+const event = tenantEvent;
 
 /** When {@linkcode filledDb} stores its first batch; each later batch a minute after. */
 const FILLED_AT = Date.UTC(2026, 2, 12, 12);

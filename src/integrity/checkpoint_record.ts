@@ -129,44 +129,42 @@ export function checkpointJson(c: CheckpointRecord): CheckpointJson {
   };
 }
 
-const CheckpointJsonSchema = v.object({
-  version: v.pipe(v.number(), v.integer()),
-  tenant_id: v.string(),
-  ordinal: v.pipe(v.number(), v.integer()),
-  kind: v.string(),
-  seq: v.pipe(v.number(), v.integer()),
-  hash: v.string(),
-  created_at: v.number(),
-  algorithm: v.string(),
-  key_id: v.nullable(v.string()),
-  prev_digest: v.nullable(v.string()),
-  signature: v.string(),
-});
+/** The JSON form, read into a record. */
+const CheckpointJsonSchema = v.pipe(
+  v.object({
+    version: v.pipe(v.number(), v.integer()),
+    tenant_id: v.string(),
+    ordinal: v.pipe(v.number(), v.integer()),
+    kind: v.string(),
+    seq: v.pipe(v.number(), v.integer()),
+    hash: v.string(),
+    created_at: v.number(),
+    algorithm: v.string(),
+    key_id: v.nullable(v.string()),
+    prev_digest: v.nullable(v.string()),
+    signature: v.string(),
+  }),
+  v.transform((o): CheckpointRecord => ({
+    version: o.version,
+    tenantId: o.tenant_id,
+    ordinal: o.ordinal,
+    kind: o.kind,
+    seq: o.seq,
+    hash: o.hash,
+    createdAt: o.created_at,
+    algorithm: o.algorithm,
+    keyId: o.key_id,
+    prevDigest: o.prev_digest,
+    signature: o.signature,
+  })),
+);
 
 /** A checkpoint from its JSON form, or the first problem found. */
 export function parseCheckpointJson(
   json: unknown,
 ): { ok: true; checkpoint: CheckpointRecord } | { ok: false; problem: string } {
   const result = v.safeParse(CheckpointJsonSchema, json);
-  if (!result.success) {
-    const issue = result.issues[0];
-    return { ok: false, problem: `${v.getDotPath(issue) ?? "checkpoint"}: ${issue.message}` };
-  }
-  const o = result.output;
-  return {
-    ok: true,
-    checkpoint: {
-      version: o.version,
-      tenantId: o.tenant_id,
-      ordinal: o.ordinal,
-      kind: o.kind,
-      seq: o.seq,
-      hash: o.hash,
-      createdAt: o.created_at,
-      algorithm: o.algorithm,
-      keyId: o.key_id,
-      prevDigest: o.prev_digest,
-      signature: o.signature,
-    },
-  };
+  if (result.success) return { ok: true, checkpoint: result.output };
+  const issue = result.issues[0];
+  return { ok: false, problem: `${v.getDotPath(issue) ?? "checkpoint"}: ${issue.message}` };
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { InValue } from "@libsql/client";
+import type { InStatement } from "@libsql/client";
 import { sleep } from "../backoff.ts";
 import type { Logger } from "../log.ts";
 import type { Database, ReadTx, WriteTx } from "../store/client.ts";
@@ -63,6 +63,17 @@ async function digestOf(tx: WriteTx, last: CheckpointRecord): Promise<string> {
   return digest;
 }
 
+/** The INSERT of a checkpoint row: its columns are the fields of its JSON form. */
+export function insertCheckpointSql(c: CheckpointRecord): InStatement {
+  const json = checkpointJson(c);
+  const columns = Object.keys(json);
+  return {
+    sql: `INSERT INTO chain_checkpoints (${columns.join(", ")})
+          VALUES (${columns.map(() => "?").join(", ")})`,
+    args: Object.values(json),
+  };
+}
+
 /** Writes one checkpoint per head, each chained to its tenant's last, inside a transaction. */
 async function insertCheckpoints(
   tx: WriteTx,
@@ -96,25 +107,7 @@ async function insertCheckpoints(
     const checkpoint = signer
       ? { ...unsigned, signature: await signer.sign(checkpointText(unsigned)) }
       : unsigned;
-    const args: InValue[] = [
-      checkpoint.version,
-      checkpoint.tenantId,
-      checkpoint.ordinal,
-      checkpoint.kind,
-      checkpoint.seq,
-      checkpoint.hash,
-      checkpoint.createdAt,
-      checkpoint.algorithm,
-      checkpoint.keyId,
-      checkpoint.prevDigest,
-      checkpoint.signature,
-    ];
-    await tx.execute({
-      sql: `INSERT INTO chain_checkpoints (version, tenant_id, ordinal, kind, seq, hash, created_at,
-              algorithm, key_id, prev_digest, signature)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      args,
-    });
+    await tx.execute(insertCheckpointSql(checkpoint));
     written.push(checkpoint);
   }
   return written;
