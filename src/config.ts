@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { type ApiAuthConfig, parseApiAuth } from "./config_auth.ts";
 import { ConfigError } from "./config_error.ts";
+import { type IntegrityConfig, parseIntegrity } from "./config_integrity.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -25,8 +26,8 @@ export type NatsAuth =
   | { kind: "userPassword"; user: string; password: string }
   | { kind: "credsFile"; path: string };
 
-/** The validated configuration of one process. */
-export interface Config {
+/** The validated configuration of one process (signing and the rest of tamper evidence: {@linkcode IntegrityConfig}). */
+export interface Config extends IntegrityConfig {
   /** Servers from `NATS_URL`, all of one transport. */
   natsServers: string[];
   /** `websocket` for ws:// and wss://, `tcp` for nats:// and tls://. */
@@ -73,17 +74,6 @@ export interface Config {
    * received the event before it is flagged as an anomaly (it is kept).
    */
   clockSkewSeconds: number;
-  /** Keys that sign the hash chain's checkpoints (all optional). */
-  signing: {
-    /** `AUDIT_SIGNING_KEY`: HMAC-SHA-256 secret. */
-    hmacKey?: string;
-    /** `AUDIT_SIGNING_ED25519_PRIVATE_KEY`: base64 PKCS#8 Ed25519 key. */
-    ed25519PrivateKey?: string;
-    /** `AUDIT_SIGNING_ED25519_PUBLIC_KEY`: base64 raw public key (verification only). */
-    ed25519PublicKey?: string;
-  };
-  /** `CHECKPOINT_INTERVAL_SECONDS`: time between signed checkpoints. */
-  checkpointIntervalSeconds: number;
 }
 
 export { ConfigError };
@@ -383,42 +373,6 @@ export function loadConfig(env: Env): Config {
       read(env, "CLOCK_SKEW_SECONDS") ?? "300",
       integerIn(0, 86_400, "seconds from 0 to 86400"),
     ),
-    signing: parseSigning(env),
-    checkpointIntervalSeconds: check(
-      "CHECKPOINT_INTERVAL_SECONDS",
-      read(env, "CHECKPOINT_INTERVAL_SECONDS") ?? "300",
-      integerIn(1, 86_400, "seconds from 1 to 86400"),
-    ),
+    ...parseIntegrity(env, (read(env, "ROLE") ?? "all").toLowerCase() !== "api"),
   };
-}
-
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-function parseSigning(env: Env): Config["signing"] {
-  const hmacKey = env["AUDIT_SIGNING_KEY"] || undefined;
-  const ed25519PrivateKey = read(env, "AUDIT_SIGNING_ED25519_PRIVATE_KEY");
-  const ed25519PublicKey = read(env, "AUDIT_SIGNING_ED25519_PUBLIC_KEY");
-  if (hmacKey !== undefined && hmacKey.length < 32) {
-    throw new ConfigError(
-      "AUDIT_SIGNING_KEY",
-      `must be at least 32 characters: current length is ${hmacKey.length}`,
-    );
-  }
-  if (hmacKey && (ed25519PrivateKey || ed25519PublicKey)) {
-    throw new ConfigError(
-      "AUDIT_SIGNING_KEY",
-      "conflicts with AUDIT_SIGNING_ED25519_*: sign with one algorithm",
-    );
-  }
-  for (
-    const [name, value] of [
-      ["AUDIT_SIGNING_ED25519_PRIVATE_KEY", ed25519PrivateKey],
-      ["AUDIT_SIGNING_ED25519_PUBLIC_KEY", ed25519PublicKey],
-    ] as const
-  ) {
-    if (value !== undefined && !BASE64.test(value)) {
-      throw new ConfigError(name, "must be base64 (see `deno task keygen`)");
-    }
-  }
-  return { hmacKey, ed25519PrivateKey, ed25519PublicKey };
 }

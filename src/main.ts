@@ -17,8 +17,8 @@ import { connectNats, watchConnection } from "./nats/connect.ts";
 import { Readiness } from "./readiness.ts";
 import { runRetention } from "./retention.ts";
 import { Database, DatabaseKeyError } from "./store/client.ts";
-import { runCheckpointer } from "./integrity/checkpoints.ts";
-import { type CheckpointSigner, signerFrom } from "./integrity/signing.ts";
+import { startIntegrityWork } from "./integrity/background.ts";
+import { type Keyring, keyringFrom } from "./integrity/keyring.ts";
 import { migrate } from "./store/migrations.ts";
 import { StoredSignal } from "./store/stored_signal.ts";
 
@@ -65,19 +65,15 @@ export async function main(
     }
     throw err;
   }
-  let signer: CheckpointSigner | undefined;
+  let keyring: Keyring;
   try {
-    signer = await signerFrom(config.signing);
+    keyring = await keyringFrom(config.signing);
   } catch (err) {
-    const variable = config.signing.ed25519PrivateKey
-      ? "AUDIT_SIGNING_ED25519_PRIVATE_KEY"
-      : "AUDIT_SIGNING_ED25519_PUBLIC_KEY";
-    console.error(
-      `session-audit: configuration error: ${variable}: not a usable Ed25519 key (${
-        (err as Error).message
-      })`,
-    );
-    return EXIT_CONFIG;
+    if (err instanceof ConfigError) {
+      console.error(`session-audit: configuration error: ${err.message}`);
+      return EXIT_CONFIG;
+    }
+    throw err;
   }
   const logger = createLogger(config.logLevel);
   const metrics = new Metrics();
@@ -114,6 +110,10 @@ export async function main(
     return EXIT_STARTUP;
   }
 
+  const integrity = startIntegrityWork(
+    { config, db, keyring, metrics, logger, writes: ingests },
+    shutdown.signal,
+  );
   // Every role serves the operational routes; the read API is the app's to mount.
   const app = createApp({
     config,
@@ -121,7 +121,8 @@ export async function main(
     readiness,
     metrics,
     logger,
-    signer,
+    keyring,
+    checkpointCopy: integrity.copy,
     stored,
     shutdown: shutdown.signal,
   });
@@ -137,16 +138,8 @@ export async function main(
   if (ingests) {
     // Retention and checkpoints write: only the roles that ingest run them, not ROLE=api replicas.
     work.push(
-      runRetention({ db, days: config.retentionDays, metrics, logger, signer }, shutdown.signal),
+      runRetention({ db, days: config.retentionDays, metrics, logger, keyring }, shutdown.signal),
     );
-    if (signer?.sign) {
-      work.push(runCheckpointer({
-        db,
-        signer,
-        intervalMs: config.checkpointIntervalSeconds * 1000,
-        logger,
-      }, shutdown.signal));
-    }
     logger.info("connecting to nats", {
       servers: config.natsServers,
       transport: config.natsTransport,
@@ -155,6 +148,7 @@ export async function main(
     if (nc) {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
       const js = jetstream(nc);
+      integrity.attachNats(js, jsm);
       const consumer = {
         stream: config.stream,
         durable: config.durable,
@@ -201,7 +195,7 @@ export async function main(
       logger.warn("nats drain failed", { error: err });
     }
   }
-  await Promise.allSettled(work);
+  await Promise.allSettled([...work, integrity.done]);
   await server.shutdown();
   db.close();
   logger.info("stopped", { exit_code: exitCode });

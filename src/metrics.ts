@@ -47,6 +47,22 @@ const STREAM_GAUGES = {
     "Bytes of the stream from the oldest event not yet stored to the last (estimated).",
 };
 
+/** Publishing the checkpoints to their independent copy (`integrity/publisher.ts`). */
+const INTEGRITY_COUNTERS = {
+  session_audit_checkpoints_published_total:
+    "Chain checkpoints published to the independent copy (CHECKPOINT_STREAM).",
+  session_audit_checkpoint_publish_failures_total:
+    "Attempts to publish chain checkpoints to the independent copy that failed (retried).",
+};
+
+/** The integrity self-check's gauges (`integrity/self_check.ts`). */
+const SELF_CHECK_GAUGES = {
+  session_audit_integrity_broken_tenants:
+    "Tenants whose hash chain failed the last integrity self-check.",
+  session_audit_integrity_last_check_timestamp_seconds:
+    "When the last integrity self-check completed (Unix time).",
+};
+
 /** A metric family this registry defines. */
 export interface MetricDefinition {
   name: string;
@@ -152,6 +168,17 @@ export class Metrics {
       "Session ends deleted by the retention purge (RETENTION_DAYS).",
     );
     this.add("session_audit_retention_purged_total", 0);
+    for (const [name, help] of Object.entries(INTEGRITY_COUNTERS)) {
+      this.#define(name, "counter", help);
+      this.add(name, 0);
+    }
+    // The self-check's series appear once it has run (INTEGRITY_CHECK_INTERVAL_SECONDS).
+    for (const [name, help] of Object.entries(SELF_CHECK_GAUGES)) this.#define(name, "gauge", help);
+    this.#define(
+      "session_audit_integrity_checks_total",
+      "counter",
+      "Integrity self-checks completed (every tenant checked once each).",
+    );
     this.#define(
       "process_resident_memory_bytes",
       "gauge",

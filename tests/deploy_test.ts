@@ -16,9 +16,7 @@ const DASHBOARD = `${DEPLOY}grafana/session_audit_dashboard.json`;
  * Metrics the assets read that no code exports yet, each with the issue
  * that creates it. The test below fails once one is exported: remove it here then.
  */
-const NOT_YET_EXPORTED = new Map([
-  ["session_audit_integrity_broken_tenants", "issue 17: the integrity self-check"],
-]);
+const NOT_YET_EXPORTED = new Map<string, string>();
 
 /** Grafana's variables, replaced by values that Prometheus accepts in their place. */
 const GRAFANA_VARIABLES: Record<string, string> = {

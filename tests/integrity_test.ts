@@ -8,8 +8,8 @@ import { equal, match, ok } from "node:assert/strict";
 import { createClient } from "@libsql/client";
 import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
-import type { SessionEnd } from "../src/event.ts";
 import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
+import { type Keyring, keyringOf } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -19,7 +19,7 @@ import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
-import { arriving } from "./store_fixture.ts";
+import { arriving, tenantEvent } from "./store_fixture.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -30,21 +30,7 @@ const TENANTS = [
   "cccccccc-0000-4000-8000-00000000000c",
 ];
 
-function event(tenantId: string, n: number): SessionEnd {
-  return {
-    sessionId: crypto.randomUUID(),
-    tenantId,
-    deviceId: "dddddddd-0000-4000-8000-00000000000d",
-    userId: n % 3 ? "eeeeeeee-0000-4000-8000-00000000000e" : null,
-    startTime: Date.UTC(2026, 2, 12) + n * 1000,
-    endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
-    durationSeconds: 900,
-    sourceIp: "203.0.113.7",
-    sourcePort: n % 2 ? 50_000 + n : null,
-    reason: n % 5 ? "normal" : "idle_timeout",
-    anomalies: n % 7 ? [] : [{ field: "user_id", value: "nobody", problem: "not a UUID" }],
-  };
-}
+const event = tenantEvent;
 
 /** When {@linkcode filledDb} stores its first batch; each later batch a minute after. */
 const FILLED_AT = Date.UTC(2026, 2, 12, 12);
@@ -85,7 +71,7 @@ async function verifyCli(path: string, env: Record<string, string> = {}, flags: 
   return { code: out.code, report: stdout ? JSON.parse(stdout) : undefined, stdout };
 }
 
-function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) {
+function appOver(db: Database, keyring?: Keyring) {
   const config = loadConfig({ API_JWT_SECRET: SECRET });
   return createApp({
     config,
@@ -93,7 +79,7 @@ function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) 
     readiness: new Readiness(),
     metrics: new Metrics(),
     logger: createLogger("error"),
-    signer,
+    keyring,
   });
 }
 
@@ -260,8 +246,8 @@ Deno.test(
   opts,
   async () => {
     await withFilled(async ({ db, path }) => {
-      const signer = await hmacSigner(SIGNING_KEY);
-      equal(await writePeriodicCheckpoints(db, signer), 3);
+      const signer = keyringOf(await hmacSigner(SIGNING_KEY));
+      equal((await writePeriodicCheckpoints(db, signer)).length, 3);
       // Rewrite: change row 10, then recompute every later hash so the chain alone is consistent.
       const { canonicalRowV2 } = await import("../src/integrity/canonical.ts");
       const { chainHash } = await import("../src/integrity/chain.ts");
@@ -294,11 +280,7 @@ Deno.test(
       raw.close();
 
       const unsigned = await verifyCli(path);
-      equal(
-        unsigned.code,
-        0,
-        "without the key the rewrite is invisible: that is what signing is for",
-      );
+      equal(unsigned.code, 1, "the checkpoint's hash is compared even without the key");
       const signed = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(signed.code, 1);
       equal(signed.report.first_broken.tenant_id, TENANTS[2]);
@@ -308,15 +290,18 @@ Deno.test(
           .json();
       equal(body.ok, false);
 
-      // A forged checkpoint (re-signed with another key) is refused too.
+      // The checkpoints moved to the rewritten hashes: without the key nothing proves who wrote
+      // them; with it, their signatures no longer match.
       const forged = createClient({ url: `file:${path}` });
       await forged.execute({
         sql: "UPDATE chain_checkpoints SET hash = ? WHERE tenant_id = ?",
         args: [previous, TENANTS[2]],
       });
       forged.close();
+      equal((await verifyCli(path)).code, 0, "without a key an attacker rewrites checkpoints too");
       const again = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(again.code, 1);
+      equal(again.report.first_broken.problem, "forged");
     });
   },
 );
@@ -399,12 +384,12 @@ Deno.test(
 
 Deno.test("a retention purge followed by verification still passes", opts, async () => {
   await withFilled(async ({ db, path }) => {
-    const signer = await hmacSigner(SIGNING_KEY);
+    const keyring = keyringOf(await hmacSigner(SIGNING_KEY));
     // Batches of 50 rows a tenant are stored a minute apart: the first six are older.
     const cutoff = FILLED_AT + 6 * 60_000;
-    const purged = await purgeWithCheckpoints(db, cutoff, { signer, chunkSize: 128 });
+    const purged = await purgeWithCheckpoints(db, cutoff, { keyring, chunkSize: 128 });
     equal(purged.deleted, 900);
-    equal(await writePeriodicCheckpoints(db, signer), 3);
+    equal((await writePeriodicCheckpoints(db, keyring)).length, 3);
     const cli = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
     equal(cli.code, 0, cli.stdout);
     equal(cli.report.rows_checked, 2100);

@@ -7,7 +7,9 @@
 import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { BASE_TIME, type FixtureRow, insertRows, openTestDb, TENANT_A } from "./api_fixture.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
-import { checkpointText, readCheckpoints } from "../src/integrity/checkpoints.ts";
+import { checkpointText } from "../src/integrity/checkpoint_record.ts";
+import { readCheckpoints } from "../src/integrity/checkpoints.ts";
+import { keyringOf } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -241,14 +243,13 @@ Deno.test("each chunk's cut is recorded in the chunk's own transaction", async (
         await twelveExpired(db);
         const signer = await hmacSigner("retention-test-signing-key-0123456789");
         const stamp = BASE_TIME + 42;
-        await purgeWithCheckpoints(db, CUTOFF, { signer, now: () => stamp });
+        await purgeWithCheckpoints(db, CUTOFF, { keyring: keyringOf(signer), now: () => stamp });
         const [checkpoint, ...more] = await purgeCheckpoints(db);
         equal(more.length, 0);
-        deepStrictEqual([checkpoint.seq, checkpoint.createdAt, checkpoint.algorithm], [
-          12,
-          stamp,
-          "hmac-sha256",
-        ]);
+        deepStrictEqual(
+          [checkpoint.seq, checkpoint.createdAt, checkpoint.algorithm, checkpoint.keyId],
+          [12, stamp, "hmac-sha256", signer.keyId],
+        );
         ok(await signer.verify(checkpointText(checkpoint), checkpoint.signature));
       });
     },

@@ -68,6 +68,26 @@ export function incoming(
   return arriving(event, streamSeq, START + 901_000);
 }
 
+/**
+ * Session `n` of `tenantId`, varied by `n`: a user on two in three, a port on
+ * odd ones, `idle_timeout` every fifth, an anomaly every seventh.
+ */
+export function tenantEvent(tenantId: string, n: number): SessionEnd {
+  return {
+    sessionId: crypto.randomUUID(),
+    tenantId,
+    deviceId: "dddddddd-0000-4000-8000-00000000000d",
+    userId: n % 3 ? "eeeeeeee-0000-4000-8000-00000000000e" : null,
+    startTime: Date.UTC(2026, 2, 12) + n * 1000,
+    endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
+    durationSeconds: 900,
+    sourceIp: "203.0.113.7",
+    sourcePort: n % 2 ? 50_000 + n : null,
+    reason: n % 5 ? "normal" : "idle_timeout",
+    anomalies: n % 7 ? [] : [{ field: "user_id", value: "nobody", problem: "not a UUID" }],
+  };
+}
+
 /** A dead letter at `streamSeq` holding `payload`. */
 export function deadLetter(
   streamSeq: number,

@@ -12,7 +12,8 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
-import type { CheckpointSigner } from "../integrity/signing.ts";
+import type { Keyring } from "../integrity/keyring.ts";
+import type { CheckpointCopy } from "../integrity/verify.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { accessLog } from "./access_log.ts";
@@ -37,7 +38,9 @@ export interface AppDeps {
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
-  signer?: CheckpointSigner;
+  keyring?: Keyring;
+  /** The independent copy of the checkpoints, compared by `/v1/integrity` when it can be read. */
+  checkpointCopy?: CheckpointCopy;
   /** Verifies bearer tokens (default: built from the configuration). */
   tokens?: TokenVerifier;
 }

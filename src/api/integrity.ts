@@ -5,8 +5,8 @@
  * @module
  */
 import { Hono } from "hono";
-import type { CheckpointSigner } from "../integrity/signing.ts";
-import { verifyTenant, verifyTenants } from "../integrity/verify.ts";
+import { type Keyring, NO_KEYS } from "../integrity/keyring.ts";
+import { type CheckpointCopy, verifyTenant, verifyTenants } from "../integrity/verify.ts";
 import type { Database } from "../store/client.ts";
 import type { AuthEnv } from "./auth.ts";
 import { parseGetQuery } from "./query.ts";
@@ -15,18 +15,24 @@ import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 /** Options of {@linkcode integrityRoutes}. */
 export interface IntegrityRoutesOptions {
   db: Database;
-  /** Verifies checkpoint signatures; without it only the chain itself is checked. */
-  signer?: CheckpointSigner;
+  /** Verifies checkpoint signatures; without a key only the chains themselves are checked. */
+  keyring?: Keyring;
+  /** The independent copy of the checkpoints, compared when given. */
+  copy?: CheckpointCopy;
 }
 
 /** `GET /` relative to where it is mounted. */
-export function integrityRoutes({ db, signer }: IntegrityRoutesOptions): Hono<AuthEnv> {
+export function integrityRoutes(
+  { db, keyring = NO_KEYS, copy }: IntegrityRoutesOptions,
+): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/", async (c) => {
     const query = valid(parseGetQuery(searchParams(c)));
     const tenantId = tenantFor(c.get("auth"), query.tenantId);
-    if (tenantId === undefined) return c.json(await verifyTenants(db, signer), 200, PRIVATE);
-    const result = await verifyTenant(db, tenantId, signer);
+    if (tenantId === undefined) {
+      return c.json(await verifyTenants(db, keyring, { copy }), 200, PRIVATE);
+    }
+    const result = await verifyTenant(db, tenantId, keyring, copy);
     return c.json(
       {
         ok: result.ok,
@@ -35,6 +41,8 @@ export function integrityRoutes({ db, signer }: IntegrityRoutesOptions): Hono<Au
         head: result.head,
         head_seq: result.head_seq,
         checkpoints_verified: result.checkpoints_verified,
+        checkpoint_seq: result.checkpoint_seq,
+        copy_checked: result.copy_checked,
         tenant_id: tenantId,
       },
       200,

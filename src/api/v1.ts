@@ -6,7 +6,8 @@
  * @module
  */
 import { Hono } from "hono";
-import type { CheckpointSigner } from "../integrity/signing.ts";
+import type { Keyring } from "../integrity/keyring.ts";
+import type { CheckpointCopy } from "../integrity/verify.ts";
 import type { Logger } from "../log.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
@@ -41,7 +42,9 @@ export interface V1RoutesOptions {
   /** Live-feed timing (tests change it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
-  signer?: CheckpointSigner;
+  keyring?: Keyring;
+  /** The independent copy of the checkpoints, compared by `/v1/integrity` when it can be read. */
+  checkpointCopy?: CheckpointCopy;
   /** `CLOCK_SKEW_SECONDS` in ms: a dead letter replayed is decoded as ingest decodes. */
   skewMs?: number;
 }
@@ -77,7 +80,10 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       skewMs: options.skewMs,
     }),
   );
-  app.route("/integrity", integrityRoutes({ db, signer: options.signer }));
+  app.route(
+    "/integrity",
+    integrityRoutes({ db, keyring: options.keyring, copy: options.checkpointCopy }),
+  );
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).
   app.get("/session-ends/:session_id", malformedPathParameter("session_id", "must be a UUID"));
   app.post(

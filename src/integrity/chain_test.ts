@@ -166,7 +166,7 @@ Deno.test("tampering with a correction is found", async (t) => {
     const rows = corrected().slice(0, 4);
     const verifier = new ChainVerifier();
     for (const row of rows) verifier.push(row);
-    const broken = verifier.finish([], undefined, 5);
+    const broken = verifier.finish(5);
     equal(broken?.problem, "missing");
   });
 });
@@ -237,11 +237,14 @@ Deno.test("two rows swapped between positions are named altered", () => {
 
 Deno.test("a rewritten chain disagrees with a signed checkpoint; a truncated one falls short of it", () => {
   const rows = chain(10);
-  const checkpoint = { seq: 8, hash: rows[7].chainHash as string };
+  const early = { seq: 1, hash: rows[0].chainHash as string, label: "checkpoint 1" };
+  const checkpoint = { seq: 8, hash: rows[7].chainHash as string, label: "checkpoint 2" };
   // Truncation: the last three rows deleted, the rest intact.
-  const truncated = new ChainVerifier();
+  const truncated = new ChainVerifier(undefined, [checkpoint]);
   for (const row of rows.slice(0, 7)) truncated.push(row);
-  equal(truncated.finish([checkpoint])?.problem, "missing");
+  const cut = truncated.finish();
+  equal(cut?.problem, "missing");
+  equal(cut?.chain_seq, 8, "the first position the chain lacks");
   // Rewrite: row 2 changed and every later hash recomputed, so the chain alone looks fine.
   let previous = rows[0].chainHash as string;
   const rewritten = [rows[0]];
@@ -253,14 +256,14 @@ Deno.test("a rewritten chain disagrees with a signed checkpoint; a truncated one
     );
     rewritten.push({ ...changed, chainHash: previous });
   }
-  const verifier = new ChainVerifier();
-  const hashAt = new Map<number, string>();
-  for (const row of rewritten) {
-    verifier.push(row);
-    hashAt.set(row.chainSeq as number, row.chainHash as string);
-  }
+  const verifier = new ChainVerifier(undefined, [early, checkpoint]);
+  for (const row of rewritten) verifier.push(row);
   equal(verifier.broken, null, "the chain itself is consistent");
-  equal(verifier.finish([checkpoint], hashAt)?.problem, "altered");
+  const broken = verifier.finish();
+  equal(broken?.problem, "altered");
+  equal(broken?.chain_seq, 2, "the rewrite lies after the last checkpoint that still matches");
+  match(broken?.detail ?? "", /between positions 2 and 8/);
+  equal(verifier.vouchedSeq, 1);
 });
 
 Deno.test("verification can start from a purge anchor", () => {

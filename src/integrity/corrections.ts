@@ -44,11 +44,13 @@ export class CorrectionLinks {
    * The first broken link, in position order: every correction after
    * `anchorSeq` (older ones may have been purged) must name an earlier
    * version of the same session, decided by a later event, that names it
-   * back; every row marked corrected must be named by its correction.
+   * back; every row marked corrected must be named by its correction, unless
+   * that correction lies beyond `untilSeq` (a walk that stopped before it).
    */
-  check(anchorSeq: number): LinkBreak | null {
+  check(anchorSeq: number, untilSeq = Infinity): LinkBreak | null {
     const breaks: LinkBreak[] = [];
     for (const row of this.#linked.values()) {
+      if (row.corrects === null && row.correctedBy !== null && row.correctedBy > untilSeq) continue;
       const fault = this.#faultOf(row, anchorSeq);
       if (fault) breaks.push({ sessionId: row.sessionId, chainSeq: row.chainSeq, detail: fault });
     }

@@ -51,13 +51,13 @@ function exportLines(): string[] {
   });
 }
 
-Deno.test("an export with items from before version 2 and items since verifies, each by its encoding", () => {
-  const report = verifyExportRows(parseExport(exportLines().join("\n")));
+Deno.test("an export with items from before version 2 and items since verifies, each by its encoding", async () => {
+  const report = await verifyExportRows(parseExport(exportLines().join("\n")));
   equal(report.ok, true, JSON.stringify(report.first_broken));
   equal(report.rows_checked, 4);
 });
 
-Deno.test("in an export, what version 2 covers is checked: an anomaly or a port edited is altered", () => {
+Deno.test("in an export, what version 2 covers is checked: an anomaly or a port edited is altered", async () => {
   // What each edit replaces, by what.
   const edits = Object.entries({
     '"value":"bob"': '"value":"alice"',
@@ -65,11 +65,11 @@ Deno.test("in an export, what version 2 covers is checked: an anomaly or a port 
     '"stream_seq":4': '"stream_seq":1',
     '"chain_version":2': '"chain_version":1',
   });
-  const verdicts = edits.map(([from, to]) => {
+  const verdicts = await Promise.all(edits.map(async ([from, to]) => {
     const lines = exportLines();
     lines[3] = lines[3].replace(from, to);
-    const { first_broken } = verifyExportRows(parseExport(lines.join("\n")));
+    const { first_broken } = await verifyExportRows(parseExport(lines.join("\n")));
     return [first_broken?.problem, first_broken?.chain_seq];
-  });
+  }));
   deepStrictEqual(verdicts, edits.map(() => ["altered", 4]));
 });

@@ -16,6 +16,11 @@ import { LocalWriter, type WriteTx } from "./writer.ts";
 
 export type { WriteRow, WriteTx } from "./writer.ts";
 
+/** Statements run inside {@linkcode Database.readTransaction}. */
+export interface ReadTx {
+  execute(stmt: InStatement): Promise<ResultSet>;
+}
+
 /** Busy timeout of every local connection, in milliseconds. */
 export const BUSY_TIMEOUT_MS = 2_000;
 /** How often an embedded replica pulls from its primary, in seconds. */
@@ -183,6 +188,26 @@ export class Database {
       const result = await work(tx);
       await tx.commit();
       return result;
+    } catch (err) {
+      this.#recoverFrom(err);
+      throw err;
+    } finally {
+      tx?.close();
+    }
+  }
+
+  /**
+   * Runs `work` on one consistent snapshot of the database (a read
+   * transaction, on a connection of its own), so that what it reads is not
+   * torn by writes committed meanwhile. An in-memory database has one
+   * connection: there `work` reads it directly.
+   */
+  async readTransaction<T>(work: (tx: ReadTx) => Promise<T>): Promise<T> {
+    if (localPath(this.#config.databaseUrl)?.startsWith(":memory:")) return await work(this);
+    let tx: Transaction | undefined;
+    try {
+      tx = await this.#client.transaction("read");
+      return await work(tx);
     } catch (err) {
       this.#recoverFrom(err);
       throw err;

@@ -217,6 +217,25 @@ export const MIGRATIONS: readonly Migration[] = [
       KEYS_TRIGGER,
     ],
   },
+  {
+    version: 6,
+    description: "checkpoints chained to their predecessor, with a key id",
+    statements: [
+      // Each tenant's checkpoints form a chain (src/integrity/checkpoint_record.ts): `ordinal`
+      // numbers them, `prev_digest` names the predecessor, `key_id` the signing key. The
+      // checkpoints written so far (version 1) become the start of each chain, numbered in the
+      // order they were written; the first version 2 checkpoint seals them.
+      `ALTER TABLE chain_checkpoints ADD COLUMN version INTEGER NOT NULL DEFAULT 1`,
+      `ALTER TABLE chain_checkpoints ADD COLUMN ordinal INTEGER`,
+      `ALTER TABLE chain_checkpoints ADD COLUMN key_id TEXT`,
+      `ALTER TABLE chain_checkpoints ADD COLUMN prev_digest TEXT`,
+      `UPDATE chain_checkpoints SET ordinal = numbered.n
+        FROM (SELECT id, row_number() OVER (PARTITION BY tenant_id ORDER BY id) AS n
+              FROM chain_checkpoints) AS numbered
+        WHERE numbered.id = chain_checkpoints.id`,
+      `CREATE UNIQUE INDEX chain_checkpoints_by_ordinal ON chain_checkpoints (tenant_id, ordinal)`,
+    ],
+  },
 ];
 
 const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS schema_migrations (

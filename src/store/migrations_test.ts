@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { canonicalRowV1 } from "../integrity/canonical.ts";
 import { chainHash, GENESIS_HASH } from "../integrity/chain.ts";
+import { NO_KEYS } from "../integrity/keyring.ts";
 import { verifyTenants } from "../integrity/verify.ts";
 import { Database } from "./client.ts";
 import { storeBatch } from "./commit.ts";
@@ -96,17 +97,17 @@ Deno.test("version 5 keeps every row and id; rows chained before it still verify
       sql: "INSERT INTO chain_heads (tenant_id, seq, hash) VALUES (?, 3, ?)",
       args: [TENANT, previous],
     });
-    deepStrictEqual(await migrate(db.client), [5]);
+    deepStrictEqual(await migrate(db.client), [5, 6]);
     const rows = await db.execute("SELECT id, chain_version, corrected_by FROM session_ends");
     deepStrictEqual(rows.rows.map((r) => [r.id, r.chain_version, r.corrected_by]), [
       [10, 1, null],
       [20, 1, null],
       [30, 1, null],
     ]);
-    equal((await verifyTenants(db)).ok, true, "the version 1 rows verify");
+    equal((await verifyTenants(db, NO_KEYS)).ok, true, "the version 1 rows verify");
     // New rows are chained with version 2 after them; an earlier event corrects an old row.
     await storeBatch(db, [incoming(4), incoming(2, { reason: "idle_timeout" }, 0)], [], NOW);
-    const report = await verifyTenants(db);
+    const report = await verifyTenants(db, NO_KEYS);
     equal(report.ok, true, JSON.stringify(report.first_broken));
     equal(report.rows_checked, 5);
     const versions = await db.execute(

@@ -12,6 +12,7 @@
  * Either way a correction is appended, and the chain verifies.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { NO_KEYS } from "../../src/integrity/keyring.ts";
 import { verifyTenants } from "../../src/integrity/verify.ts";
 import { Database } from "../../src/store/client.ts";
 import { publishAll, type Service, sessionEnd, waitFor, type World } from "../harness.ts";
@@ -101,7 +102,7 @@ async function endsAsIdleTimeout(world: World, sessionId: string): Promise<void>
   await consumerSettled(world.t);
   const db = await Database.open({ databaseUrl: `file:${world.dbPath}` });
   try {
-    const verdict = await verifyTenants(db);
+    const verdict = await verifyTenants(db, NO_KEYS);
     equal(verdict.ok, true, JSON.stringify(verdict.first_broken));
   } finally {
     db.close();
