@@ -79,12 +79,16 @@ export function naiveBaseline(
 ): Promise<Rate> {
   const { db } = options;
   return consumeEach(options, async (msg) => {
-    const result = decodeSessionEnd(msg.data);
+    const receivedAt = Math.floor(msg.info.timestampNanos / 1_000_000);
+    const result = decodeSessionEnd(msg.data, { receivedAt });
     if (result.ok) {
       const row = {
         event: result.event,
+        stream: msg.info.stream,
         streamSeq: msg.info.streamSequence,
-        receivedAt: Math.floor(msg.info.timestampNanos / 1_000_000),
+        subject: msg.subject,
+        payload: msg.data,
+        receivedAt,
       };
       // The ids' integer keys: from the process's cache, read (or created) when new.
       const keys = await resolveRowKeys((stmt) => db.execute(stmt), [row], db.idKeys);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { decodeSessionEnd } from "../src/event.ts";
+import { decodeSessionEnd, NO_ANOMALIES } from "../src/event.ts";
 import type { IncomingSessionEnd } from "../src/store/session_end_sql.ts";
 import { DEVICE_EVENTS_STREAM, generateSessionEnds } from "../scripts/simulator.ts";
 
@@ -63,11 +63,22 @@ export function sessionEndMessages(options: MessageOptions): BenchMessage[] {
 export function rowsOf(messages: BenchMessage[], receivedAt = Date.now()): IncomingSessionEnd[] {
   const rows: IncomingSessionEnd[] = [];
   messages.forEach((message, i) => {
-    const result = decodeSessionEnd(message.payload);
-    if (result.ok) rows.push({ event: result.event, streamSeq: i + 1, receivedAt });
+    const result = decodeSessionEnd(message.payload, { receivedAt });
+    if (result.ok) {
+      rows.push({
+        event: result.event,
+        stream: BENCH_STREAM.name,
+        streamSeq: i + 1,
+        subject: message.subject,
+        payload: message.payload,
+        receivedAt,
+      });
+    }
   });
   return rows;
 }
+
+const NO_PAYLOAD = new Uint8Array(0);
 
 /** A fleet of tenants with their devices, for {@linkcode syntheticRows}. */
 export interface Fleet {
@@ -140,9 +151,10 @@ export function syntheticRows(
     const tenant = fleet.tenants[Math.floor(Math.random() * fleet.tenants.length)];
     const endTime = firstEndMs + i * stepMs;
     const duration = 2 + Math.floor(Math.random() * 3600);
+    const sessionId = crypto.randomUUID();
     rows[i] = {
       event: {
-        sessionId: crypto.randomUUID(),
+        sessionId,
         tenantId: tenant.id,
         deviceId: tenant.devices[zipf(tenant.devices.length)],
         userId: tenant.users[Math.floor(Math.random() * tenant.users.length)],
@@ -150,9 +162,14 @@ export function syntheticRows(
         endTime,
         durationSeconds: duration,
         sourceIp: `10.${i % 256}.${(i >> 8) % 256}.${1 + (i % 254)}`,
+        sourcePort: null,
         reason: REASONS[i % REASONS.length],
+        anomalies: NO_ANOMALIES,
       },
+      stream: BENCH_STREAM.name,
       streamSeq: firstSeq + i,
+      subject: `audit.session.end.${sessionId}`,
+      payload: NO_PAYLOAD,
       receivedAt: endTime,
     };
   }

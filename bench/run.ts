@@ -35,7 +35,7 @@ import {
   type ReadAtSize,
   type ReadQuery,
 } from "./report.ts";
-import { startService } from "./service.ts";
+import { settledEvents, startService } from "./service.ts";
 import { fillRows, openMigrated, storeCeiling } from "./store.ts";
 
 /** The durable the service uses by default (SPEC §2.1). */
@@ -158,12 +158,7 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
         service.metric("session_audit_events_total", `{outcome="${o}"}`).then((v) => v ?? NaN);
       // Near the end once the service has settled as many messages as were published (one
       // GET /metrics per check: the service under test serves it).
-      const settled = async () =>
-        (await service.samples(
-          ["stored", "duplicate", "quarantined"].map((o) =>
-            `session_audit_events_total{outcome="${o}"}`
-          ),
-        )).reduce((a: number, b) => a + (b ?? 0), 0);
+      const settled = () => settledEvents(service);
       const timing = await timeDrain(jsm, SERVICE_DURABLE, lastSeq, {
         almostDone: async () => await settled() >= plan.events,
       });

@@ -30,6 +30,14 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<number>;
 }
 
+/** Messages the service has settled (stored, duplicate or quarantined), from one `GET /metrics`. */
+export async function settledEvents(service: ServiceProcess): Promise<number> {
+  const samples = await service.samples(
+    ["stored", "duplicate", "quarantined"].map((o) => `session_audit_events_total{outcome="${o}"}`),
+  );
+  return samples.reduce((a: number, b) => a + (b ?? 0), 0);
+}
+
 /** Reads a `Vm…` line of /proc/<pid>/status, in MiB. */
 export async function procStatusMiB(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);

@@ -55,9 +55,10 @@ try {
     for (let j = i; j < Math.min(rows, i + 5000); j++) {
       const tenant = j % TENANTS;
       const end = base + j * 30_000;
+      const sessionId = uuid(0x5e55, j);
       batch.push({
         event: {
-          sessionId: uuid(0x5e55, j),
+          sessionId,
           tenantId: uuid(0x7e, tenant),
           deviceId: uuid(0xde, tenant * DEVICES_PER_TENANT + (j * 7) % DEVICES_PER_TENANT),
           userId: uuid(0x05e, j % 500),
@@ -65,9 +66,14 @@ try {
           endTime: j % 50 === 0 ? null : end,
           durationSeconds: 600,
           sourceIp: "203.0.113.7",
+          sourcePort: null,
           reason: reasons[j % 3],
+          anomalies: [],
         },
+        stream: "DEVICE_EVENTS",
         streamSeq: j + 1,
+        subject: `audit.session.end.${sessionId}`,
+        payload: new Uint8Array(0),
         receivedAt: end + 1000,
       });
     }

@@ -35,8 +35,10 @@ export interface PublishOptions {
   devices: number;
   /** Users per tenant. @default 4 */
   users: number;
-  /** Share of malformed session ends, 0..1. @default 0.02 */
+  /** Share of malformed session ends (quarantined), 0..1. @default 0.02 */
   malformed: number;
+  /** Share of session ends with an unusable secondary field (stored with an anomaly), 0..1. @default 0.02 */
+  anomalous: number;
   /** Share of sessions ending with the idle_timeout + normal pair, 0..1. @default 0.1 */
   idlePairs: number;
   /** Share of messages on other stream subjects, 0..1. @default 0.05 */
@@ -59,6 +61,7 @@ export const USAGE = `usage: deno task publish [options]
   --devices D       routers per tenant                         (default 5)
   --users U         users per tenant                           (default 4)
   --malformed F     share of malformed session ends, 0..1      (default 0.02)
+  --anomalous F     share of session ends with an anomaly, 0..1 (default 0.02)
   --idle-pairs F    share of idle_timeout + normal pairs, 0..1 (default 0.1)
   --other F         share of other device traffic, 0..1       (default 0.05)
   --seed S          seed, for the same ids and choices again   (default random)
@@ -75,7 +78,7 @@ export class UsageError extends Error {
 }
 
 type NumericOption = "count" | "rate" | "tenants" | "devices" | "users";
-type ShareOption = "malformed" | "idlePairs" | "other";
+type ShareOption = "malformed" | "anomalous" | "idlePairs" | "other";
 
 const INTEGERS: Record<string, [NumericOption, number]> = {
   "--count": ["count", 0],
@@ -86,6 +89,7 @@ const INTEGERS: Record<string, [NumericOption, number]> = {
 };
 const SHARES: Record<string, ShareOption> = {
   "--malformed": "malformed",
+  "--anomalous": "anomalous",
   "--idle-pairs": "idlePairs",
   "--other": "other",
 };
@@ -103,6 +107,7 @@ export function parsePublishArgs(args: readonly string[]): PublishOptions {
     devices: 5,
     users: 4,
     malformed: 0.02,
+    anomalous: 0.02,
     idlePairs: 0.1,
     other: 0.05,
     createStream: false,
@@ -159,6 +164,8 @@ export interface PublishTally {
   /** Distinct sessions among the valid ones (the second of an idle pair repeats one). */
   sessions: number;
   idlePairs: number;
+  /** Session ends stored with an anomaly. */
+  anomalous: number;
   malformed: number;
   other: number;
   failed: number;
@@ -166,12 +173,13 @@ export interface PublishTally {
 
 /** One line describing a run. */
 export function formatSummary(tally: PublishTally, elapsedMs: number, seed: string): string {
-  const published = tally.valid + tally.malformed + tally.other;
+  const published = tally.valid + tally.anomalous + tally.malformed + tally.other;
   const seconds = elapsedMs / 1000;
   const rate = seconds > 0 ? published / seconds : 0;
   return `published ${published} messages in ${seconds.toFixed(2)} s (${rate.toFixed(1)}/s): ` +
     `${tally.valid} valid session ends (${tally.sessions} sessions, ${tally.idlePairs} idle pairs), ` +
-    `${tally.malformed} malformed, ${tally.other} other; ${tally.failed} failed; seed ${seed}`;
+    `${tally.anomalous} with an anomaly, ${tally.malformed} malformed, ${tally.other} other; ` +
+    `${tally.failed} failed; seed ${seed}`;
 }
 
 /** Connects with the transport the URLs name; a nats:// URL loads the Node transport only then. */
@@ -244,6 +252,7 @@ export async function main(
       devicesPerTenant: options.devices,
       usersPerTenant: options.users,
       malformedShare: options.malformed,
+      anomalousShare: options.anomalous,
       idlePairShare: options.idlePairs,
       otherShare: options.other,
     });
@@ -258,6 +267,7 @@ export async function main(
       valid: 0,
       sessions: 0,
       idlePairs: 0,
+      anomalous: 0,
       malformed: 0,
       other: 0,
       failed: 0,
@@ -272,7 +282,7 @@ export async function main(
     };
     const fail = (message: SimulatedMessage, err: unknown) => {
       tally.failed++;
-      const published = tally.valid + tally.malformed + tally.other;
+      const published = tally.valid + tally.anomalous + tally.malformed + tally.other;
       if (isNoStream(err) && published === 0) {
         fatal = `no stream takes ${message.subject}: create ${DEVICE_EVENTS_STREAM.name} ` +
           `(run with --create-stream) or start the poller`;

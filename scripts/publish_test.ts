@@ -12,6 +12,7 @@ Deno.test("the command line has the documented defaults", () => {
     devices: 5,
     users: 4,
     malformed: 0.02,
+    anomalous: 0.02,
     idlePairs: 0.1,
     other: 0.05,
     createStream: false,
@@ -30,6 +31,7 @@ Deno.test("options are read as '--name value' and '--name=value'", () => {
     "--idle-pairs=0.5",
     "--malformed",
     "0",
+    "--anomalous=0.25",
     "--seed",
     "abc",
     "--create-stream",
@@ -40,6 +42,7 @@ Deno.test("options are read as '--name value' and '--name=value'", () => {
   equal(options.tenants, 7);
   equal(options.idlePairs, 0.5);
   equal(options.malformed, 0);
+  equal(options.anomalous, 0.25);
   equal(options.seed, "abc");
   ok(options.createStream && options.quiet);
 });

@@ -1,7 +1,8 @@
 /**
  * A simulated fleet poller: the stream it creates (`DEVICE_EVENTS`) and a
  * deterministic generator of the messages it publishes — session ends (valid,
- * idle-timeout pairs, malformed) and, now and then, other device traffic.
+ * idle-timeout pairs, anomalous, malformed) and, now and then, other device
+ * traffic.
  * Pure except {@linkcode ensureDeviceEventsStream}; the CLI is `publish.ts`.
  *
  * @module
@@ -100,17 +101,32 @@ export const MALFORMED_CATEGORIES = [
   "missing_tenant_id",
   "bad_session_id",
   "bad_device_id",
-  "bad_user_id",
-  "bad_start_time",
-  "bad_end_time",
-  "bad_source_ip",
-  "non_string_reason",
 ] as const;
 /** One of {@linkcode MALFORMED_CATEGORIES}. */
 export type MalformedCategory = typeof MALFORMED_CATEGORIES[number];
 
-/** `valid` and `malformed` are session ends; `other` is traffic on the stream's other subjects. */
-export type SimulatedMessageKind = "valid" | "malformed" | "other";
+/**
+ * Kinds of anomalous session end: a valid identity with an unusable
+ * secondary field, stored with an anomaly (docs/contract.md, rule 3).
+ */
+export const ANOMALY_CATEGORIES = [
+  "bad_user_id",
+  "bad_start_time",
+  "bad_end_time",
+  "future_end_time",
+  "forwarded_source_ip",
+  "non_string_reason",
+  "control_reason",
+] as const;
+/** One of {@linkcode ANOMALY_CATEGORIES}. */
+export type AnomalyCategory = typeof ANOMALY_CATEGORIES[number];
+
+/**
+ * `valid`, `anomalous` (stored, with an anomaly) and `malformed`
+ * (quarantined) are session ends; `other` is traffic on the stream's other
+ * subjects.
+ */
+export type SimulatedMessageKind = "valid" | "anomalous" | "malformed" | "other";
 
 /** One message as the poller would publish it. */
 export interface SimulatedMessage {
@@ -118,8 +134,9 @@ export interface SimulatedMessage {
   payload: Uint8Array;
   kind: SimulatedMessageKind;
   /**
-   * `valid`: the reason (`normal`, `idle_timeout`, ...); `malformed`: a
-   * {@linkcode MalformedCategory}; `other`: the subject family (`device.status`).
+   * `valid`: the reason (`normal`, `idle_timeout`, ...); `anomalous`: an
+   * {@linkcode AnomalyCategory}; `malformed`: a {@linkcode MalformedCategory};
+   * `other`: the subject family (`device.status`).
    */
   category: string;
   /** The session id in the subject, for session ends. */
@@ -138,8 +155,10 @@ export interface SessionEndGeneratorOptions {
   devicesPerTenant?: number;
   /** Users per tenant. @default 4 */
   usersPerTenant?: number;
-  /** Share of session ends that are malformed, 0..1. @default 0.02 */
+  /** Share of session ends that are malformed (quarantined), 0..1. @default 0.02 */
   malformedShare?: number;
+  /** Share of session ends with an unusable secondary field (stored with an anomaly), 0..1. @default 0.02 */
+  anomalousShare?: number;
   /** Share of sessions that end with the `idle_timeout` then `normal` pair, 0..1. @default 0.1 */
   idlePairShare?: number;
   /** Share of messages on other stream subjects (`device.status.<id>`, ...), 0..1. @default 0.05 */
@@ -238,6 +257,18 @@ export function formatGoRfc3339(epochMs: number, offsetMinutes = 0): string {
   return `${text}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
+/** The fields of the poller's event, in its Go struct's order (json.Marshal writes them so). */
+export const POLLER_FIELD_ORDER = [
+  "session_id",
+  "user_id",
+  "tenant_id",
+  "device_id",
+  "start_time",
+  "end_time",
+  "source_ip",
+  "reason",
+] as const;
+
 /** The poller's event, fields in its Go struct's order. */
 interface PollerEvent {
   session_id: string;
@@ -263,24 +294,34 @@ const json = (value: unknown) => encoder.encode(JSON.stringify(value));
 const OFFSETS = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 120, 120, 120, -300, 330] as const;
 const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
 
-function sourceIp(random: Random): string {
+function bareAddress(random: Random): { ip: string; v6: boolean } {
   if (random.chance(0.3)) {
     const group = () => random.int(0x10000).toString(16);
-    return random.chance(0.5)
+    const ip = random.chance(0.5)
       ? `2001:db8:${group()}:${group()}::${group()}`
       : `2001:db8:${group()}:${group()}:${group()}:${group()}:${group()}:${group()}`;
+    return { ip, v6: true };
   }
   const octet = () => random.int(256);
-  switch (random.int(4)) {
-    case 0:
-      return `10.${octet()}.${octet()}.${1 + random.int(254)}`;
-    case 1:
-      return `192.168.${octet()}.${1 + random.int(254)}`;
-    case 2:
-      return `203.0.113.${1 + random.int(254)}`;
-    default:
-      return `198.51.100.${1 + random.int(254)}`;
-  }
+  const ip = [
+    `10.${octet()}.${octet()}.${1 + random.int(254)}`,
+    `192.168.${octet()}.${1 + random.int(254)}`,
+    `203.0.113.${1 + random.int(254)}`,
+    `198.51.100.${1 + random.int(254)}`,
+  ][random.int(4)];
+  return { ip, v6: false };
+}
+
+/**
+ * A client address as the relay fills `source_ip`: the bare address from
+ * `X-Real-IP` (or `X-Forwarded-For`) behind a proxy, Go's `RemoteAddr`
+ * (`host:port`, `[v6]:port`) without one.
+ */
+function sourceIp(random: Random): string {
+  const { ip, v6 } = bareAddress(random);
+  if (random.chance(0.6)) return ip;
+  const port = 1024 + random.int(64_512);
+  return v6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /** Seconds, log-uniform between `min` and `max`. */
@@ -327,34 +368,35 @@ function malformed(
           device_id: random.chance(0.5) ? `rtr-${random.int(10_000)}` : base.device_id.slice(0, 35),
         }),
       };
+  }
+}
+
+/** `base` with one secondary field made unusable: still a session end, stored with an anomaly. */
+function anomalous(random: Random, base: PollerEvent, category: AnomalyCategory): unknown {
+  switch (category) {
     case "bad_user_id":
-      return {
-        subjectId,
-        payload: json({ ...base, user_id: random.pick(["alice", "root", "42"]) }),
-      };
+      return { ...base, user_id: random.pick(["alice", "root", "42"]) };
     case "bad_start_time":
-      return { subjectId, payload: json({ ...base, start_time: "2026-02-30T00:00:00Z" }) };
+      return { ...base, start_time: "2026-02-30T00:00:00Z" };
     case "bad_end_time":
       return {
-        subjectId,
-        payload: json({
-          ...base,
-          end_time: base.end_time.replace("T", " ").replace(/Z|[+-]\d\d:\d\d$/, ""),
-        }),
+        ...base,
+        end_time: base.end_time.replace("T", " ").replace(/Z|[+-]\d\d:\d\d$/, ""),
       };
-    case "bad_source_ip":
+    case "future_end_time": // a relay whose clock runs an hour or more ahead
       return {
-        subjectId,
-        payload: json({
-          ...base,
-          source_ip: random.pick(["300.1.2.3", "203.0.113.7:51234", "localhost", "2001:db8::g1"]),
-        }),
+        ...base,
+        end_time: formatGoRfc3339(Date.parse(base.end_time) + 3_600_000 * (1 + random.int(24))),
+      };
+    case "forwarded_source_ip": // what a client wrote in X-Forwarded-For, with no proxy to strip it
+      return {
+        ...base,
+        source_ip: random.pick(["unknown", "203.0.113.7, 10.0.0.1", "localhost", "300.1.2.3"]),
       };
     case "non_string_reason":
-      return {
-        subjectId,
-        payload: json({ ...base, reason: random.pick([3, true, { code: "idle" }, ["normal"]]) }),
-      };
+      return { ...base, reason: random.pick([3, true, { code: "idle" }, ["normal"]]) };
+    case "control_reason":
+      return { ...base, reason: random.pick(["normal\n", "idle\u0000timeout", "kill\tadmin"]) };
   }
 }
 
@@ -394,10 +436,12 @@ function otherMessage(random: Random, tenant: Tenant, nowMs: number): SimulatedM
 
 /**
  * Generates the poller's messages, without end: valid session ends with
- * realistic ids, times (`Z` and `+hh:mm`), durations, IPv4/IPv6 addresses
- * and reasons; idle-timeout pairs (`idle_timeout` then `normal` for the same
- * session); malformed session ends of every {@linkcode MalformedCategory};
- * and messages on other `DEVICE_EVENTS` subjects. Take as many as needed.
+ * realistic ids, times (`Z` and `+hh:mm`), durations, client addresses
+ * (bare IPv4/IPv6, `host:port`, `[v6]:port`) and reasons; idle-timeout pairs
+ * (`idle_timeout` then `normal` for the same session); anomalous session
+ * ends of every {@linkcode AnomalyCategory}; malformed session ends of every
+ * {@linkcode MalformedCategory}; and messages on other `DEVICE_EVENTS`
+ * subjects. Take as many as needed.
  *
  * @throws {RangeError} for an option out of range, naming it and its value.
  */
@@ -408,6 +452,7 @@ export function* generateSessionEnds(
   const devicesPerTenant = positiveInteger("devicesPerTenant", options.devicesPerTenant ?? 5);
   const usersPerTenant = positiveInteger("usersPerTenant", options.usersPerTenant ?? 4);
   const malformedShare = share("malformedShare", options.malformedShare ?? 0.02);
+  const anomalousShare = share("anomalousShare", options.anomalousShare ?? 0.02);
   const idlePairShare = share("idlePairShare", options.idlePairShare ?? 0.1);
   const otherShare = share("otherShare", options.otherShare ?? 0.05);
   const clock = options.clock ?? Date.now;
@@ -460,6 +505,18 @@ export function* generateSessionEnds(
         kind: "malformed",
         category,
         sessionId: subjectId,
+        repeat: false,
+      };
+      continue;
+    }
+    if (random.chance(anomalousShare)) {
+      const category = random.pick(ANOMALY_CATEGORIES);
+      yield {
+        subject,
+        payload: json(anomalous(random, event, category)),
+        kind: "anomalous",
+        category,
+        sessionId: event.session_id,
         repeat: false,
       };
       continue;

@@ -4,11 +4,13 @@ import { wsconnect } from "@nats-io/nats-core";
 import { decodeSessionEnd } from "../src/event.ts";
 import { startNatsServer } from "./nats_server.ts";
 import {
+  ANOMALY_CATEGORIES,
   DEVICE_EVENTS_STREAM,
   ensureDeviceEventsStream,
   formatGoRfc3339,
   generateSessionEnds,
   MALFORMED_CATEGORIES,
+  POLLER_FIELD_ORDER,
   type SessionEndGeneratorOptions,
   type SimulatedMessage,
 } from "./simulator.ts";
@@ -42,16 +44,22 @@ Deno.test("the same seed and clock give the same messages, another seed others",
   );
 });
 
-Deno.test("every valid session end passes decodeSessionEnd, every malformed one fails it", () => {
-  const messages = take(5000, { seed: "decode", malformedShare: 0.2 });
-  let valid = 0, malformed = 0;
+Deno.test("valid session ends decode clean, anomalous ones with an anomaly, malformed ones fail", () => {
+  const messages = take(5000, { seed: "decode", malformedShare: 0.2, anomalousShare: 0.2 });
+  let valid = 0, anomalous = 0, malformed = 0;
   for (const message of messages) {
     if (message.kind === "other") continue;
-    const result = decodeSessionEnd(message.payload);
+    // The stream receives each event about when it ends (the generator's clock).
+    const result = decodeSessionEnd(message.payload, { receivedAt: NOW });
     if (message.kind === "valid") {
       valid++;
       ok(result.ok, `${message.category}: ${decoder.decode(message.payload)}`);
       equal(result.event.sessionId, message.sessionId);
+      deepStrictEqual(result.event.anomalies, [], decoder.decode(message.payload));
+    } else if (message.kind === "anomalous") {
+      anomalous++;
+      ok(result.ok, `${message.category}: ${decoder.decode(message.payload)}`);
+      equal(result.event.anomalies.length, 1, decoder.decode(message.payload));
     } else {
       malformed++;
       ok(
@@ -60,17 +68,24 @@ Deno.test("every valid session end passes decodeSessionEnd, every malformed one 
       );
     }
   }
-  ok(valid > 3000, `valid: ${valid}`);
+  ok(valid > 2500, `valid: ${valid}`);
+  ok(anomalous > 500, `anomalous: ${anomalous}`);
   ok(malformed > 700, `malformed: ${malformed}`);
 });
 
-Deno.test("every malformed category of SPEC §2.3 appears", () => {
+Deno.test("every malformed and every anomalous category of SPEC §2.3 appears", () => {
   const seen = new Set(
     take(3000, { seed: 1, malformedShare: 0.5 }).filter((m) => m.kind === "malformed").map((m) =>
       m.category
     ),
   );
   deepStrictEqual([...seen].sort(), [...MALFORMED_CATEGORIES].sort());
+  const anomalies = new Set(
+    take(3000, { seed: 1, anomalousShare: 0.5 }).filter((m) => m.kind === "anomalous").map((m) =>
+      m.category
+    ),
+  );
+  deepStrictEqual([...anomalies].sort(), [...ANOMALY_CATEGORIES].sort());
   const oversized = take(3000, { seed: 1, malformedShare: 0.5 }).find((m) =>
     m.category === "oversized"
   );
@@ -78,7 +93,12 @@ Deno.test("every malformed category of SPEC §2.3 appears", () => {
 });
 
 Deno.test("an idle timeout is followed at once by a normal end of the same session", () => {
-  const messages = take(2000, { seed: "pairs", idlePairShare: 0.3, malformedShare: 0 });
+  const messages = take(2000, {
+    seed: "pairs",
+    idlePairShare: 0.3,
+    malformedShare: 0,
+    anomalousShare: 0,
+  });
   let pairs = 0;
   messages.forEach((message, i) => {
     if (message.category !== "idle_timeout") return;
@@ -98,27 +118,23 @@ Deno.test("an idle timeout is followed at once by a normal end of the same sessi
 });
 
 Deno.test("valid events look like the poller's: Go RFC 3339, IPv4 and IPv6, reasons, empty user ids", () => {
-  const valid = take(3000, { seed: "shape", malformedShare: 0 }).filter((m) => m.kind === "valid");
+  const valid = take(3000, { seed: "shape", malformedShare: 0, anomalousShare: 0 }).filter((m) =>
+    m.kind === "valid"
+  );
   const events = valid.map(payloadObject);
   const goTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)$/;
   for (const event of events) {
     match(String(event.end_time), goTime);
     match(String(event.start_time), goTime);
-    deepStrictEqual(Object.keys(event), [
-      "session_id",
-      "user_id",
-      "tenant_id",
-      "device_id",
-      "start_time",
-      "end_time",
-      "source_ip",
-      "reason",
-    ]);
+    deepStrictEqual(Object.keys(event), POLLER_FIELD_ORDER);
   }
   ok(events.some((e) => String(e.end_time).endsWith("Z")));
   ok(events.some((e) => String(e.end_time).endsWith("+02:00")));
-  ok(events.some((e) => String(e.source_ip).includes(":")));
-  ok(events.some((e) => /^\d+\.\d+\.\d+\.\d+$/.test(String(e.source_ip))));
+  // Every form the relay writes: bare IPv4 and IPv6, and Go's RemoteAddr.
+  ok(events.some((e) => /^[0-9a-f:]+$/.test(String(e.source_ip))), "bare IPv6");
+  ok(events.some((e) => /^\d+\.\d+\.\d+\.\d+$/.test(String(e.source_ip))), "bare IPv4");
+  ok(events.some((e) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(String(e.source_ip))), "host:port");
+  ok(events.some((e) => /^\[[0-9a-f:]+\]:\d+$/.test(String(e.source_ip))), "[v6]:port");
   ok(events.some((e) => e.user_id === ""));
   const reasons = new Set(events.map((e) => e.reason));
   for (const reason of ["normal", "idle_timeout", "shutdown"]) ok(reasons.has(reason), reason);

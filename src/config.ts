@@ -5,7 +5,10 @@
  * @module
  */
 import * as v from "valibot";
+import { type ApiAuthConfig, parseApiAuth } from "./config_auth.ts";
+import { ConfigError } from "./config_error.ts";
 import { caFileProblem, credsFileProblem } from "./config_files.ts";
+import { type IntegrityConfig, parseIntegrity } from "./config_integrity.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -24,8 +27,8 @@ export type NatsAuth =
   | { kind: "userPassword"; user: string; password: string }
   | { kind: "credsFile"; path: string };
 
-/** The validated configuration of one process. */
-export interface Config {
+/** The validated configuration of one process (signing and the rest of tamper evidence: {@linkcode IntegrityConfig}). */
+export interface Config extends IntegrityConfig {
   /** Servers from `NATS_URL`, all of one transport. */
   natsServers: string[];
   /** `websocket` for ws:// and wss://, `tcp` for nats:// and tls://. */
@@ -53,6 +56,8 @@ export interface Config {
   apiJwtSecret?: string;
   /** `API_CORS_ORIGINS`: origins allowed to call the API from a browser. */
   apiCorsOrigins: string[];
+  /** The identity provider's key set, clock leeway, claim mapping and cursor key. */
+  apiAuth: ApiAuthConfig;
   /** `LOG_LEVEL` */
   logLevel: LogLevel;
   /** `ROLE` */
@@ -65,17 +70,11 @@ export interface Config {
   natsAckWaitMs: number;
   /** `RETENTION_DAYS`: session ends older than this are purged; 0 keeps them forever. */
   retentionDays: number;
-  /** Keys that sign the hash chain's checkpoints (all optional). */
-  signing: {
-    /** `AUDIT_SIGNING_KEY`: HMAC-SHA-256 secret. */
-    hmacKey?: string;
-    /** `AUDIT_SIGNING_ED25519_PRIVATE_KEY`: base64 PKCS#8 Ed25519 key. */
-    ed25519PrivateKey?: string;
-    /** `AUDIT_SIGNING_ED25519_PUBLIC_KEY`: base64 raw public key (verification only). */
-    ed25519PublicKey?: string;
-  };
-  /** `CHECKPOINT_INTERVAL_SECONDS`: time between signed checkpoints. */
-  checkpointIntervalSeconds: number;
+  /**
+   * `CLOCK_SKEW_SECONDS`: how far an `end_time` may lie after the stream
+   * received the event before it is flagged as an anomaly (it is kept).
+   */
+  clockSkewSeconds: number;
   /** `SHUTDOWN_DEADLINE_SECONDS`: longest time from SIGTERM to exit. */
   shutdownDeadlineSeconds: number;
   /** The read API's fair-sharing limits (`API_MAX_*`, `API_RATE_LIMIT_PER_TENANT`, `API_QUERY_BUDGET_MS`). */
@@ -100,16 +99,7 @@ export interface ApiLimits {
   queryBudgetMs: number;
 }
 
-/** A configuration value that stops start-up; its message is one line naming the variable. */
-export class ConfigError extends Error {
-  /** The environment variable at fault. */
-  readonly variable: string;
-  constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
-    this.name = "ConfigError";
-    this.variable = variable;
-  }
-}
+export { ConfigError };
 
 const NATS_SCHEMES = {
   "ws:": "websocket",
@@ -383,6 +373,7 @@ export function loadConfig(env: Env): Config {
     ),
     apiJwtSecret,
     apiCorsOrigins,
+    apiAuth: parseApiAuth(env, apiJwtSecret),
     logLevel: check(
       "LOG_LEVEL",
       (read(env, "LOG_LEVEL") ?? "info").toLowerCase(),
@@ -425,11 +416,10 @@ export function loadConfig(env: Env): Config {
       read(env, "RETENTION_DAYS") ?? "365",
       integerIn(0, 36_500, "a whole number of days from 0 (keep forever) to 36500"),
     ),
-    signing: parseSigning(env),
-    checkpointIntervalSeconds: check(
-      "CHECKPOINT_INTERVAL_SECONDS",
-      read(env, "CHECKPOINT_INTERVAL_SECONDS") ?? "300",
-      integerIn(1, 86_400, "seconds from 1 to 86400"),
+    clockSkewSeconds: check(
+      "CLOCK_SKEW_SECONDS",
+      read(env, "CLOCK_SKEW_SECONDS") ?? "300",
+      integerIn(0, 86_400, "seconds from 0 to 86400"),
     ),
     shutdownDeadlineSeconds: check(
       "SHUTDOWN_DEADLINE_SECONDS",
@@ -437,6 +427,7 @@ export function loadConfig(env: Env): Config {
       integerIn(2, 3_600, "seconds from 2 to 3600 (keep it below the supervisor's stop timeout)"),
     ),
     limits: parseApiLimits(env),
+    ...parseIntegrity(env, (read(env, "ROLE") ?? "all").toLowerCase() !== "api"),
   };
 }
 
@@ -466,35 +457,4 @@ function parseApiLimits(env: Env): ApiLimits {
       "milliseconds from 100 to 600000",
     ),
   };
-}
-
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-function parseSigning(env: Env): Config["signing"] {
-  const hmacKey = env["AUDIT_SIGNING_KEY"] || undefined;
-  const ed25519PrivateKey = read(env, "AUDIT_SIGNING_ED25519_PRIVATE_KEY");
-  const ed25519PublicKey = read(env, "AUDIT_SIGNING_ED25519_PUBLIC_KEY");
-  if (hmacKey !== undefined && hmacKey.length < 32) {
-    throw new ConfigError(
-      "AUDIT_SIGNING_KEY",
-      `must be at least 32 characters: current length is ${hmacKey.length}`,
-    );
-  }
-  if (hmacKey && (ed25519PrivateKey || ed25519PublicKey)) {
-    throw new ConfigError(
-      "AUDIT_SIGNING_KEY",
-      "conflicts with AUDIT_SIGNING_ED25519_*: sign with one algorithm",
-    );
-  }
-  for (
-    const [name, value] of [
-      ["AUDIT_SIGNING_ED25519_PRIVATE_KEY", ed25519PrivateKey],
-      ["AUDIT_SIGNING_ED25519_PUBLIC_KEY", ed25519PublicKey],
-    ] as const
-  ) {
-    if (value !== undefined && !BASE64.test(value)) {
-      throw new ConfigError(name, "must be base64 (see `deno task keygen`)");
-    }
-  }
-  return { hmacKey, ed25519PrivateKey, ed25519PublicKey };
 }

@@ -248,6 +248,17 @@ Deno.test("bad stream, subject, durable and host names are rejected naming their
   }
 });
 
+Deno.test("CLOCK_SKEW_SECONDS: default 300, 0 to 86400, anything else named with its value", () => {
+  equal(loadConfig({}).clockSkewSeconds, 300);
+  equal(loadConfig({ CLOCK_SKEW_SECONDS: "0" }).clockSkewSeconds, 0);
+  equal(loadConfig({ CLOCK_SKEW_SECONDS: "86400" }).clockSkewSeconds, 86_400);
+  for (const bad of ["-1", "5m", "1.5", "86401"]) {
+    const err = configError({ CLOCK_SKEW_SECONDS: bad });
+    assertNames(err, "CLOCK_SKEW_SECONDS");
+    match(err.message, new RegExp(`current value is "${bad.replace(".", "\\.")}"`));
+  }
+});
+
 Deno.test("LAG_WARN_SHARE takes a share from 0 to 1", () => {
   equal(loadConfig({ LAG_WARN_SHARE: "0.5" }).lagWarnShare, 0.5);
   equal(loadConfig({ LAG_WARN_SHARE: ".1" }).lagWarnShare, 0.1);
@@ -360,4 +371,80 @@ Deno.test("the read API's limits have defaults for a small box and are validated
     assertNames(err, name);
     ok(err.message.includes(JSON.stringify(bad)), err.message);
   }
+});
+
+Deno.test("the read API's token settings default to HS256 only, leeway 60 s, admin and super_admin", () => {
+  const { apiAuth } = loadConfig({ API_JWT_SECRET: SECRET });
+  deepStrictEqual(apiAuth, {
+    jwksUrl: undefined,
+    jwksIssuer: undefined,
+    jwksAudience: undefined,
+    leewaySeconds: 60,
+    adminRoles: ["admin", "super_admin"],
+    readRoles: undefined,
+    cursorSecret: SECRET,
+  });
+});
+
+Deno.test("the token settings are read as given", () => {
+  const { apiAuth } = loadConfig({
+    API_JWT_SECRET: SECRET,
+    API_JWKS_URL: "https://idp.example/realms/ops/protocol/openid-connect/certs",
+    API_JWKS_ISSUER: "https://idp.example/realms/ops",
+    API_JWKS_AUDIENCE: "session-audit",
+    API_JWT_LEEWAY_SECONDS: "15",
+    API_ADMIN_ROLES: "super_admin, auditor",
+    API_READ_ROLES: "super_admin,tenant_admin,operator",
+    API_CURSOR_SECRET: "c".repeat(32),
+  });
+  deepStrictEqual(apiAuth, {
+    jwksUrl: "https://idp.example/realms/ops/protocol/openid-connect/certs",
+    jwksIssuer: "https://idp.example/realms/ops",
+    jwksAudience: "session-audit",
+    leewaySeconds: 15,
+    adminRoles: ["super_admin", "auditor"],
+    readRoles: ["super_admin", "tenant_admin", "operator"],
+    cursorSecret: "c".repeat(32),
+  });
+  equal(
+    loadConfig({ API_JWKS_URL: "http://127.0.0.1:8080/jwks", API_CURSOR_SECRET: SECRET })
+      .apiAuth.jwksUrl,
+    "http://127.0.0.1:8080/jwks",
+  );
+});
+
+Deno.test("bad token settings stop start-up naming their variable", () => {
+  const cases: [Record<string, string>, string, RegExp][] = [
+    [{ API_JWKS_URL: "idp.example/jwks" }, "API_JWKS_URL", /https:\/\/ URL.*"idp\.example\/jwks"/],
+    [{ API_JWKS_URL: "http://idp.example/jwks" }, "API_JWKS_URL", /http:\/\/ only on the loopback/],
+    [{ API_JWKS_URL: "ftp://idp.example/jwks" }, "API_JWKS_URL", /https:\/\//],
+    [{ API_JWKS_URL: "https://u:p@idp.example/jwks" }, "API_JWKS_URL", /credentials/],
+    [{ API_JWKS_ISSUER: "https://idp.example" }, "API_JWKS_ISSUER", /set API_JWKS_URL/],
+    [{ API_JWKS_AUDIENCE: "session-audit" }, "API_JWKS_AUDIENCE", /set API_JWKS_URL/],
+    [{ API_JWT_LEEWAY_SECONDS: "-1" }, "API_JWT_LEEWAY_SECONDS", /0 to 300.*"-1"/],
+    [{ API_JWT_LEEWAY_SECONDS: "301" }, "API_JWT_LEEWAY_SECONDS", /0 to 300/],
+    [{ API_JWT_LEEWAY_SECONDS: "1m" }, "API_JWT_LEEWAY_SECONDS", /whole seconds/],
+    [
+      { API_ADMIN_ROLES: "admin, super admin" },
+      "API_ADMIN_ROLES",
+      /each role.*"admin, super admin"/,
+    ],
+    [{ API_READ_ROLES: " , " }, "API_READ_ROLES", /names no role/],
+    [
+      { API_CURSOR_SECRET: "short" },
+      "API_CURSOR_SECRET",
+      /at least 32 characters: current length is 5/,
+    ],
+    [
+      { API_JWT_SECRET: "", API_JWKS_URL: "https://idp.example/jwks" },
+      "API_CURSOR_SECRET",
+      /needed to sign page cursors/,
+    ],
+  ];
+  for (const [env, variable, message] of cases) {
+    const err = configError({ API_JWT_SECRET: SECRET, ...env });
+    assertNames(err, variable);
+    match(err.message, message);
+  }
+  ok(!configError({ API_CURSOR_SECRET: "hunter2" }).message.includes("hunter2"), "secret echoed");
 });

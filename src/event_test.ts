@@ -1,14 +1,16 @@
 import * as v from "valibot";
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import {
+  type Anomaly,
   type DecodeResult,
   decodeSessionEnd,
-  isIpAddress,
   isUuid,
   MAX_EVENT_BYTES,
-  MAX_REASON_LENGTH,
+  type Rejection,
   type SessionEnd,
 } from "./event.ts";
+import { MAX_REASON_LENGTH } from "./secondary_fields.ts";
+import { POLLER_FIELD_ORDER } from "../scripts/simulator.ts";
 
 const encoder = new TextEncoder();
 
@@ -49,9 +51,18 @@ function event(result: DecodeResult): SessionEnd {
   return result.event;
 }
 
-function reason(result: DecodeResult): string {
+function rejection(result: DecodeResult): Rejection {
   if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result.event)}`);
-  return result.reason;
+  return result;
+}
+
+function reason(result: DecodeResult): string {
+  return rejection(result).reason;
+}
+
+/** The anomalies of an event decoded with `changes`, which must still be a row. */
+function anomaliesWith(changes: Record<string, unknown>): readonly Anomaly[] {
+  return event(decodeWith(changes)).anomalies;
 }
 
 // --- valid events --------------------------------------------------------------------------
@@ -66,7 +77,9 @@ Deno.test("a valid event normalises into the stored shape", () => {
     endTime: Date.UTC(2026, 2, 12, 10, 15, 0),
     durationSeconds: 900,
     sourceIp: "203.0.113.7",
+    sourcePort: null,
     reason: "idle_timeout",
+    anomalies: [],
   });
 });
 
@@ -152,12 +165,26 @@ Deno.test("a missing source_ip and reason are stored as null", () => {
   equal(e.reason, null);
 });
 
-Deno.test("reasons other than today's three are accepted as they are", () => {
-  equal(event(decodeWith({ reason: "admin_kill" })).reason, "admin_kill");
-  equal(event(decodeWith({ reason: "normal" })).reason, "normal");
-  equal(event(decodeWith({ reason: "killed by admin" })).reason, "killed by admin");
-  const longest = "r".repeat(MAX_REASON_LENGTH);
-  equal(event(decodeWith({ reason: longest })).reason, longest);
+Deno.test("any non-empty reason of at most 64 characters is accepted as it is, non-ASCII too", () => {
+  for (
+    const text of [
+      "admin_kill",
+      "normal",
+      "killed by admin",
+      " padded ",
+      "Ｎｏｒｍａｌ",
+      "déconnecté",
+      "切断",
+      "😀".repeat(MAX_REASON_LENGTH), // 64 characters, 128 UTF-16 units
+      "r".repeat(MAX_REASON_LENGTH),
+      "ze\u200Bro",
+      "<script>",
+    ]
+  ) {
+    const e = event(decodeWith({ reason: text }));
+    equal(e.reason, text, JSON.stringify(text));
+    deepStrictEqual(e.anomalies, []);
+  }
 });
 
 Deno.test("unknown fields are ignored", () => {
@@ -182,21 +209,23 @@ Deno.test("__proto__ and constructor keys are harmless", () => {
   equal(reason(decodeSessionEnd(encoder.encode(hidden))), "session_id: is missing");
 });
 
-Deno.test("IPv4 and IPv6 source addresses are accepted, IPv6 stored lower-cased", () => {
-  for (
-    const ip of [
-      "0.0.0.0",
-      "255.255.255.255",
-      "10.0.0.1",
-      "::1",
-      "2001:db8::1",
-      "::ffff:192.0.2.1",
-      "fe80::1:2:3:4",
-    ]
-  ) {
-    equal(event(decodeWith({ source_ip: ip })).sourceIp, ip);
+Deno.test("every source_ip form the relay writes becomes the canonical address and its port", () => {
+  const cases: Array<[string, string, number | null]> = [
+    ["203.0.113.7", "203.0.113.7", null],
+    ["2001:DB8::7", "2001:db8::7", null],
+    ["198.51.100.23:53122", "198.51.100.23", 53122],
+    ["[2001:db8::7]:443", "2001:db8::7", 443],
+    ["[2001:db8:0:0:0:0:0:7]:443", "2001:db8::7", 443],
+    ["::ffff:192.0.2.1", "192.0.2.1", null],
+    ["[::ffff:192.0.2.1]:22", "192.0.2.1", 22],
+    ["fe80::1%eth0", "fe80::1", null],
+    ["[fe80::1%25eth0]:22", "fe80::1", 22],
+    ["  203.0.113.7\t", "203.0.113.7", null],
+  ];
+  for (const [raw, ip, port] of cases) {
+    const e = event(decodeWith({ source_ip: raw }));
+    deepStrictEqual([e.sourceIp, e.sourcePort, e.anomalies], [ip, port, []], raw);
   }
-  equal(event(decodeWith({ source_ip: "2001:DB8::1" })).sourceIp, "2001:db8::1");
 });
 
 // --- malformed events (SPEC §2.3) ------------------------------------------------------------
@@ -273,104 +302,129 @@ for (const field of ["tenant_id", "device_id", "session_id"]) {
   });
 }
 
-Deno.test("an invalid user_id is rejected naming it", () => {
-  equal(reason(decodeWith({ user_id: "bob" })), "user_id: must be a UUID");
-  equal(reason(decodeWith({ user_id: 7 })), "user_id: must be a string");
+// --- anomalies: a valid identity is always a row (SPEC §2.3) --------------------------------
+
+Deno.test("an unusable user_id is null, its raw value kept as an anomaly", () => {
+  const e = event(decodeWith({ user_id: "bob" }));
+  equal(e.userId, null);
+  deepStrictEqual(e.anomalies, [{ field: "user_id", value: "bob", problem: "not a UUID" }]);
+  deepStrictEqual(anomaliesWith({ user_id: 7 }), [
+    { field: "user_id", value: "7", problem: "not a string (number)" },
+  ]);
 });
 
-Deno.test("an impossible or malformed start_time is rejected naming it", () => {
+Deno.test("an impossible or malformed time is null, kept as an anomaly; the duration is null", () => {
   for (const bad of ["2026-02-30T00:00:00Z", "2026-03-12 10:00:00", "yesterday", "1741773600"]) {
-    match(reason(decodeWith({ start_time: bad })), /^start_time: must be an RFC 3339 time/, bad);
+    const e = event(decodeWith({ start_time: bad }));
+    equal(e.startTime, null);
+    equal(e.durationSeconds, null);
+    deepStrictEqual(e.anomalies, [
+      { field: "start_time", value: bad, problem: "not an RFC 3339 time" },
+    ]);
   }
-  equal(reason(decodeWith({ start_time: 1741773600 })), "start_time: must be a string");
+  deepStrictEqual(anomaliesWith({ end_time: "2026-03-12T24:00:00Z", start_time: 1741773600 }), [
+    { field: "start_time", value: "1741773600", problem: "not a string (number)" },
+    { field: "end_time", value: "2026-03-12T24:00:00Z", problem: "not an RFC 3339 time" },
+  ]);
+  deepStrictEqual(anomaliesWith({ end_time: {} }), [
+    { field: "end_time", value: "{}", problem: "not a string (object)" },
+  ]);
 });
 
-Deno.test("an invalid end_time is rejected naming it", () => {
-  match(reason(decodeWith({ end_time: "2026-03-12T24:00:00Z" })), /^end_time: must be an RFC 3339/);
-  equal(reason(decodeWith({ end_time: {} })), "end_time: must be a string");
-});
-
-Deno.test("an invalid source_ip is rejected naming it", () => {
-  for (
-    const bad of [
-      "1.2.3.4:22",
-      "999.1.1.1",
-      "01.2.3.4",
-      "hello",
-      "1.2.3",
-      "[::1]",
-      "::1%eth0",
-      "2001:db8::g",
-    ]
-  ) {
-    equal(
-      reason(decodeWith({ source_ip: bad })),
-      "source_ip: must be an IPv4 or IPv6 address",
-      bad,
+Deno.test("an end_time beyond the skew allowance after the stream received it is kept and flagged", () => {
+  const receivedAt = Date.UTC(2026, 2, 12, 10, 15, 0);
+  const at = (endTime: string, skewMs?: number) =>
+    event(
+      decodeSessionEnd(encoder.encode(JSON.stringify({ ...validPayload(), end_time: endTime })), {
+        receivedAt,
+        skewMs,
+      }),
     );
-  }
-  equal(reason(decodeWith({ source_ip: 1234 })), "source_ip: must be a string");
+  // Exactly at the allowance (5 min by default): not flagged.
+  deepStrictEqual(at("2026-03-12T10:20:00Z").anomalies, []);
+  const future = at("2026-03-12T10:20:01Z");
+  equal(future.endTime, Date.UTC(2026, 2, 12, 10, 20, 1), "the time is kept");
+  equal(future.durationSeconds, 1201);
+  deepStrictEqual(future.anomalies, [{
+    field: "end_time",
+    value: "2026-03-12T10:20:01Z",
+    problem: "in the future: more than 300 s after the stream received the event",
+  }]);
+  deepStrictEqual(at("2099-01-01T00:00:00Z", 0).anomalies.map((a) => a.problem), [
+    "in the future: more than 0 s after the stream received the event",
+  ]);
+  // Without a receive time (an event decoded outside ingest) it is not checked.
+  deepStrictEqual(event(decodeWith({ end_time: "2099-01-01T00:00:00Z" })).anomalies, []);
 });
 
-Deno.test("a reason that is not a string, too long or with control characters is rejected", () => {
-  equal(reason(decodeWith({ reason: 1 })), "reason: must be a string");
-  equal(reason(decodeWith({ reason: ["normal"] })), "reason: must be a string");
-  for (
-    const bad of [
-      "r".repeat(MAX_REASON_LENGTH + 1),
-      "normal\n",
-      "idle\u0000",
-      "a\tb",
-      " normal",
-      "normal ",
-    ]
-  ) {
-    match(
-      reason(decodeWith({ reason: bad })),
-      /^reason: must be a short printable string/,
-      JSON.stringify(bad),
-    );
-  }
-});
-
-Deno.test("isIpAddress rejects ports, zones and brackets", () => {
-  equal(isIpAddress("192.0.2.1"), true);
-  equal(isIpAddress("::"), true);
-  equal(isIpAddress("192.0.2.1:80"), false);
-  equal(isIpAddress("fe80::1%1"), false);
-  equal(isIpAddress("fe80::1%eth0"), false);
-  equal(isIpAddress("[2001:db8::1]"), false);
-  equal(isIpAddress(""), false);
-});
-
-Deno.test("isIpAddress takes IPv4 and IPv6 text as written, nothing looser", () => {
-  const accepted = [
-    "0.0.0.0",
-    "255.255.255.255",
-    "2001:DB8::7",
-    "::ffff:192.0.2.1",
-    "1:2:3:4:5:6:7:8",
-    "1:2:3:4:5:6:1.2.3.4",
+Deno.test("an unusable source_ip is null, kept verbatim as an anomaly", () => {
+  const cases: Array<[unknown, string, string]> = [
+    ["unknown", "unknown", "not an IP address"],
+    ["203.0.113.7, 10.0.0.1", "203.0.113.7, 10.0.0.1", "a list of addresses, not one"],
+    ["999.1.1.1", "999.1.1.1", "not an IP address"],
+    ["01.2.3.4", "01.2.3.4", "not an IP address"],
+    ["localhost:8080", "localhost:8080", "not an IP address"],
+    ["203.0.113.7:99999", "203.0.113.7:99999", "not a port number (0-65535)"],
+    ["[2001:db8::g]:1", "[2001:db8::g]:1", "not an IP address"],
+    [" unknown ", " unknown ", "not an IP address"],
+    [1234, "1234", "not a string (number)"],
   ];
-  const refused = [
-    "256.1.1.1",
-    "01.2.3.4",
-    "1.2.3",
-    "1.2.3.4.5",
-    " 1.2.3.4",
-    "1.2.3.4 ",
-    "1::2::3",
-    "1:2:3:4:5:6:7:8:9",
-    "::ffff:01.2.3.4",
-    "2001:db8::g",
-    "localhost",
+  for (const [raw, value, problem] of cases) {
+    const e = event(decodeWith({ source_ip: raw }));
+    deepStrictEqual([e.sourceIp, e.sourcePort], [null, null], String(raw));
+    deepStrictEqual(e.anomalies, [{ field: "source_ip", value, problem }], String(raw));
+  }
+});
+
+Deno.test("a reason that is not a string, too long or with control characters is an anomaly", () => {
+  const cases: Array<[unknown, string, string]> = [
+    [1, "1", "not a string (number)"],
+    [["normal"], '["normal"]', "not a string (array)"],
+    ["r".repeat(MAX_REASON_LENGTH + 1), "r".repeat(65), "longer than 64 characters"],
+    ["😀".repeat(MAX_REASON_LENGTH + 1), "😀".repeat(65), "longer than 64 characters"],
+    ["normal\n", "normal\n", "contains a control character"],
+    ["idle\u0000", "idle\u0000", "contains a control character"],
+    ["a\tb", "a\tb", "contains a control character"],
+    ["a\u0085b", "a\u0085b", "contains a control character"],
+    ["\uD800", "\uD800", "not well-formed Unicode (a lone surrogate)"],
   ];
-  for (const text of accepted) equal(isIpAddress(text), true, text);
-  for (const text of refused) equal(isIpAddress(text), false, text);
+  for (const [raw, value, problem] of cases) {
+    const e = event(decodeWith({ reason: raw }));
+    equal(e.reason, null, JSON.stringify(raw));
+    deepStrictEqual(e.anomalies, [{ field: "reason", value, problem }], JSON.stringify(raw));
+  }
+});
+
+Deno.test("every unusable secondary field at once: a row with one anomaly each, in field order", () => {
+  const e = event(decodeWith({
+    reason: "a\u0007",
+    source_ip: "unknown",
+    end_time: "later",
+    start_time: "earlier",
+    user_id: "root",
+  }));
+  deepStrictEqual(e.anomalies.map((a) => a.field), [
+    "user_id",
+    "start_time",
+    "end_time",
+    "source_ip",
+    "reason",
+  ]);
+  deepStrictEqual(
+    [e.userId, e.startTime, e.endTime, e.sourceIp, e.reason, e.durationSeconds],
+    [null, null, null, null, null, null],
+  );
+});
+
+Deno.test("quarantine classes: too large, not JSON, not an object, identity", () => {
+  equal(rejection(decodeSessionEnd(paddedTo(65_537))).class, "too_large");
+  equal(rejection(decodeSessionEnd(encoder.encode("{"))).class, "not_json");
+  equal(rejection(decodeSessionEnd(new Uint8Array([0xff]))).class, "not_json");
+  equal(rejection(decode([1])).class, "not_object");
+  equal(rejection(decodeWith({ device_id: "router-7" })).class, "identity");
 });
 
 // --- property: decoding never throws ----------------------------------------------------------
-
 /** A small seeded PRNG (mulberry32) so a failure can be replayed. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -383,16 +437,7 @@ function prng(seed: number): () => number {
   };
 }
 
-const FIELDS = [
-  "session_id",
-  "user_id",
-  "tenant_id",
-  "device_id",
-  "start_time",
-  "end_time",
-  "source_ip",
-  "reason",
-];
+const FIELDS: readonly string[] = POLLER_FIELD_ORDER;
 
 function randomJson(random: () => number, depth = 0): unknown {
   const pick = Math.floor(random() * (depth > 3 ? 6 : 8));
@@ -446,6 +491,9 @@ function assertWellFormed(result: DecodeResult, input: string): void {
       result.event.durationSeconds === null || Number.isInteger(result.event.durationSeconds),
       input,
     );
+    for (const a of result.event.anomalies) {
+      ok(typeof a.value === "string" && typeof a.problem === "string", input);
+    }
   } else {
     equal(typeof result.reason, "string", input);
     ok(result.reason.length > 0, input);
@@ -464,22 +512,33 @@ Deno.test("2,000 random byte strings never throw and always give an event or a r
   }
 });
 
-Deno.test("2,000 random JSON values never throw; a rejected object's reason names a field", () => {
+const IDENTITY = ["session_id", "tenant_id", "device_id"];
+
+Deno.test("2,000 random JSON values never throw; only an identity field quarantines an object", () => {
   const random = prng(42);
   let accepted = 0;
   for (let i = 0; i < 2_000; i++) {
+    const field = FIELDS[i % FIELDS.length];
     const value = i % 2 === 0
       ? randomJson(random)
       // a valid payload with one field replaced by a random value
-      : { ...validPayload(), [FIELDS[i % FIELDS.length]]: randomJson(random, 2) };
+      : { ...validPayload(), [field]: randomJson(random, 2) };
     const text = JSON.stringify(value) ?? "null";
     const result = decodeSessionEnd(encoder.encode(text));
     assertWellFormed(result, text);
-    if (result.ok) accepted++;
-    else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-      const field = result.reason.split(":")[0];
-      ok(FIELDS.includes(field), `reason ${JSON.stringify(result.reason)} names no field`);
-      if (i % 2 === 1) equal(field, FIELDS[i % FIELDS.length], text);
+    if (result.ok) {
+      accepted++;
+      // A secondary field replaced: the row keeps each unusable value as an anomaly of that field.
+      if (i % 2 === 1 && !IDENTITY.includes(field)) {
+        ok(result.event.anomalies.every((a) => a.field === field), text);
+      }
+    } else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      const named = result.reason.split(":")[0];
+      ok(
+        IDENTITY.includes(named),
+        `reason ${JSON.stringify(result.reason)} names no identity field`,
+      );
+      if (i % 2 === 1) equal(named, field, text);
     }
   }
   ok(accepted > 0, "no random value was accepted: the generator never reaches the happy path");

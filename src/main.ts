@@ -17,8 +17,8 @@ import { connectNats, NatsRefusedError, watchConnection } from "./nats/connect.t
 import { Readiness } from "./readiness.ts";
 import { runRetention } from "./retention.ts";
 import { Database, DatabaseKeyError } from "./store/client.ts";
-import { runCheckpointer } from "./integrity/checkpoints.ts";
-import { type CheckpointSigner, signerFrom } from "./integrity/signing.ts";
+import { startIntegrityWork } from "./integrity/background.ts";
+import { type Keyring, keyringFrom } from "./integrity/keyring.ts";
 import { migrate } from "./store/migrations.ts";
 import { StoredSignal } from "./store/stored_signal.ts";
 import { DEADLINE_PASSED, shutdownDeadline } from "./shutdown.ts";
@@ -52,19 +52,15 @@ export async function main(
     }
     throw err;
   }
-  let signer: CheckpointSigner | undefined;
+  let keyring: Keyring;
   try {
-    signer = await signerFrom(config.signing);
+    keyring = await keyringFrom(config.signing);
   } catch (err) {
-    const variable = config.signing.ed25519PrivateKey
-      ? "AUDIT_SIGNING_ED25519_PRIVATE_KEY"
-      : "AUDIT_SIGNING_ED25519_PUBLIC_KEY";
-    console.error(
-      `session-audit: configuration error: ${variable}: not a usable Ed25519 key (${
-        (err as Error).message
-      })`,
-    );
-    return EXIT_CONFIG;
+    if (err instanceof ConfigError) {
+      console.error(`session-audit: configuration error: ${err.message}`);
+      return EXIT_CONFIG;
+    }
+    throw err;
   }
   const logger = createLogger(config.logLevel);
   const metrics = new Metrics();
@@ -103,6 +99,10 @@ export async function main(
 
   // From SIGTERM: long responses until the cut-off, everything until the deadline.
   const deadline = shutdownDeadline(shutdown.signal, config.shutdownDeadlineSeconds * 1000);
+  const integrity = startIntegrityWork(
+    { config, db, keyring, metrics, logger, writes: ingests },
+    shutdown.signal,
+  );
   // Every role serves the operational routes; the read API is the app's to mount.
   const app = createApp({
     config,
@@ -110,7 +110,8 @@ export async function main(
     readiness,
     metrics,
     logger,
-    signer,
+    keyring,
+    checkpointCopy: integrity.copy,
     stored,
     shutdown: shutdown.signal,
     cutoff: deadline.cutoff,
@@ -128,16 +129,8 @@ export async function main(
   if (ingests) {
     // Retention and checkpoints write: only the roles that ingest run them, not ROLE=api replicas.
     work.push(
-      runRetention({ db, days: config.retentionDays, metrics, logger, signer }, shutdown.signal),
+      runRetention({ db, days: config.retentionDays, metrics, logger, keyring }, shutdown.signal),
     );
-    if (signer?.sign) {
-      work.push(runCheckpointer({
-        db,
-        signer,
-        intervalMs: config.checkpointIntervalSeconds * 1000,
-        logger,
-      }, shutdown.signal));
-    }
     logger.info("connecting to nats", {
       servers: config.natsServers,
       transport: config.natsTransport,
@@ -153,6 +146,7 @@ export async function main(
     if (nc) {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
       const js = jetstream(nc);
+      integrity.attachNats(js, jsm);
       const consumer = {
         stream: config.stream,
         durable: config.durable,
@@ -172,6 +166,7 @@ export async function main(
         db,
         consumer,
         batchSize: config.ingestBatchSize,
+        skewMs: config.clockSkewSeconds * 1000,
         logger,
         metrics,
         readiness,
@@ -205,7 +200,7 @@ export async function main(
     const drained = nc.drain().catch((err) => logger.warn("nats drain failed", { error: err }));
     await deadline.within(drained);
   }
-  await deadline.within(Promise.allSettled(work));
+  await deadline.within(Promise.allSettled([...work, integrity.done]));
   if (await deadline.within(serverClosed) === DEADLINE_PASSED) {
     logger.warn("shutdown deadline reached: open HTTP responses are cut", {
       deadline_seconds: config.shutdownDeadlineSeconds,

@@ -1,9 +1,13 @@
 /**
- * The process's Prometheus metrics: counters and gauges kept in memory and
- * rendered in the text exposition format for `GET /metrics`.
+ * The process's Prometheus metrics: counters, gauges and histograms kept in
+ * memory and rendered in the text exposition format for `GET /metrics`.
  *
  * @module
  */
+import { BATCH_SIZE_BUCKETS, DURATION_BUCKETS, Histogram, LAG_BUCKETS } from "./histogram.ts";
+
+import { QUARANTINE_CLASSES, type QuarantineClass } from "./quarantine.ts";
+import { SECONDARY_FIELDS, type StoredAnomaly } from "./secondary_fields.ts";
 
 /** The `limit` label of `session_audit_http_rejected_total`: the read API's limits (src/api/fair_share.ts). */
 export const REJECTION_LIMITS = [
@@ -19,14 +23,63 @@ export const REJECTION_LIMITS = [
 export type RejectionLimit = typeof REJECTION_LIMITS[number];
 
 /** Outcome of one consumed message. */
-export type IngestOutcome = "stored" | "duplicate" | "quarantined" | "retried";
+export type IngestOutcome = "stored" | "corrected" | "duplicate" | "quarantined" | "retried";
 
 type Labels = Record<string, string>;
 
-interface Family {
-  help: string;
-  type: "counter" | "gauge";
-  values: Map<string, { labels: Labels; value: number }>;
+type Family =
+  | {
+    help: string;
+    type: "counter" | "gauge";
+    values: Map<string, { labels: Labels; value: number }>;
+  }
+  | {
+    help: string;
+    type: "histogram";
+    bounds: readonly number[];
+    values: Map<string, { labels: Labels; histogram: Histogram }>;
+  };
+
+/** The ingest's histograms, without labels. */
+const INGEST_HISTOGRAMS = [
+  "session_audit_batch_commit_duration_seconds",
+  "session_audit_batch_size_messages",
+  "session_audit_end_to_end_lag_seconds",
+] as const;
+
+/** The stream's size and limits, and the backlog measured against them (`nats/lag.ts`). */
+const STREAM_GAUGES = {
+  session_audit_stream_messages: "Messages in the stream, every subject.",
+  session_audit_stream_bytes: "Bytes in the stream, every subject.",
+  session_audit_stream_max_messages: "The stream's max_msgs limit (0: none).",
+  session_audit_stream_max_bytes: "The stream's max_bytes limit (0: none).",
+  session_audit_stream_max_age_seconds: "The stream's max_age limit (0: none).",
+  session_audit_backlog_messages:
+    "Messages of the stream, every subject, from the oldest event not yet stored to the last.",
+  session_audit_backlog_bytes:
+    "Bytes of the stream from the oldest event not yet stored to the last (estimated).",
+};
+
+/** Publishing the checkpoints to their independent copy (`integrity/publisher.ts`). */
+const INTEGRITY_COUNTERS = {
+  session_audit_checkpoints_published_total:
+    "Chain checkpoints published to the independent copy (CHECKPOINT_STREAM).",
+  session_audit_checkpoint_publish_failures_total:
+    "Attempts to publish chain checkpoints to the independent copy that failed (retried).",
+};
+
+/** The integrity self-check's gauges (`integrity/self_check.ts`). */
+const SELF_CHECK_GAUGES = {
+  session_audit_integrity_broken_tenants:
+    "Tenants whose hash chain failed the last integrity self-check.",
+  session_audit_integrity_last_check_timestamp_seconds:
+    "When the last integrity self-check completed (Unix time).",
+};
+
+/** A metric family this registry defines. */
+export interface MetricDefinition {
+  name: string;
+  type: Family["type"];
 }
 
 function labelKey(labels: Labels): string {
@@ -45,9 +98,23 @@ export class Metrics {
       "counter",
       "Consumed session-end messages by outcome.",
     );
-    for (const outcome of ["stored", "duplicate", "quarantined", "retried"]) {
+    for (const outcome of ["stored", "corrected", "duplicate", "quarantined", "retried"]) {
       this.add("session_audit_events_total", 0, { outcome });
     }
+    this.#define(
+      "session_audit_quarantined_total",
+      "counter",
+      "Quarantined session-end messages by class (not_json, not_object, too_large, identity, conflict, database).",
+    );
+    for (const cls of QUARANTINE_CLASSES) {
+      this.add("session_audit_quarantined_total", 0, { class: cls });
+    }
+    this.#define(
+      "session_audit_anomalies_total",
+      "counter",
+      "Anomalies stored with session ends, by field (an unusable value kept as null plus its raw text).",
+    );
+    for (const field of SECONDARY_FIELDS) this.add("session_audit_anomalies_total", 0, { field });
     this.#define(
       "session_audit_batches_total",
       "counter",
@@ -60,6 +127,27 @@ export class Metrics {
       "Ingest batches whose transaction failed (then nak'd).",
     );
     this.add("session_audit_batch_failures_total", 0);
+    this.#defineHistogram(
+      "session_audit_batch_commit_duration_seconds",
+      "Duration of a committed batch's write transaction.",
+      DURATION_BUCKETS,
+    );
+    this.#defineHistogram(
+      "session_audit_batch_size_messages",
+      "Messages in a committed batch.",
+      BATCH_SIZE_BUCKETS,
+    );
+    this.#defineHistogram(
+      "session_audit_end_to_end_lag_seconds",
+      "Time from a message's publish in the stream to the commit of its batch.",
+      LAG_BUCKETS,
+    );
+    for (const name of INGEST_HISTOGRAMS) this.histogram(name); // rendered from 0, as the counters
+    this.#defineHistogram(
+      "session_audit_http_request_duration_seconds",
+      "HTTP request duration until the response is ready, by route pattern and status class.",
+      DURATION_BUCKETS,
+    );
     this.#define(
       "session_audit_consumer_pending",
       "gauge",
@@ -75,6 +163,7 @@ export class Metrics {
       "gauge",
       "Age of the oldest event not yet stored (0 when caught up).",
     );
+    for (const [name, help] of Object.entries(STREAM_GAUGES)) this.#define(name, "gauge", help);
     this.#define(
       "session_audit_ready",
       "gauge",
@@ -92,6 +181,17 @@ export class Metrics {
       "Session ends deleted by the retention purge (RETENTION_DAYS).",
     );
     this.add("session_audit_retention_purged_total", 0);
+    for (const [name, help] of Object.entries(INTEGRITY_COUNTERS)) {
+      this.#define(name, "counter", help);
+      this.add(name, 0);
+    }
+    // The self-check's series appear once it has run (INTEGRITY_CHECK_INTERVAL_SECONDS).
+    for (const [name, help] of Object.entries(SELF_CHECK_GAUGES)) this.#define(name, "gauge", help);
+    this.#define(
+      "session_audit_integrity_checks_total",
+      "counter",
+      "Integrity self-checks completed (every tenant checked once each).",
+    );
     this.#define(
       "session_audit_http_rejected_total",
       "counter",
@@ -136,14 +236,41 @@ export class Metrics {
     this.set("session_audit_external_memory_bytes", memory.external);
   }
 
-  #define(name: string, type: Family["type"], help: string): void {
+  #define(name: string, type: "counter" | "gauge", help: string): void {
     this.#families.set(name, { help, type, values: new Map() });
   }
 
-  #family(name: string): Family {
+  /** Defines a histogram; it renders once a series is created by {@linkcode Metrics.histogram}. */
+  #defineHistogram(name: string, help: string, bounds: readonly number[]): void {
+    this.#families.set(name, { help, type: "histogram", bounds, values: new Map() });
+  }
+
+  #family(name: string) {
     const family = this.#families.get(name);
     if (!family) throw new Error(`unknown metric ${name}`);
+    if (family.type === "histogram") throw new Error(`${name} is a histogram`);
     return family;
+  }
+
+  /** Every family defined, rendered or not, in definition order. */
+  definitions(): MetricDefinition[] {
+    return [...this.#families].map(([name, { type }]) => ({ name, type }));
+  }
+
+  /**
+   * The series of histogram `name` with `labels`, created on first use. Keep
+   * it to observe on a hot path: {@linkcode Histogram.observe} allocates nothing.
+   */
+  histogram(name: string, labels: Labels = {}): Histogram {
+    const family = this.#families.get(name);
+    if (family?.type !== "histogram") throw new Error(`unknown histogram ${name}`);
+    const key = labelKey(labels);
+    let entry = family.values.get(key);
+    if (!entry) {
+      entry = { labels, histogram: new Histogram(family.bounds) };
+      family.values.set(key, entry);
+    }
+    return entry.histogram;
   }
 
   /** Adds `delta` to a counter (or gauge). */
@@ -170,6 +297,17 @@ export class Metrics {
     if (n > 0) this.add("session_audit_events_total", n, { outcome });
   }
 
+  /** Counts one quarantined message: as an outcome, and by class. */
+  countQuarantined(cls: QuarantineClass): void {
+    this.countEvents("quarantined");
+    this.add("session_audit_quarantined_total", 1, { class: cls });
+  }
+
+  /** Counts the anomalies of one stored row, by field. */
+  countAnomalies(anomalies: readonly StoredAnomaly[]): void {
+    for (const { field } of anomalies) this.add("session_audit_anomalies_total", 1, { field });
+  }
+
   /** Renders every family in the Prometheus text format (version 0.0.4). */
   render(): string {
     this.#readMemory();
@@ -180,6 +318,12 @@ export class Metrics {
         `# HELP ${name} ${family.help}`,
         `# TYPE ${name} ${family.type}`,
       );
+      if (family.type === "histogram") {
+        for (const [key, { histogram }] of family.values) {
+          lines.push(...histogram.render(name, key));
+        }
+        continue;
+      }
       for (const { labels, value } of family.values.values()) {
         const key = labelKey(labels);
         lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);

@@ -1,4 +1,5 @@
-import { equal, match, ok, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
+import { promtool } from "../tests/prometheus.ts";
 import { Metrics } from "./metrics.ts";
 
 function lines(metrics: Metrics): string[] {
@@ -74,7 +75,84 @@ Deno.test("an unknown metric name throws naming it", () => {
   throws(() => new Metrics().add("nope_total", 1), /unknown metric nope_total/);
 });
 
-Deno.test("every family a fresh registry renders is in the README's metrics table, with its type", async () => {
+/** A registry where every family defined has a series: what a busy process renders. */
+function everyFamilyInUse(): Metrics {
+  const metrics = new Metrics();
+  for (const { name, type } of metrics.definitions()) {
+    if (type === "histogram") {
+      const labels: Record<string, string> = name === "session_audit_http_request_duration_seconds"
+        ? { route: "/v1/session-ends/:session_id", status_class: "2xx" }
+        : {};
+      metrics.histogram(name, labels).observe(0.02);
+    } else {
+      metrics.set(name, 3);
+    }
+  }
+  return metrics;
+}
+
+Deno.test("every family in use passes promtool check metrics (format and naming)", async () => {
+  const text = everyFamilyInUse().render();
+  ok(text.includes("# TYPE session_audit_end_to_end_lag_seconds histogram"));
+  const run = await promtool(["check", "metrics"], { stdin: text });
+  equal(run.stdout + run.stderr, "", "promtool reported problems");
+  equal(run.code, 0);
+});
+
+Deno.test("the ingest's histograms render from the start, every bucket at 0", () => {
+  const out = lines(new Metrics());
+  for (
+    const name of [
+      "session_audit_batch_commit_duration_seconds",
+      "session_audit_batch_size_messages",
+      "session_audit_end_to_end_lag_seconds",
+    ]
+  ) {
+    ok(out.includes(`# TYPE ${name} histogram`), name);
+    ok(out.includes(`${name}_bucket{le="+Inf"} 0`), name);
+    ok(out.includes(`${name}_count 0`), name);
+  }
+  ok(!out.some((l) => l.includes("session_audit_http_request_duration_seconds")));
+});
+
+Deno.test("a labelled histogram series is created once and renders its labels before le", () => {
+  const metrics = new Metrics();
+  const labels = { route: "/healthz", status_class: "2xx" };
+  const series = metrics.histogram("session_audit_http_request_duration_seconds", labels);
+  equal(metrics.histogram("session_audit_http_request_duration_seconds", { ...labels }), series);
+  series.observe(0.003);
+  const out = lines(metrics);
+  ok(out.includes(
+    'session_audit_http_request_duration_seconds_bucket{route="/healthz",status_class="2xx",le="0.0025"} 0',
+  ));
+  ok(out.includes(
+    'session_audit_http_request_duration_seconds_bucket{route="/healthz",status_class="2xx",le="0.005"} 1',
+  ));
+  ok(out.includes(
+    'session_audit_http_request_duration_seconds_count{route="/healthz",status_class="2xx"} 1',
+  ));
+});
+
+Deno.test("a histogram is not a counter, and a counter is not a histogram", () => {
+  const metrics = new Metrics();
+  throws(
+    () => metrics.add("session_audit_batch_size_messages", 1),
+    /session_audit_batch_size_messages is a histogram/,
+  );
+  throws(() => metrics.histogram("session_audit_batches_total"), /unknown histogram/);
+});
+
+Deno.test("definitions list every family once, with its type", () => {
+  const definitions = new Metrics().definitions();
+  const names = definitions.map((d) => d.name);
+  deepStrictEqual(names, [...new Set(names)]);
+  deepStrictEqual(
+    definitions.find((d) => d.name === "session_audit_stream_max_bytes"),
+    { name: "session_audit_stream_max_bytes", type: "gauge" },
+  );
+});
+
+Deno.test("every family the registry defines is in the README's metrics table, with its type", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
   const documented = new Map<string, string>();
   for (
@@ -82,10 +160,9 @@ Deno.test("every family a fresh registry renders is in the README's metrics tabl
   ) {
     documented.set(name, type);
   }
-  const rendered = lines(new Metrics()).filter((l) => l.startsWith("# TYPE "));
-  ok(rendered.length > 0);
-  for (const line of rendered) {
-    const [, , name, type] = line.split(" ");
+  const definitions = new Metrics().definitions();
+  ok(definitions.length > 0);
+  for (const { name, type } of definitions) {
     equal(documented.get(name), type, `${name} (${type}) is missing from the README's table`);
   }
 });

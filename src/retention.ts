@@ -12,8 +12,12 @@
  * @module
  */
 import { sleep } from "./backoff.ts";
-import { writePurgeCheckpoints } from "./integrity/checkpoints.ts";
-import type { CheckpointSigner } from "./integrity/signing.ts";
+import {
+  type CheckpointRecord,
+  logCheckpoints,
+  writePurgeCheckpoints,
+} from "./integrity/checkpoints.ts";
+import { type Keyring, NO_KEYS } from "./integrity/keyring.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Database } from "./store/client.ts";
@@ -54,13 +58,15 @@ export interface RetentionDeps {
    */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Signs the purge checkpoints. */
-  signer?: CheckpointSigner;
+  keyring?: Keyring;
 }
 
 /** Options of {@linkcode purgeWithCheckpoints}. */
 export interface CheckpointedPurgeOptions extends Omit<PurgeOptions, "recordCut"> {
-  /** Signs the purge checkpoints; without it they are stored unsigned. */
-  signer?: CheckpointSigner;
+  /** Signs the purge checkpoints; without a signing key they are stored unsigned. */
+  keyring?: Keyring;
+  /** Logs each purge checkpoint once its chunk committed. */
+  logger?: Logger;
   /**
    * The checkpoints' `created_at`, epoch ms.
    * @default {Date.now}
@@ -78,10 +84,18 @@ export function purgeWithCheckpoints(
   cutoffMs: number,
   options: CheckpointedPurgeOptions = {},
 ): Promise<PurgeResult> {
-  const { signer, now = Date.now, ...purge } = options;
+  const { keyring = NO_KEYS, now = Date.now, logger, onChunk, ...purge } = options;
+  // One cut per chunk: the checkpoint of the chunk in progress, logged once it commits.
+  let written: CheckpointRecord[] = [];
   return purgeExpired(db, cutoffMs, {
     ...purge,
-    recordCut: (tx, cut) => writePurgeCheckpoints(tx, [cut], signer, now()),
+    recordCut: async (tx, cut) => {
+      written = await writePurgeCheckpoints(tx, [cut], keyring, now());
+    },
+    onChunk: async (chunk) => {
+      if (logger) logCheckpoints(logger, written);
+      await onChunk?.(chunk);
+    },
   });
 }
 
@@ -96,7 +110,8 @@ export async function purgeOnce(
   try {
     const result = await purgeWithCheckpoints(deps.db, cutoff, {
       signal,
-      signer: deps.signer,
+      keyring: deps.keyring,
+      logger: deps.logger,
       now,
       onChunk: (chunk) => deps.metrics.add("session_audit_retention_purged_total", chunk.deleted),
     });

@@ -16,10 +16,12 @@ import {
 } from "./api_fixture.ts";
 import { bulkInsert, makeLiveApp } from "./api_live_fixture.ts";
 import type { InStatement } from "@libsql/client";
-import { canonicalRow, chainHash, GENESIS_HASH } from "../src/integrity/chain.ts";
+import { canonicalRowV2 } from "../src/integrity/canonical.ts";
+import { chainHash, GENESIS_HASH } from "../src/integrity/chain.ts";
+import type { IncomingSessionEnd } from "../src/store/session_end_sql.ts";
 
 const HEADER =
-  "session_id,tenant_id,device_id,user_id,action,start_time,end_time,duration_seconds,source_ip,reason,recorded_at,chain_seq,chain_hash\r\n";
+  "session_id,tenant_id,device_id,user_id,action,start_time,end_time,duration_seconds,source_ip,source_port,reason,recorded_at,anomalies,stream_seq,chain_version,chain_seq,chain_hash,corrects,corrected_by\r\n";
 const DEVICE = "d1d1d1d1-0000-4000-8000-000000000001";
 const USER = "e1e1e1e1-0000-4000-8000-000000000001";
 
@@ -55,19 +57,23 @@ const FIXED: FixtureRow[] = [
   row(8, 2, "+1", { endTime: null, startTime: BASE_TIME, receivedAt: BASE_TIME + 3_600_000 }),
 ];
 
-/** The chain the fixed set gets when stored in one batch, computed here from the documented encoding. */
-function expectedChain(rows: FixtureRow[], recordedAt = BASE_TIME): Map<string, [number, string]> {
-  const chain = new Map<string, [number, string]>();
+/**
+ * The stream sequence and chain position and hash each row of the fixed set
+ * gets when stored in one batch, the hash computed here from the documented
+ * encoding.
+ */
+function expectedChain(
+  stored: IncomingSessionEnd[],
+  recordedAt = BASE_TIME,
+): Map<string, [number, number, string]> {
+  const chain = new Map<string, [number, number, string]>();
   let previous = GENESIS_HASH;
-  rows.forEach((r, i) => {
-    const durationSeconds = r.startTime === null || r.endTime === null
-      ? null
-      : Math.trunc((r.endTime - r.startTime) / 1000);
+  stored.forEach(({ event, streamSeq }, i) => {
     previous = chainHash(
       previous,
-      canonicalRow({ ...r, durationSeconds, chainSeq: i + 1, recordedAt }),
+      canonicalRowV2({ ...event, chainSeq: i + 1, recordedAt, streamSeq, corrects: null }),
     );
-    chain.set(r.sessionId, [i + 1, previous]);
+    chain.set(event.sessionId, [streamSeq, i + 1, previous]);
   });
   return chain;
 }
@@ -75,11 +81,15 @@ function expectedChain(rows: FixtureRow[], recordedAt = BASE_TIME): Map<string, 
 Deno.test("export: byte-exact CSV and NDJSON of a fixed set", async (t) => {
   const store = await openTestDb();
   try {
-    await insertRows(store.db, FIXED);
+    const chain = expectedChain(await insertRows(store.db, FIXED));
     const { app } = makeLiveApp(store.db);
     const token = await tenantToken(TENANT_A);
-    const chain = expectedChain(FIXED);
-    const link = (n: number) => chain.get(FIXED[n - 1].sessionId)!.join(",");
+    // The cells after recorded_at: anomalies (none), stream_seq, chain_version, chain_seq,
+    // chain_hash, corrects, corrected_by.
+    const link = (n: number) => {
+      const [streamSeq, chainSeq, hash] = chain.get(FIXED[n - 1].sessionId)!;
+      return `,${streamSeq},2,${chainSeq},${hash},,`;
+    };
 
     await t.step("CSV: header, CRLF, quoting, formulas neutralised with a leading '", async () => {
       const res = await get(app, "/v1/session-ends/export?format=csv", token);
@@ -92,28 +102,28 @@ Deno.test("export: byte-exact CSV and NDJSON of a fixed set", async (t) => {
       const t0 = "aaaaaaaa-0000-4000-8000-000000000001";
       const rest = `${t0},${DEVICE}`;
       const expected = HEADER +
-        `11111111-0000-4000-8000-000000000001,${rest},${USER},ssh_session_end,2026-03-12T08:45:00Z,2026-03-12T09:00:00Z,900,203.0.113.7,normal,2026-03-12T00:00:00Z,${
+        `11111111-0000-4000-8000-000000000001,${rest},${USER},ssh_session_end,2026-03-12T08:45:00Z,2026-03-12T09:00:00Z,900,203.0.113.7,,normal,2026-03-12T00:00:00Z,${
           link(1)
         }\r\n` +
-        `22222222-0000-4000-8000-000000000002,${rest},,ssh_session_end,,2026-03-12T08:00:00Z,,,"'=HYPERLINK(""http://x"",""y"")",2026-03-12T00:00:00Z,${
+        `22222222-0000-4000-8000-000000000002,${rest},,ssh_session_end,,2026-03-12T08:00:00Z,,,,"'=HYPERLINK(""http://x"",""y"")",2026-03-12T00:00:00Z,${
           link(2)
         }\r\n` +
-        `33333333-0000-4000-8000-000000000003,${rest},${USER},ssh_session_end,2026-03-12T06:45:00Z,2026-03-12T07:00:00Z,900,2001:db8::1,'-2+3,2026-03-12T00:00:00Z,${
+        `33333333-0000-4000-8000-000000000003,${rest},${USER},ssh_session_end,2026-03-12T06:45:00Z,2026-03-12T07:00:00Z,900,2001:db8::1,,'-2+3,2026-03-12T00:00:00Z,${
           link(3)
         }\r\n` +
-        `44444444-0000-4000-8000-000000000004,${rest},${USER},ssh_session_end,2026-03-12T05:45:00Z,2026-03-12T06:00:00Z,900,203.0.113.7,"a,b ""c""",2026-03-12T00:00:00Z,${
+        `44444444-0000-4000-8000-000000000004,${rest},${USER},ssh_session_end,2026-03-12T05:45:00Z,2026-03-12T06:00:00Z,900,203.0.113.7,,"a,b ""c""",2026-03-12T00:00:00Z,${
           link(4)
         }\r\n` +
-        `55555555-0000-4000-8000-000000000005,${rest},${USER},ssh_session_end,2026-03-12T04:45:00Z,2026-03-12T05:00:00Z,900,203.0.113.7,'@SUM(A1),2026-03-12T00:00:00Z,${
+        `55555555-0000-4000-8000-000000000005,${rest},${USER},ssh_session_end,2026-03-12T04:45:00Z,2026-03-12T05:00:00Z,900,203.0.113.7,,'@SUM(A1),2026-03-12T00:00:00Z,${
           link(5)
         }\r\n` +
-        `66666666-0000-4000-8000-000000000006,${rest},${USER},ssh_session_end,2026-03-12T03:45:00Z,2026-03-12T04:00:00Z,900,203.0.113.7,'\tx,2026-03-12T00:00:00Z,${
+        `66666666-0000-4000-8000-000000000006,${rest},${USER},ssh_session_end,2026-03-12T03:45:00Z,2026-03-12T04:00:00Z,900,203.0.113.7,,'\tx,2026-03-12T00:00:00Z,${
           link(6)
         }\r\n` +
-        `77777777-0000-4000-8000-000000000007,${rest},${USER},ssh_session_end,2026-03-12T02:45:00Z,2026-03-12T03:00:00Z,900,203.0.113.7,"line\r\nbreak",2026-03-12T00:00:00Z,${
+        `77777777-0000-4000-8000-000000000007,${rest},${USER},ssh_session_end,2026-03-12T02:45:00Z,2026-03-12T03:00:00Z,900,203.0.113.7,,"line\r\nbreak",2026-03-12T00:00:00Z,${
           link(7)
         }\r\n` +
-        `88888888-0000-4000-8000-000000000008,${rest},${USER},ssh_session_end,2026-03-12T00:00:00Z,,,203.0.113.7,'+1,2026-03-12T00:00:00Z,${
+        `88888888-0000-4000-8000-000000000008,${rest},${USER},ssh_session_end,2026-03-12T00:00:00Z,,,203.0.113.7,,'+1,2026-03-12T00:00:00Z,${
           link(8)
         }\r\n`;
       deepStrictEqual(await res.text(), expected);
@@ -127,16 +137,27 @@ Deno.test("export: byte-exact CSV and NDJSON of a fixed set", async (t) => {
       const text = await res.text();
       ok(
         text.startsWith(
-          `{"session_id":"11111111-0000-4000-8000-000000000001","tenant_id":"aaaaaaaa-0000-4000-8000-000000000001","device_id":"d1d1d1d1-0000-4000-8000-000000000001","user_id":"e1e1e1e1-0000-4000-8000-000000000001","action":"ssh_session_end","start_time":"2026-03-12T08:45:00Z","end_time":"2026-03-12T09:00:00Z","duration_seconds":900,"source_ip":"203.0.113.7","reason":"normal","recorded_at":"2026-03-12T00:00:00Z","chain_seq":1,"chain_hash":"${
-            chain.get(FIXED[0].sessionId)![1]
-          }"}\n`,
+          `{"session_id":"11111111-0000-4000-8000-000000000001","tenant_id":"aaaaaaaa-0000-4000-8000-000000000001","device_id":"d1d1d1d1-0000-4000-8000-000000000001","user_id":"e1e1e1e1-0000-4000-8000-000000000001","action":"ssh_session_end","start_time":"2026-03-12T08:45:00Z","end_time":"2026-03-12T09:00:00Z","duration_seconds":900,"source_ip":"203.0.113.7","source_port":null,"reason":"normal","recorded_at":"2026-03-12T00:00:00Z","anomalies":[],"stream_seq":${
+            chain.get(FIXED[0].sessionId)![0]
+          },"chain_version":2,"chain_seq":1,"chain_hash":"${
+            chain.get(FIXED[0].sessionId)![2]
+          }","corrects":null,"corrected_by":null}\n`,
         ),
       );
       deepStrictEqual(
         text,
         FIXED.map((r) => {
-          const [chain_seq, chain_hash] = chain.get(r.sessionId)!;
-          return JSON.stringify({ ...expectedItem(r), chain_seq, chain_hash }) + "\n";
+          const [stream_seq, chain_seq, chain_hash] = chain.get(r.sessionId)!;
+          const item = {
+            ...expectedItem(r),
+            stream_seq,
+            chain_version: 2,
+            chain_seq,
+            chain_hash,
+            corrects: null,
+            corrected_by: null,
+          };
+          return JSON.stringify(item) + "\n";
         }).join(""),
       );
       // exactly the list's items

@@ -7,9 +7,9 @@
  */
 import { sign } from "hono/jwt";
 import type { Hono } from "hono";
-import { createApp } from "../src/api/app.ts";
+import { type AppDeps, createApp } from "../src/api/app.ts";
 import { mintToken } from "../src/api/token.ts";
-import { loadConfig } from "../src/config.ts";
+import { type Config, loadConfig } from "../src/config.ts";
 import type { SessionEnd } from "../src/event.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -17,6 +17,7 @@ import { Readiness } from "../src/readiness.ts";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
+import { arriving } from "./store_fixture.ts";
 import type { IncomingSessionEnd } from "../src/store/session_end_sql.ts";
 
 /** The API secret of every test app. */
@@ -56,12 +57,26 @@ export interface TestApp {
   logLines: string[];
 }
 
-/** Builds the app; `env` overrides the test environment (API_JWT_SECRET = {@linkcode SECRET}). */
-export function makeApp(db: Database, env: Record<string, string | undefined> = {}): TestApp {
+/**
+ * Builds the app; `env` overrides the test environment (API_JWT_SECRET =
+ * {@linkcode SECRET}), `deps` the parts built from it (such as the token verifier).
+ */
+export function makeApp(
+  db: Database,
+  env: Record<string, string | undefined> = {},
+  deps: (config: Config) => Partial<AppDeps> = () => ({}),
+): TestApp {
   const logLines: string[] = [];
   const config = loadConfig({ API_JWT_SECRET: SECRET, ...env });
   const logger = createLogger("info", (line) => logLines.push(line));
-  const app = createApp({ config, db, readiness: new Readiness(), metrics: new Metrics(), logger });
+  const app = createApp({
+    config,
+    db,
+    readiness: new Readiness(),
+    metrics: new Metrics(),
+    logger,
+    ...deps(config),
+  });
   return { app, logLines };
 }
 
@@ -187,20 +202,24 @@ function toIncoming(row: FixtureRow, streamSeq: number): IncomingSessionEnd {
       ? null
       : Math.trunc((row.endTime - row.startTime) / 1000),
     sourceIp: row.sourceIp,
+    sourcePort: null,
     reason: row.reason,
+    anomalies: [],
   };
-  return { event, streamSeq, receivedAt: row.receivedAt };
+  return arriving(event, streamSeq, row.receivedAt);
 }
 
 let seq = 0;
 
-/** Stores rows through the ingest path's own batch writer. */
+/** Stores rows through the ingest path's own batch writer; returns them as it stored them. */
 export async function insertRows(
   db: Database,
   rows: FixtureRow[],
   recordedAt = BASE_TIME,
-): Promise<void> {
-  await storeBatch(db, rows.map((row) => toIncoming(row, ++seq)), [], recordedAt);
+): Promise<IncomingSessionEnd[]> {
+  const incoming = rows.map((row) => toIncoming(row, ++seq));
+  await storeBatch(db, incoming, [], recordedAt);
+  return incoming;
 }
 
 /** The item the API should answer for a fixture row (SPEC §4). */
@@ -219,22 +238,33 @@ export function expectedItem(row: FixtureRow, recordedAt = BASE_TIME) {
       ? null
       : Math.trunc((row.endTime - row.startTime) / 1000),
     source_ip: row.sourceIp,
+    source_port: null,
     reason: row.reason,
     recorded_at: iso(recordedAt),
+    anomalies: [],
   };
 }
 
 /**
- * An item without its chain fields (`chain_seq`, `chain_hash`), after
- * checking their shape: what {@linkcode expectedItem} describes.
+ * An item without its chain fields (`stream_seq`, `chain_version`,
+ * `chain_seq`, `chain_hash`, `corrects`, `corrected_by`), after checking
+ * their shape (a current, uncorrected version 2 row): what
+ * {@linkcode expectedItem} describes.
  */
 export function withoutChain(item: Record<string, unknown>): Record<string, unknown> {
-  const { chain_seq, chain_hash, ...rest } = item;
+  const { stream_seq, chain_version, chain_seq, chain_hash, corrects, corrected_by, ...rest } =
+    item;
   if (!(Number.isInteger(chain_seq) && (chain_seq as number) >= 1)) {
     throw new Error(`chain_seq is not a position: ${chain_seq}`);
   }
   if (!/^[0-9a-f]{64}$/.test(String(chain_hash))) {
     throw new Error(`chain_hash is not a SHA-256 hex: ${chain_hash}`);
+  }
+  if (!Number.isInteger(stream_seq) || chain_version !== 2) {
+    throw new Error(`stream_seq ${stream_seq}, chain_version ${chain_version}`);
+  }
+  if (corrects !== null || corrected_by !== null) {
+    throw new Error(`an uncorrected row: corrects ${corrects}, corrected_by ${corrected_by}`);
   }
   return rest;
 }

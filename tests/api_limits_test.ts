@@ -21,10 +21,11 @@ import {
   tenantToken,
 } from "./api_fixture.ts";
 import { bulkInsert, makeLiveApp } from "./api_live_fixture.ts";
-import { settles } from "./harness.ts";
+import { settles, waitFor } from "./harness.ts";
 import { FakeTimers } from "../src/testing/fake_timers.ts";
+import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import type { Metrics } from "../src/metrics.ts";
-import type { Database } from "../src/store/client.ts";
+import type { Database, RowSource } from "../src/store/client.ts";
 import { ShuttingDown } from "../src/shutdown.ts";
 
 const EXPORT = "/v1/session-ends/export?format=csv";
@@ -161,17 +162,38 @@ Deno.test("the rate limit per tenant answers 429 with the seconds left in its mi
     equal((await get(app, LIST, b)).status, 200, "another tenant has its own minute");
   }));
 
-/** Makes every heavy read an endless query, so that only its budget or a cut can end it. */
+const ENDLESS =
+  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) AS n FROM n";
+
+/**
+ * Makes every heavy read an endless query (single reads and those of a
+ * snapshot), so that only its budget or a cut can end it.
+ */
 function endlessHeavyReads(db: Database, onStart: () => void): void {
   const read = db.readInterruptible.bind(db);
   db.readInterruptible = (_stmt: InStatement, signal: AbortSignal) => {
-    const running = read(
-      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) AS n FROM n",
-      signal,
-    );
+    const running = read(ENDLESS, signal);
     onStart();
     return running;
   };
+  const snapshot = db.readSnapshot.bind(db);
+  db.readSnapshot = <T>(
+    work: (tx: RowSource) => Promise<T>,
+    signal: AbortSignal,
+    key?: string,
+  ) =>
+    snapshot(
+      (tx) =>
+        work({
+          execute: (_stmt) => {
+            const running = tx.execute(ENDLESS);
+            onStart();
+            return running;
+          },
+        }),
+      signal,
+      key,
+    );
 }
 
 Deno.test("a heavy query over its budget is interrupted and answered 503, counted by /metrics", () =>
@@ -190,6 +212,47 @@ Deno.test("a heavy query over its budget is interrupted and answered 503, counte
     }
     equal(rejected(metrics, "query_budget"), 3);
     equal(metrics.get("session_audit_http_requests_in_flight"), 0);
+  }));
+
+Deno.test("an integrity walk waiting on a copy that does not answer ends with its budget, or at shutdown", () =>
+  withRows(async (db) => {
+    const timers = new FakeTimers();
+    const cutoff = new AbortController();
+    const asked: string[] = [];
+    // NATS reachable but silent: every read of the copy waits forever.
+    const silent: CheckpointCopy = {
+      read: (tenantId) => {
+        asked.push(tenantId);
+        return new Promise(() => {});
+      },
+      tenants: () => {
+        asked.push("*");
+        return new Promise(() => {});
+      },
+    };
+    const { app, metrics } = makeLiveApp(db, {
+      timers,
+      cutoff: cutoff.signal,
+      checkpointCopy: silent,
+      env: { API_QUERY_BUDGET_MS: "2000" },
+    });
+    const a = await tenantToken(TENANT_A);
+    const walk = get(app, "/v1/integrity", a);
+    await waitFor("the walk to ask the copy", () => asked.length === 1);
+    timers.advance(2_000);
+    const res = await settles("the walk's answer", Promise.resolve(walk));
+    equal(res.status, 503);
+    equal((await res.json() as ErrorBodyJson).error.code, "query_budget_exceeded");
+    equal(rejected(metrics, "query_budget"), 1);
+
+    // Every tenant's walk asks the copy for its tenants first; shutdown's cut-off ends it.
+    const all = get(app, "/v1/integrity", await adminToken());
+    await waitFor("the walk to ask the copy for its tenants", () => asked.length === 2);
+    cutoff.abort(new ShuttingDown());
+    const cut = await settles("the cut walk's answer", Promise.resolve(all));
+    equal(cut.status, 503);
+    equal((await cut.json() as ErrorBodyJson).error.code, "shutting_down");
+    deepStrictEqual(asked, [TENANT_A, "*"]);
   }));
 
 Deno.test("an export cut after its first page by a database error or by shutdown ends abruptly", () =>

@@ -8,6 +8,7 @@
 import type { Hono } from "hono";
 import type { Timers } from "../src/clock.ts";
 import { createApp } from "../src/api/app.ts";
+import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -37,6 +38,8 @@ export interface LiveAppOptions {
   timers?: Timers;
   /** Cuts long responses, as the shutdown deadline does. */
   cutoff?: AbortSignal;
+  /** The checkpoints' independent copy that `/v1/integrity` compares. */
+  checkpointCopy?: CheckpointCopy;
 }
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */
@@ -56,6 +59,7 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
     feed: { pollMs: options.pollMs, heartbeatMs: options.heartbeatMs },
     timers: options.timers,
     cutoff: options.cutoff,
+    checkpointCopy: options.checkpointCopy,
   });
   return { app, stored, shutdown, metrics, logs };
 }

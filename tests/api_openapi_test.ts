@@ -11,6 +11,7 @@ import {
   StatsQuerySchema,
 } from "../src/api/query.ts";
 import { DOCS_CSP } from "../src/api/docs.ts";
+import { Validator } from "@seriousme/openapi-schema-validator";
 
 type Json = { [key: string]: unknown };
 
@@ -71,18 +72,47 @@ Deno.test("GET /openapi.json: OpenAPI 3.1 covering every route with its paramete
     const doc = await res.json() as Json;
     const paths = doc.paths as Record<string, Record<string, Json>>;
 
-    await t.step("openapi 3.1.x with info, paths and the bearer scheme", () => {
+    await t.step("openapi 3.1.x with info, paths and a bearer scheme per token mode", () => {
       match(String(doc.openapi), /^3\.1\.\d+$/);
       ok(typeof (doc.info as Json).title === "string");
       ok(typeof (doc.info as Json).version === "string");
-      const schemes = (doc.components as Json).securitySchemes as Json;
-      deepStrictEqual(schemes.bearer, {
-        type: "http",
-        scheme: "bearer",
-        bearerFormat: "JWT",
-        description: (schemes.bearer as Json).description,
-      });
+      const schemes = (doc.components as Json).securitySchemes as Record<string, Json>;
+      deepStrictEqual(Object.keys(schemes), [
+        "serviceToken",
+        "platformToken",
+        "identityProviderToken",
+      ]);
+      for (const [name, scheme] of Object.entries(schemes)) {
+        deepStrictEqual(scheme, {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description: scheme.description,
+        }, name);
+      }
+      match(String(schemes.serviceToken.description), /API_JWT_SECRET/);
+      match(String(schemes.platformToken.description), /type access.*refresh tokens are refused/);
+      match(
+        String(schemes.identityProviderToken.description),
+        /RS256, ES256 or EdDSA.*API_JWKS_URL/,
+      );
       checkRefs(doc, doc);
+    });
+
+    await t.step("the official OpenAPI 3.1 schema validates the document", async () => {
+      const validator = new Validator();
+      const result = await validator.validate(structuredClone(doc));
+      deepStrictEqual(result.errors, undefined);
+      deepStrictEqual([result.valid, validator.version], [true, "3.1"]);
+    });
+
+    await t.step("every operation has a unique operationId", () => {
+      const ids = Object.values(paths).flatMap((item) =>
+        Object.entries(item).filter(([m]) => METHODS.includes(m)).map(([, op]) => op.operationId)
+      );
+      for (const id of ids) match(String(id), /^[a-z][A-Za-z]+$/);
+      deepStrictEqual(new Set(ids).size, ids.length, `duplicates in ${ids}`);
+      deepStrictEqual(ids.length, 13);
     });
 
     await t.step("every route the app serves is in the document, and nothing else", () => {
@@ -151,16 +181,22 @@ Deno.test("GET /openapi.json: OpenAPI 3.1 covering every route with its paramete
       deepStrictEqual((one[0].schema as Json).format, "uuid");
     });
 
-    await t.step("every /v1 operation needs the bearer token; every answer is described", () => {
-      for (const [path, item] of Object.entries(paths)) {
-        for (const [method, op] of Object.entries(item)) {
-          if (path.startsWith("/v1/")) deepStrictEqual(op.security, [{ bearer: [] }], path);
-          const responses = op.responses as Json;
-          ok(Object.keys(responses).length > 0, `${method} ${path}`);
-          for (const status of Object.keys(responses)) match(status, /^[1-5]\d\d$/);
+    await t.step(
+      "/v1 operations take any token mode, public ones declare none; answers are described",
+      () => {
+        const anyToken = [{ serviceToken: [] }, { platformToken: [] }, {
+          identityProviderToken: [],
+        }];
+        for (const [path, item] of Object.entries(paths)) {
+          for (const [method, op] of Object.entries(item)) {
+            deepStrictEqual(op.security, path.startsWith("/v1/") ? anyToken : [], path);
+            const responses = op.responses as Json;
+            ok(Object.keys(responses).length > 0, `${method} ${path}`);
+            for (const status of Object.keys(responses)) match(status, /^[1-5]\d\d$/);
+          }
         }
-      }
-    });
+      },
+    );
 
     await t.step("component schemas are sane and match a real item", async () => {
       const schemas = (doc.components as Json).schemas as Json;
@@ -190,6 +226,9 @@ Deno.test("GET /docs: a self-contained page listing every path, no script, no CD
       ok(html.includes(`<span class="path">${path}</span>`), path);
     }
     ok(html.includes("group_by"));
+    for (const mode of ["serviceToken", "platformToken", "identityProviderToken"]) {
+      ok(html.includes(`<code>${mode}</code>`), mode);
+    }
     ok(!/<script/i.test(html), "no script");
     ok(!/(src|href)="(https?:)?\/\//i.test(html), "nothing fetched from elsewhere");
     // the API itself keeps the strict policy

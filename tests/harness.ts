@@ -303,6 +303,11 @@ export async function countRows(
   }
 }
 
+/** Rows plus dead letters: each message consumed is stored or quarantined, never neither. */
+export async function storedOrQuarantined(db: Client): Promise<number> {
+  return await countRows(db, "session_ends") + await countRows(db, "dead_letters");
+}
+
 /** The consumer's pending and ack-pending counts. */
 export async function consumerState(
   t: TestNats,
@@ -363,6 +368,39 @@ export async function startWorld(options: { stream?: boolean } = {}): Promise<Wo
       await nats.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       await Deno.remove(nats.dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** A backlog the service cannot store yet, from {@linkcode stallBacklog}. */
+export interface StalledBacklog {
+  /** How many session ends were published. */
+  readonly count: number;
+  /** Releases the write lock (idempotent). */
+  release(): Promise<void>;
+  /** Releases the write lock and waits until the whole backlog is stored. */
+  drain(): Promise<void>;
+}
+
+/**
+ * Publishes `count` session ends while another connection holds the write
+ * lock of the world's database (which has no session end yet): a backlog
+ * that the service receives but cannot store until released.
+ */
+export async function stallBacklog(world: World, count: number): Promise<StalledBacklog> {
+  const lock = await holdWriteLock(world.dbPath);
+  await publishAll(world.t.js, Array.from({ length: count }, () => ({ payload: sessionEnd() })));
+  return {
+    count,
+    release: () => lock.release(),
+    async drain() {
+      await lock.release();
+      await waitFor(
+        "the backlog stored",
+        async () => await countRows(world.db, "session_ends") === count,
+        60_000,
+        200,
+      );
     },
   };
 }

@@ -3,7 +3,7 @@
  * real libSQL file, with the service running as its own process.
  */
 import { AckPolicy } from "@nats-io/jetstream";
-import { equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import {
   consumerState,
   countRows,
@@ -112,58 +112,37 @@ Deno.test(
     await withWorld(async (world) => {
       await withService(world, async (service) => {
         const valid = sessionEnd();
-        const cases: Array<{ name: string; payload: string; reason: RegExp }> = [
-          { name: "not JSON", payload: "{not json", reason: /not JSON/ },
-          { name: "not an object", payload: "[1,2,3]", reason: /not a JSON object/ },
+        const cases: Array<{ name: string; payload: string; reason: RegExp; class: string }> = [
+          { name: "not JSON", payload: "{not json", reason: /not JSON/, class: "not_json" },
+          {
+            name: "not an object",
+            payload: "[1,2,3]",
+            reason: /not a JSON object/,
+            class: "not_object",
+          },
           {
             name: "over 64 KiB",
             payload: JSON.stringify({ ...valid, pad: "x".repeat(70_000) }),
             reason: /64|limit/,
+            class: "too_large",
           },
           {
             name: "missing tenant_id",
             payload: JSON.stringify({ ...valid, tenant_id: undefined }),
             reason: /tenant_id/,
+            class: "identity",
           },
           {
             name: "bad device_id",
             payload: JSON.stringify({ ...valid, device_id: "router-7" }),
             reason: /device_id/,
+            class: "identity",
           },
           {
             name: "bad session_id",
             payload: JSON.stringify({ ...valid, session_id: 42 }),
             reason: /session_id/,
-          },
-          {
-            name: "bad user_id",
-            payload: JSON.stringify({ ...valid, user_id: "bob" }),
-            reason: /user_id/,
-          },
-          {
-            name: "impossible start_time",
-            payload: JSON.stringify({ ...valid, start_time: "2026-02-30T00:00:00Z" }),
-            reason: /start_time/,
-          },
-          {
-            name: "bad end_time",
-            payload: JSON.stringify({ ...valid, end_time: "yesterday" }),
-            reason: /end_time/,
-          },
-          {
-            name: "bad source_ip",
-            payload: JSON.stringify({ ...valid, source_ip: "1.2.3.4:22" }),
-            reason: /source_ip/,
-          },
-          {
-            name: "non-string reason",
-            payload: JSON.stringify({ ...valid, reason: { x: 1 } }),
-            reason: /reason/,
-          },
-          {
-            name: "long reason",
-            payload: JSON.stringify({ ...valid, reason: "r".repeat(500) }),
-            reason: /reason/,
+            class: "identity",
           },
         ];
         await publishAll(
@@ -197,9 +176,130 @@ Deno.test(
           await service.metric("session_audit_events_total", 'outcome="quarantined"'),
           cases.length,
         );
+        for (const cls of ["not_json", "not_object", "too_large", "identity"]) {
+          equal(
+            await service.metric("session_audit_quarantined_total", `class="${cls}"`),
+            cases.filter((c) => c.class === cls).length,
+            cls,
+          );
+        }
       });
     });
   },
+);
+
+Deno.test(
+  "an event with a valid identity is always a row: unusable fields are kept as anomalies",
+  opts,
+  () =>
+    withWorld((world) =>
+      withService(world, async (service) => {
+        const cases: Array<{ changes: Record<string, unknown>; stored: Record<string, unknown> }> =
+          [
+            {
+              changes: { source_ip: "198.51.100.23:53122" },
+              stored: { source_ip: "198.51.100.23", source_port: 53122, anomalies: null },
+            },
+            {
+              changes: { source_ip: "[2001:DB8::7]:443" },
+              stored: { source_ip: "2001:db8::7", source_port: 443, anomalies: null },
+            },
+            {
+              changes: { source_ip: "unknown" },
+              stored: {
+                source_ip: null,
+                anomalies: [{ field: "source_ip", value: "unknown", problem: "not an IP address" }],
+              },
+            },
+            {
+              changes: { user_id: "bob", reason: "déconnecté" },
+              stored: {
+                user_id: null,
+                reason: "déconnecté",
+                anomalies: [{ field: "user_id", value: "bob", problem: "not a UUID" }],
+              },
+            },
+            {
+              changes: { start_time: "2026-02-30T00:00:00Z" },
+              stored: {
+                start_time: null,
+                duration_seconds: null,
+                anomalies: [
+                  {
+                    field: "start_time",
+                    value: "2026-02-30T00:00:00Z",
+                    problem: "not an RFC 3339 time",
+                  },
+                ],
+              },
+            },
+            {
+              changes: { reason: { x: 1 } },
+              stored: {
+                reason: null,
+                anomalies: [{
+                  field: "reason",
+                  value: '{"x":1}',
+                  problem: "not a string (object)",
+                }],
+              },
+            },
+            {
+              changes: { reason: "idle\ntimeout" },
+              stored: {
+                reason: null,
+                anomalies: [
+                  {
+                    field: "reason",
+                    value: "idle\ntimeout",
+                    problem: "contains a control character",
+                  },
+                ],
+              },
+            },
+            {
+              // A relay clock far ahead: kept, and flagged (CLOCK_SKEW_SECONDS=60 below).
+              changes: { start_time: "2099-01-01T00:00:00Z", end_time: "2099-01-01T00:15:00Z" },
+              stored: {
+                end_time: Date.parse("2099-01-01T00:15:00Z"),
+                duration_seconds: 900,
+                anomalies: [{
+                  field: "end_time",
+                  value: "2099-01-01T00:15:00Z",
+                  problem: "in the future: more than 60 s after the stream received the event",
+                }],
+              },
+            },
+          ];
+        const events = cases.map((c) => ({ ...sessionEnd(), ...c.changes }));
+        await publishAll(world.t.js, events.map((payload) => ({ payload })), 1);
+        await waitFor(
+          "every event a row",
+          async () => await countRows(world.db, "session_ends") === cases.length,
+        );
+        await settled(world);
+        equal(await countRows(world.db, "dead_letters"), 0, "nothing quarantined");
+        const rows = await storedRows(world.db);
+        for (const [i, c] of cases.entries()) {
+          const row = rows.get(events[i].session_id);
+          ok(row, JSON.stringify(c.changes));
+          const { anomalies, ...columns } = c.stored;
+          for (const [column, value] of Object.entries(columns)) {
+            deepStrictEqual(row[column], value, `${JSON.stringify(c.changes)}: ${column}`);
+          }
+          deepStrictEqual(
+            row.anomalies === null ? null : JSON.parse(String(row.anomalies)),
+            anomalies ?? null,
+            JSON.stringify(c.changes),
+          );
+        }
+        equal(await service.metric("session_audit_events_total", 'outcome="stored"'), cases.length);
+        equal(await service.metric("session_audit_events_total", 'outcome="quarantined"'), 0);
+        equal(await service.metric("session_audit_anomalies_total", 'field="reason"'), 2);
+        equal(await service.metric("session_audit_anomalies_total", 'field="source_ip"'), 1);
+        equal(await service.metric("session_audit_anomalies_total", 'field="end_time"'), 1);
+      }, { CLOCK_SKEW_SECONDS: "60" })
+    ),
 );
 
 Deno.test("other subjects of the stream are never consumed", opts, async () => {

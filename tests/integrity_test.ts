@@ -8,8 +8,8 @@ import { equal, match, ok } from "node:assert/strict";
 import { createClient } from "@libsql/client";
 import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
-import type { SessionEnd } from "../src/event.ts";
 import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
+import { type Keyring, keyringOf } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -19,6 +19,7 @@ import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
+import { arriving, tenantEvent } from "./store_fixture.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -29,21 +30,12 @@ const TENANTS = [
   "cccccccc-0000-4000-8000-00000000000c",
 ];
 
-function event(tenantId: string, n: number): SessionEnd {
-  return {
-    sessionId: crypto.randomUUID(),
-    tenantId,
-    deviceId: "dddddddd-0000-4000-8000-00000000000d",
-    userId: n % 3 ? "eeeeeeee-0000-4000-8000-00000000000e" : null,
-    startTime: Date.UTC(2026, 2, 12) + n * 1000,
-    endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
-    durationSeconds: 900,
-    sourceIp: "203.0.113.7",
-    reason: n % 5 ? "normal" : "idle_timeout",
-  };
-}
+const event = tenantEvent;
 
-/** A database with `perTenant` chained rows for each tenant, written in several batches. */
+/** When {@linkcode filledDb} stores its first batch; each later batch a minute after. */
+const FILLED_AT = Date.UTC(2026, 2, 12, 12);
+
+/** A database with `perTenant` chained rows for each tenant, written in batches of 50 a tenant. */
 async function filledDb(dir: string, perTenant: number): Promise<{ db: Database; path: string }> {
   const path = `${dir}/audit.db`;
   const db = await Database.open({ databaseUrl: `file:${path}` });
@@ -52,17 +44,25 @@ async function filledDb(dir: string, perTenant: number): Promise<{ db: Database;
     const rows = [];
     for (let i = 0; i < 50; i++) {
       for (const tenant of TENANTS) {
-        rows.push({ event: event(tenant, batch * 50 + i), streamSeq: rows.length, receivedAt: 0 });
+        rows.push(arriving(event(tenant, batch * 50 + i), rows.length));
       }
     }
-    await storeBatch(db, rows, []);
+    await storeBatch(db, rows, [], FILLED_AT + batch * 60_000);
   }
   return { db, path };
 }
 
-async function verifyCli(path: string, env: Record<string, string> = {}) {
+/** Runs `deno task verify --json` on `path` (`--export` in `flags` for an NDJSON export). */
+async function verifyCli(path: string, env: Record<string, string> = {}, flags: string[] = []) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../scripts/verify.ts", import.meta.url).pathname, "--json", path],
+    args: [
+      "run",
+      "-A",
+      new URL("../scripts/verify.ts", import.meta.url).pathname,
+      "--json",
+      ...flags,
+      path,
+    ],
     env,
     stdout: "piped",
     stderr: "piped",
@@ -71,7 +71,7 @@ async function verifyCli(path: string, env: Record<string, string> = {}) {
   return { code: out.code, report: stdout ? JSON.parse(stdout) : undefined, stdout };
 }
 
-function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) {
+function appOver(db: Database, keyring?: Keyring) {
   const config = loadConfig({ API_JWT_SECRET: SECRET });
   return createApp({
     config,
@@ -79,14 +79,16 @@ function appOver(db: Database, signer?: Awaited<ReturnType<typeof hmacSigner>>) 
     readiness: new Readiness(),
     metrics: new Metrics(),
     logger: createLogger("error"),
-    signer,
+    keyring,
   });
 }
 
 async function tamper(path: string, sql: string, args: (string | number)[] = []): Promise<void> {
   // A raw connection, as someone with file access would use.
   const raw = createClient({ url: `file:${path}` });
+  // and drops what would stop the edit: one row per chain position, one current version a session
   await raw.execute("DROP INDEX IF EXISTS session_ends_by_chain");
+  await raw.execute("DROP INDEX IF EXISTS session_ends_current");
   await raw.execute({ sql, args });
   raw.close();
 }
@@ -244,10 +246,11 @@ Deno.test(
   opts,
   async () => {
     await withFilled(async ({ db, path }) => {
-      const signer = await hmacSigner(SIGNING_KEY);
-      equal(await writePeriodicCheckpoints(db, signer), 3);
+      const signer = keyringOf(await hmacSigner(SIGNING_KEY));
+      equal((await writePeriodicCheckpoints(db, signer)).length, 3);
       // Rewrite: change row 10, then recompute every later hash so the chain alone is consistent.
-      const { canonicalRow, chainHash } = await import("../src/integrity/chain.ts");
+      const { canonicalRowV2 } = await import("../src/integrity/canonical.ts");
+      const { chainHash } = await import("../src/integrity/chain.ts");
       const { chainRowOf } = await import("../src/integrity/verify.ts");
       const raw = createClient({ url: `file:${path}` });
       await raw.execute({
@@ -261,7 +264,10 @@ Deno.test(
       let previous = String(rs.rows[8].chain_hash);
       for (const r of rs.rows.slice(9)) {
         const row = chainRowOf(r);
-        previous = chainHash(previous, canonicalRow({ ...row, chainSeq: row.chainSeq as number }));
+        previous = chainHash(
+          previous,
+          canonicalRowV2({ ...row, chainSeq: row.chainSeq as number }),
+        );
         await raw.execute({
           sql: "UPDATE session_ends SET chain_hash = ? WHERE session_id = ?",
           args: [previous, row.sessionId],
@@ -274,11 +280,7 @@ Deno.test(
       raw.close();
 
       const unsigned = await verifyCli(path);
-      equal(
-        unsigned.code,
-        0,
-        "without the key the rewrite is invisible: that is what signing is for",
-      );
+      equal(unsigned.code, 1, "the checkpoint's hash is compared even without the key");
       const signed = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(signed.code, 1);
       equal(signed.report.first_broken.tenant_id, TENANTS[2]);
@@ -288,15 +290,18 @@ Deno.test(
           .json();
       equal(body.ok, false);
 
-      // A forged checkpoint (re-signed with another key) is refused too.
+      // The checkpoints moved to the rewritten hashes: without the key nothing proves who wrote
+      // them; with it, their signatures no longer match.
       const forged = createClient({ url: `file:${path}` });
       await forged.execute({
         sql: "UPDATE chain_checkpoints SET hash = ? WHERE tenant_id = ?",
         args: [previous, TENANTS[2]],
       });
       forged.close();
+      equal((await verifyCli(path)).code, 0, "without a key an attacker rewrites checkpoints too");
       const again = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(again.code, 1);
+      equal(again.report.first_broken.problem, "forged");
     });
   },
 );
@@ -379,12 +384,12 @@ Deno.test(
 
 Deno.test("a retention purge followed by verification still passes", opts, async () => {
   await withFilled(async ({ db, path }) => {
-    const signer = await hmacSigner(SIGNING_KEY);
-    // Rows' end times are 2026-03-12 + n s + 15 min: the first 300 of each tenant are older.
-    const cutoff = Date.UTC(2026, 2, 12) + 300 * 1000 + 900_000;
-    const purged = await purgeWithCheckpoints(db, cutoff, { signer, chunkSize: 128 });
+    const keyring = keyringOf(await hmacSigner(SIGNING_KEY));
+    // Batches of 50 rows a tenant are stored a minute apart: the first six are older.
+    const cutoff = FILLED_AT + 6 * 60_000;
+    const purged = await purgeWithCheckpoints(db, cutoff, { keyring, chunkSize: 128 });
     equal(purged.deleted, 900);
-    equal(await writePeriodicCheckpoints(db, signer), 3);
+    equal((await writePeriodicCheckpoints(db, keyring)).length, 3);
     const cli = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
     equal(cli.code, 0, cli.stdout);
     equal(cli.report.rows_checked, 2100);
@@ -410,25 +415,7 @@ Deno.test("an NDJSON export verifies offline, and an edited export does not", op
     const text = await res.text();
     const dir = await Deno.makeTempDir();
     try {
-      const run = async (content: string) => {
-        await Deno.writeTextFile(`${dir}/export.ndjson`, content);
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            new URL("../scripts/verify.ts", import.meta.url).pathname,
-            "--json",
-            "--export",
-            `${dir}/export.ndjson`,
-          ],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        return {
-          code: out.code,
-          report: JSON.parse(new TextDecoder().decode(out.stdout) || "null"),
-        };
-      };
+      const run = (content: string) => verifyExportText(dir, content);
       const intact = await run(text);
       equal(intact.code, 0);
       equal(intact.report.rows_checked, 1000);
@@ -450,3 +437,132 @@ Deno.test("an NDJSON export verifies offline, and an edited export does not", op
     }
   });
 });
+
+/** Stores, for TENANTS[0], three sessions (`normal`), then an earlier event of each (`idle_timeout`). */
+async function withCorrections(db: Database): Promise<string[]> {
+  const sessions = [1, 2, 3].map((n) => event(TENANTS[0], 5_000 + n));
+  await storeBatch(
+    db,
+    sessions.map((e, i) => arriving({ ...e, reason: "normal" }, 20_000 + i)),
+    [],
+    FILLED_AT + DAY_MS,
+  );
+  await storeBatch(
+    db,
+    sessions.map((e, i) => arriving({ ...e, reason: "idle_timeout" }, 10_000 + i)),
+    [],
+    FILLED_AT + DAY_MS + 1_000,
+  );
+  return sessions.map((e) => e.sessionId);
+}
+
+const DAY_MS = 86_400_000;
+
+/** A copy of the database file (`VACUUM INTO`), for one tampering each. */
+async function copyOf(path: string, to: string): Promise<string> {
+  const raw = createClient({ url: `file:${path}` });
+  await raw.execute({ sql: "VACUUM INTO ?", args: [to] });
+  raw.close();
+  return to;
+}
+
+/** Runs `deno task verify --export` on `text`. */
+async function verifyExportText(dir: string, text: string) {
+  await Deno.writeTextFile(`${dir}/export.ndjson`, text);
+  return await verifyCli(`${dir}/export.ndjson`, {}, ["--export"]);
+}
+
+/** The three verdicts on one database file: `/v1/integrity`, `deno task verify` and its export's. */
+async function verdicts(path: string, dir: string) {
+  const db = await Database.open({ databaseUrl: `file:${path}` });
+  try {
+    const app = appOver(db);
+    const token = await tenantToken(TENANTS[0]);
+    const online = await (await get(app, "/v1/integrity", token)).json();
+    const cli = await verifyCli(path);
+    const exported = await (await get(app, "/v1/session-ends/export?format=ndjson", token)).text();
+    const offline = await verifyExportText(dir, exported);
+    return { online, cli, offline, exported };
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test(
+  "a chain with corrections verifies online, in a database file and in an export; tampering with a correction is found by each",
+  opts,
+  async (t) => {
+    await withFilled(async ({ db, path }) => {
+      const corrected = await withCorrections(db);
+      const dir = await Deno.makeTempDir({ prefix: "session-audit-corrections-" });
+      try {
+        await t.step(
+          "untouched: every verifier says ok, the export carries every version",
+          async () => {
+            const { online, cli, offline, exported } = await verdicts(path, dir);
+            equal(online.ok, true, JSON.stringify(online.first_broken));
+            equal(online.rows_checked, 56);
+            equal(cli.code, 0, cli.stdout);
+            equal(offline.code, 0, JSON.stringify(offline.report?.first_broken));
+            equal(offline.report.rows_checked, 56);
+            equal(offline.report.head, online.head);
+            const items = exported.trimEnd().split("\n").map((l) => JSON.parse(l));
+            const versions = items.filter((i) => corrected.includes(i.session_id));
+            equal(
+              versions.length,
+              6,
+              "each corrected session twice: the version replaced and its correction",
+            );
+            for (const item of versions) {
+              if (item.reason === "normal") {
+                ok(Number.isInteger(item.corrected_by), JSON.stringify(item));
+              } else equal(item.corrected_by, null);
+            }
+          },
+        );
+        const cases: Array<[string, string, string, RegExp]> = [
+          [
+            "a correction's content changed",
+            "UPDATE session_ends SET reason = 'normal' WHERE corrects IS NOT NULL AND session_id = ?",
+            "altered",
+            /chain hash/,
+          ],
+          [
+            "a corrected version's mark cleared (both versions shown as current)",
+            "UPDATE session_ends SET corrected_by = NULL WHERE corrected_by IS NOT NULL AND session_id = ?",
+            "altered",
+            /does not name it back/,
+          ],
+          [
+            "a correction deleted",
+            "DELETE FROM session_ends WHERE corrects IS NOT NULL AND session_id = ?",
+            "",
+            /./,
+          ],
+        ];
+        for (const [name, sql, problem, detail] of cases) {
+          await t.step(name, async () => {
+            const copy = await copyOf(path, `${dir}/${name.replaceAll(" ", "_").slice(0, 20)}.db`);
+            await tamper(copy, sql, [corrected[1]]);
+            const { online, cli, offline } = await verdicts(copy, dir);
+            for (
+              const [who, verdict] of [
+                ["/v1/integrity", online.first_broken],
+                ["deno task verify", cli.report.first_broken],
+                ["deno task verify --export", offline.report.first_broken],
+              ] as const
+            ) {
+              ok(verdict, `${who} did not see it`);
+              if (problem) {
+                equal(verdict.problem, problem, who);
+              }
+              match(String(verdict.detail), detail, who);
+            }
+          });
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }, 50);
+  },
+);

@@ -1,35 +1,25 @@
 /**
  * Consumer lag in /metrics: the age of the oldest unprocessed event is above
- * zero while a backlog waits and back to zero once it is drained.
+ * zero while a backlog waits and back to zero once it is drained; the
+ * backlog is measured against the stream's limits.
  */
-import { ok } from "node:assert/strict";
-import {
-  countRows,
-  holdWriteLock,
-  publishAll,
-  sessionEnd,
-  startService,
-  startWorld,
-  waitFor,
-  type WriteLock,
-} from "./harness.ts";
+import { equal, ok } from "node:assert/strict";
+import { stallBacklog, type StalledBacklog, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test(
-  "session_audit_oldest_unprocessed_age_seconds is > 0 while a backlog is pending and 0 once drained",
+  "the oldest unprocessed age and the backlog are > 0 while a backlog waits and 0 once drained",
   opts,
   async () => {
     const world = await startWorld();
     const service = await startService({ natsUrl: world.nats.wsUrl, databasePath: world.dbPath });
-    let lock: WriteLock | undefined;
+    let stalled: StalledBacklog | undefined;
     try {
       await waitFor("ready", async () => (await service.get("/readyz")).status === 200);
-      // Hold the write lock so the backlog cannot be stored yet.
-      lock = await holdWriteLock(world.dbPath);
-      const events = Array.from({ length: 200 }, () => ({ payload: sessionEnd() }));
       const publishedFrom = Date.now();
-      await publishAll(world.t.js, events);
+      const backlog = await stallBacklog(world, 200);
+      stalled = backlog;
       const age = await waitFor(
         "a positive age",
         async () => {
@@ -42,24 +32,34 @@ Deno.test(
       // In seconds, and the backlog's: no older than the time since it was published.
       const sincePublished = (Date.now() - publishedFrom) / 1000;
       ok(age <= sincePublished, `age ${age} s, published ${sincePublished} s ago`);
-      const backlog = await service.metric("session_audit_consumer_pending") +
+      const waiting = await service.metric("session_audit_consumer_pending") +
         await service.metric("session_audit_consumer_ack_pending");
-      ok(backlog > 0, `pending or ack-pending counted: ${backlog}`);
-      await lock.release();
+      ok(waiting > 0, `pending or ack-pending counted: ${waiting}`);
+      // Nothing stored yet and the stream holds only these events: all of it is the backlog.
       await waitFor(
-        "the backlog stored",
-        async () => await countRows(world.db, "session_ends") === events.length,
-        60_000,
-        200,
+        "the whole stream counted as backlog",
+        async () => await service.metric("session_audit_backlog_messages") === backlog.count,
+        20_000,
+        250,
       );
+      const streamBytes = await service.metric("session_audit_stream_bytes");
+      ok(streamBytes > backlog.count * 100, `stream bytes ${streamBytes}`);
+      equal(await service.metric("session_audit_backlog_bytes"), streamBytes);
+      equal(await service.metric("session_audit_stream_messages"), backlog.count);
+      equal(await service.metric("session_audit_stream_max_bytes"), 64 * 1024 * 1024);
+      equal(await service.metric("session_audit_stream_max_age_seconds"), 24 * 60 * 60);
+      equal(await service.metric("session_audit_stream_max_messages"), 0, "the poller sets none");
+      await backlog.drain();
       await waitFor(
-        "the age back to 0",
-        async () => await service.metric("session_audit_oldest_unprocessed_age_seconds") === 0,
+        "the age and the backlog back to 0",
+        async () =>
+          await service.metric("session_audit_oldest_unprocessed_age_seconds") === 0 &&
+          await service.metric("session_audit_backlog_messages") === 0,
         20_000,
         250,
       );
     } finally {
-      await lock?.release();
+      await stalled?.release();
       await service.stop("SIGTERM");
       await world.close();
     }

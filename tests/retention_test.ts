@@ -1,12 +1,15 @@
 /**
  * Retention: which rows a purge deletes and in what chunks (the store), the
  * purge checkpoint each chunk commits with its delete, and the runner's
- * schedule (`RETENTION_DAYS`, an injected clock and sleep).
+ * schedule (`RETENTION_DAYS`, an injected clock and sleep). A row's age is
+ * when it was stored (`recorded_at`), whatever its `end_time` says.
  */
 import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { BASE_TIME, type FixtureRow, insertRows, openTestDb, TENANT_A } from "./api_fixture.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
-import { checkpointText, readCheckpoints } from "../src/integrity/checkpoints.ts";
+import { checkpointText } from "../src/integrity/checkpoint_record.ts";
+import { readCheckpoints } from "../src/integrity/checkpoints.ts";
+import { keyringOf } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -58,24 +61,27 @@ async function withStore(fn: (db: Database) => Promise<void>): Promise<void> {
   }
 }
 
-/** Twelve rows expired 12 s to 1 s before the cutoff, then one kept. */
+/** Twelve rows stored 12 s to 1 s before the cutoff, then one kept. */
 async function twelveExpired(db: Database): Promise<void> {
-  const expired = Array.from({ length: 12 }, (_, i) => row(i + 1, CUTOFF - (12 - i) * 1000));
-  await insertRows(db, [...expired, row(100, CUTOFF + DAY)]);
+  for (let i = 0; i < 12; i++) {
+    await insertRows(db, [row(i + 1, CUTOFF - DAY)], CUTOFF - (12 - i) * 1000);
+  }
+  await insertRows(db, [row(100, CUTOFF - DAY)], CUTOFF + DAY);
 }
 
 Deno.test("retention purge boundaries", async (t) => {
-  await t.step("strictly older than the cutoff goes; exactly at the cutoff stays", async () => {
+  await t.step("stored strictly before the cutoff goes; stored exactly at it stays", async () => {
     await withStore(async (db) => {
-      // Chain positions 1-3 expired (1 ms too old, 10 days old, no end_time but recorded too early).
-      await insertRows(db, [row(4, CUTOFF - 10 * DAY), row(1, CUTOFF - 1)], BASE_TIME + DAY);
-      await insertRows(db, [row(5, null)], CUTOFF - 1);
-      // Kept: exactly at the cutoff, after it, recorded exactly at it.
-      await insertRows(db, [row(2, CUTOFF), row(3, CUTOFF + 1)], BASE_TIME + DAY);
-      await insertRows(db, [row(6, null)], CUTOFF);
-      // Expired, but stored after kept rows: the chain is only cut at its start, so it waits.
-      await insertRows(db, [row(8, CUTOFF - DAY)], BASE_TIME);
-      await insertRows(db, [row(7, CUTOFF + DAY)], BASE_TIME);
+      // Chain positions 1-3 expired: stored 10 days and 1 ms before the cutoff.
+      await insertRows(db, [row(4, CUTOFF + DAY), row(1, null)], CUTOFF - 10 * DAY);
+      await insertRows(db, [row(5, CUTOFF - DAY)], CUTOFF - 1);
+      // Kept: stored exactly at the cutoff, and after it (whatever their end_time).
+      await insertRows(db, [row(2, CUTOFF - 10 * DAY), row(3, null)], CUTOFF);
+      await insertRows(db, [row(6, CUTOFF - DAY)], CUTOFF + 1);
+      // Stored before the cutoff by a worker whose clock is behind, after kept rows: the chain
+      // is only cut at its start, so it waits.
+      await insertRows(db, [row(8, CUTOFF - DAY)], CUTOFF - DAY);
+      await insertRows(db, [row(7, CUTOFF - DAY)], CUTOFF + DAY);
       const result = await purgeWithCheckpoints(db, CUTOFF);
       equal(result.deleted, 3);
       equal(result.maxRetentionTime, CUTOFF - 1);
@@ -87,23 +93,38 @@ Deno.test("retention purge boundaries", async (t) => {
     });
   });
 
-  await t.step("a late row (old end_time, recorded now) is judged by its end_time", async () => {
+  await t.step("a tenant with a row dated 2099 is purged all the same", async () => {
     await withStore(async (db) => {
-      await insertRows(db, [row(1, CUTOFF - DAY), row(2, CUTOFF + DAY)], CUTOFF + 5 * DAY);
-      await purgeWithCheckpoints(db, CUTOFF);
-      deepStrictEqual(await remaining(db), [row(2, 0).sessionId]);
+      // One relay's clock wrote 2099 into the tenant's first row; every row was stored long ago.
+      await insertRows(db, [row(1, Date.UTC(2099, 0, 1)), row(2, CUTOFF - DAY)], CUTOFF - 30 * DAY);
+      await insertRows(db, [row(3, Date.UTC(2099, 0, 1))], CUTOFF - 20 * DAY);
+      await insertRows(db, [row(4, CUTOFF - DAY)], CUTOFF + DAY);
+      const result = await purgeWithCheckpoints(db, CUTOFF);
+      equal(result.deleted, 3);
+      deepStrictEqual(await remaining(db), [row(4, 0).sessionId]);
     });
   });
+
+  await t.step(
+    "a late row (an old end_time, stored now) is kept until it is old itself",
+    async () => {
+      await withStore(async (db) => {
+        await insertRows(db, [row(1, CUTOFF - 400 * DAY), row(2, CUTOFF - DAY)], CUTOFF + 5 * DAY);
+        equal((await purgeWithCheckpoints(db, CUTOFF)).deleted, 0);
+        deepStrictEqual(await remaining(db), [row(1, 0).sessionId, row(2, 0).sessionId]);
+      });
+    },
+  );
 
   await t.step(
     "the newest-stored row survives until a newer row exists (ids never reused)",
     async () => {
       await withStore(async (db) => {
-        await insertRows(db, [row(1, CUTOFF - DAY), row(2, CUTOFF - DAY)]);
+        await insertRows(db, [row(1, CUTOFF - DAY), row(2, CUTOFF - DAY)], CUTOFF - DAY);
         const first = await purgeWithCheckpoints(db, CUTOFF);
         equal(first.deleted, 1);
         deepStrictEqual(await remaining(db), [row(2, 0).sessionId]);
-        await insertRows(db, [row(3, CUTOFF + DAY)]);
+        await insertRows(db, [row(3, CUTOFF + DAY)], CUTOFF + DAY);
         await purgeWithCheckpoints(db, CUTOFF);
         deepStrictEqual(await remaining(db), [row(3, 0).sessionId]);
         const ids = await db.execute("SELECT id FROM session_ends");
@@ -222,14 +243,13 @@ Deno.test("each chunk's cut is recorded in the chunk's own transaction", async (
         await twelveExpired(db);
         const signer = await hmacSigner("retention-test-signing-key-0123456789");
         const stamp = BASE_TIME + 42;
-        await purgeWithCheckpoints(db, CUTOFF, { signer, now: () => stamp });
+        await purgeWithCheckpoints(db, CUTOFF, { keyring: keyringOf(signer), now: () => stamp });
         const [checkpoint, ...more] = await purgeCheckpoints(db);
         equal(more.length, 0);
-        deepStrictEqual([checkpoint.seq, checkpoint.createdAt, checkpoint.algorithm], [
-          12,
-          stamp,
-          "hmac-sha256",
-        ]);
+        deepStrictEqual(
+          [checkpoint.seq, checkpoint.createdAt, checkpoint.algorithm, checkpoint.keyId],
+          [12, stamp, "hmac-sha256", signer.keyId],
+        );
         ok(await signer.verify(checkpointText(checkpoint), checkpoint.signature));
       });
     },
@@ -256,11 +276,9 @@ Deno.test("retention runner: RETENTION_DAYS, 0 keeps forever, counted in /metric
   await t.step("one purge deletes what is older than the days, logged and counted", async () => {
     await withStore(async (db) => {
       const now = BASE_TIME + 30 * DAY;
-      await insertRows(db, [
-        row(1, now - 31 * DAY),
-        row(2, now - 29 * DAY),
-        row(3, now),
-      ]);
+      await insertRows(db, [row(1, now)], now - 31 * DAY);
+      await insertRows(db, [row(2, now)], now - 29 * DAY);
+      await insertRows(db, [row(3, now)], now);
       const lines: string[] = [];
       const metrics = new Metrics();
       const deps = {
@@ -287,7 +305,8 @@ Deno.test("retention runner: RETENTION_DAYS, 0 keeps forever, counted in /metric
     "the runner waits the first delay, then purges once per interval until stopped",
     async () => {
       await withStore(async (db) => {
-        await insertRows(db, [row(1, BASE_TIME - 400 * DAY), row(2, BASE_TIME)]);
+        await insertRows(db, [row(1, BASE_TIME)], BASE_TIME - 400 * DAY);
+        await insertRows(db, [row(2, BASE_TIME)], BASE_TIME);
         const metrics = new Metrics();
         const stop = new AbortController();
         // Each wait: how long, and what had been purged by then; the third one stops the runner.

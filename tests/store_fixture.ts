@@ -8,7 +8,8 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import type { Row } from "@libsql/client";
 import type { SessionEnd } from "../src/event.ts";
-import { canonicalRow, chainHash, GENESIS_HASH } from "../src/integrity/chain.ts";
+import { canonicalRowV2 } from "../src/integrity/canonical.ts";
+import { chainHash, GENESIS_HASH } from "../src/integrity/chain.ts";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { listSessionEndsSql } from "../src/store/queries.ts";
@@ -32,27 +33,58 @@ export function sessionId(n: number): string {
   return `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
 }
 
+/** `event` as the message at `streamSeq` delivered it (subject and payload made up from it). */
+export function arriving(event: SessionEnd, streamSeq: number, receivedAt = 0): IncomingSessionEnd {
+  return {
+    event,
+    stream: "DEVICE_EVENTS",
+    streamSeq,
+    subject: `audit.session.end.${event.sessionId}`,
+    payload: new TextEncoder().encode(JSON.stringify({ session_id: event.sessionId })),
+    receivedAt,
+  };
+}
+
 /** Session `n` of {@linkcode TENANT} on {@linkcode DEVICE}, with `changes`, at stream sequence `streamSeq`. */
 export function incoming(
   n: number,
   changes: Partial<SessionEnd> = {},
   streamSeq = n + 1,
 ): IncomingSessionEnd {
+  const event: SessionEnd = {
+    sessionId: sessionId(n),
+    tenantId: TENANT,
+    deviceId: DEVICE,
+    userId: null,
+    startTime: START,
+    endTime: START + 900_000,
+    durationSeconds: 900,
+    sourceIp: "203.0.113.7",
+    sourcePort: null,
+    reason: "normal",
+    anomalies: [],
+    ...changes,
+  };
+  return arriving(event, streamSeq, START + 901_000);
+}
+
+/**
+ * Session `n` of `tenantId`, varied by `n`: a user on two in three, a port on
+ * odd ones, `idle_timeout` every fifth, an anomaly every seventh.
+ */
+export function tenantEvent(tenantId: string, n: number): SessionEnd {
   return {
-    event: {
-      sessionId: sessionId(n),
-      tenantId: TENANT,
-      deviceId: DEVICE,
-      userId: null,
-      startTime: START,
-      endTime: START + 900_000,
-      durationSeconds: 900,
-      sourceIp: "203.0.113.7",
-      reason: "normal",
-      ...changes,
-    },
-    streamSeq,
-    receivedAt: START + 901_000,
+    sessionId: crypto.randomUUID(),
+    tenantId,
+    deviceId: "dddddddd-0000-4000-8000-00000000000d",
+    userId: n % 3 ? "eeeeeeee-0000-4000-8000-00000000000e" : null,
+    startTime: Date.UTC(2026, 2, 12) + n * 1000,
+    endTime: Date.UTC(2026, 2, 12) + n * 1000 + 900_000,
+    durationSeconds: 900,
+    sourceIp: "203.0.113.7",
+    sourcePort: n % 2 ? 50_000 + n : null,
+    reason: n % 5 ? "normal" : "idle_timeout",
+    anomalies: n % 7 ? [] : [{ field: "user_id", value: "nobody", problem: "not a UUID" }],
   };
 }
 
@@ -126,9 +158,12 @@ export async function assertChain(
 ): Promise<void> {
   const expected: Array<[string, number, string]> = [];
   let previous = GENESIS_HASH;
-  for (const [{ event }, recordedAt] of links) {
+  for (const [{ event, streamSeq }, recordedAt] of links) {
     const seq = expected.length + 1;
-    previous = chainHash(previous, canonicalRow({ ...event, chainSeq: seq, recordedAt }));
+    previous = chainHash(
+      previous,
+      canonicalRowV2({ ...event, chainSeq: seq, recordedAt, streamSeq, corrects: null }),
+    );
     expected.push([event.sessionId, seq, previous]);
   }
   const rs = await db.execute({

@@ -1,11 +1,13 @@
 /**
- * The access log: one JSON line per HTTP request, carrying its request id.
+ * The access log: one JSON line per HTTP request, carrying its request id
+ * and, for an authenticated request, the token's subject (`sub`).
  *
  * @module
  */
 import type { MiddlewareHandler } from "hono";
 import type { RequestIdVariables } from "hono/request-id";
 import type { Logger } from "../log.ts";
+import type { AuthScope } from "./claims.ts";
 
 /** Options of {@linkcode accessLog}. */
 export interface AccessLogOptions {
@@ -20,12 +22,13 @@ export interface AccessLogOptions {
 }
 
 /**
- * Middleware that logs method, path, status, duration and request id once
- * the response is ready. Query strings and headers are not logged.
+ * Middleware that logs method, path, status, duration, request id and the
+ * token's `sub` (when it has one) once the response is ready. Query strings
+ * and headers are not logged.
  */
 export function accessLog(
   options: AccessLogOptions,
-): MiddlewareHandler<{ Variables: RequestIdVariables }> {
+): MiddlewareHandler<{ Variables: RequestIdVariables & { auth?: AuthScope } }> {
   const quiet = new Set(options.quietPaths ?? ["/healthz", "/readyz", "/metrics"]);
   return async function accessLogLine(c, next) {
     const started = performance.now();
@@ -37,6 +40,7 @@ export function accessLog(
       path: c.req.path,
       status: c.res.status,
       duration_ms: Math.round((performance.now() - started) * 10) / 10,
+      sub: c.get("auth")?.subject,
     });
   };
 }

@@ -13,13 +13,16 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
-import type { CheckpointSigner } from "../integrity/signing.ts";
+import type { Keyring } from "../integrity/keyring.ts";
+import type { CheckpointCopy } from "../integrity/verify.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { accessLog } from "./access_log.ts";
 import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
+import { requestMetrics } from "./request_metrics.ts";
+import { startTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
 import { v1Routes } from "./v1.ts";
 
 /** What the HTTP application needs from the rest of the process. */
@@ -40,13 +43,21 @@ export interface AppDeps {
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
-  signer?: CheckpointSigner;
+  keyring?: Keyring;
+  /** The independent copy of the checkpoints, compared by `/v1/integrity` when it can be read. */
+  checkpointCopy?: CheckpointCopy;
+  /** Verifies bearer tokens (default: built from the configuration). */
+  tokens?: TokenVerifier;
 }
 
 /** Builds the Hono application. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  app.use(requestId(), accessLog({ logger: deps.logger }));
+  app.use(
+    requestMetrics({ metrics: deps.metrics }),
+    requestId(),
+    accessLog({ logger: deps.logger }),
+  );
   // Before secureHeaders, so the docs page's policy (inline styles) is the one kept.
   app.use("/docs", docsContentSecurityPolicy());
   app.use(
@@ -75,9 +86,18 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", docsRoutes());
   // An ingest-only worker serves the operational routes, not the read API.
   if (deps.config.role !== "ingest") {
+    const tokens = deps.tokens ?? startTokenVerifier(deps.config, deps.logger);
+    const { apiAuth } = deps.config;
     app.route(
       "/v1",
-      v1Routes({ ...deps, secret: deps.config.apiJwtSecret, limits: deps.config.limits }),
+      v1Routes({
+        ...deps,
+        secret: apiAuth.cursorSecret,
+        tokens,
+        claims: apiAuth,
+        skewMs: deps.config.clockSkewSeconds * 1000,
+        limits: deps.config.limits,
+      }),
     );
   }
   return app;

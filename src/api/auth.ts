@@ -1,18 +1,16 @@
 /**
- * Bearer-token authentication of the read API: an HS256 JWT whose claims
- * become the request's {@linkcode AuthScope}, a typed context variable.
+ * Bearer-token authentication of the read API: a JWT verified by the
+ * configured key sources whose claims become the request's
+ * {@linkcode AuthScope}, a typed context variable.
  *
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { verify } from "hono/jwt";
-import * as v from "valibot";
+import { type AuthScope, type ClaimPolicy, decideAccess, SERVICE_POLICY } from "./claims.ts";
 import { apiError } from "./errors.ts";
+import { SECRET_ALGORITHM, type TokenVerifier } from "./token_verifier.ts";
 
-/** Who is asking: one tenant, or an administrator who reads every tenant. */
-export type AuthScope =
-  | { kind: "tenant"; tenantId: string }
-  | { kind: "admin" };
+export type { AuthScope };
 
 /** Hono environment of routes behind {@linkcode bearerJwt}. */
 export interface AuthEnv {
@@ -21,8 +19,10 @@ export interface AuthEnv {
 
 /** Options of {@linkcode bearerJwt}. */
 export interface BearerJwtOptions {
-  /** The HS256 secret; without one every request is refused with 401. */
-  secret: string | undefined;
+  /** Verifies tokens; one that accepts nothing refuses every request with 401. */
+  tokens: TokenVerifier;
+  /** Which roles read every tenant and which may read at all. */
+  claims: ClaimPolicy;
   /**
    * The realm named in `WWW-Authenticate`.
    * @default "session-audit"
@@ -30,33 +30,25 @@ export interface BearerJwtOptions {
   realm?: string;
 }
 
-/** The only accepted signature algorithm. */
-export const JWT_ALGORITHM = "HS256";
+/** The algorithm of this service's own tokens (`deno task token`). */
+export const JWT_ALGORITHM = SECRET_ALGORITHM;
 
-const TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** Longest `Authorization` header read: a longer one is refused before any parsing. */
+export const MAX_AUTHORIZATION_LENGTH = 8192;
 
-const Claims = v.object({
-  exp: v.number("the token has no exp claim"),
-  tenant_id: v.optional(v.pipe(v.string(), v.uuid(), v.toLowerCase())),
-  role: v.optional(v.unknown()),
-});
+const BEARER = /^Bearer +(\S+) *$/i;
 
 function quote(text: string): string {
   return `"${text.replace(/["\\]/g, "")}"`;
 }
 
 /**
- * Turns verified JWT claims into a scope: `role: "admin"` reads every tenant,
- * a UUID `tenant_id` reads that tenant, anything else reads nothing.
+ * Turns the claims of a service token into a scope: `role: "admin"` reads
+ * every tenant, a UUID `tenant_id` reads that tenant, anything else reads nothing.
  */
 export function scopeFromClaims(claims: unknown): AuthScope | undefined {
-  const result = v.safeParse(Claims, claims);
-  if (!result.success) return undefined;
-  if (result.output.role === "admin") return { kind: "admin" };
-  if (result.output.tenant_id) {
-    return { kind: "tenant", tenantId: result.output.tenant_id };
-  }
-  return undefined;
+  const decision = decideAccess(claims, SERVICE_POLICY);
+  return decision.ok ? decision.scope : undefined;
 }
 
 /**
@@ -73,56 +65,48 @@ export function adminOnly(
 }
 
 /**
- * Middleware that accepts `Authorization: Bearer <JWT>` signed with HS256
- * (`exp` required, `nbf` honoured) and sets the `auth` context variable.
- * Refuses with 401 and `WWW-Authenticate` when the token is missing or bad
- * (or no secret is configured), with 403 when a valid token grants nothing.
+ * Middleware that accepts `Authorization: Bearer <JWT>` (`exp` required,
+ * `nbf` and `iat` honoured within the leeway) and sets the `auth` context
+ * variable. Refuses with 401 and `WWW-Authenticate` when the token is
+ * missing, too long, bad or not an access token (or no key source is
+ * configured), with 403 when a valid token grants nothing.
  */
-export function bearerJwt(
-  options: BearerJwtOptions,
-): MiddlewareHandler<AuthEnv> {
+export function bearerJwt(options: BearerJwtOptions): MiddlewareHandler<AuthEnv> {
+  const { tokens, claims: policy } = options;
   const realm = options.realm ?? "session-audit";
   const challenge = (error: string, description: string) =>
     `Bearer realm=${quote(realm)}, error=${quote(error)}, error_description=${quote(description)}`;
-  const unauthorized = (description: string) =>
-    apiError(401, "unauthorized", description, {
-      headers: { "WWW-Authenticate": challenge("invalid_token", description) },
-    });
+  const refuse = (status: 401 | 403, description: string) =>
+    status === 401
+      ? apiError(401, "unauthorized", description, {
+        headers: { "WWW-Authenticate": challenge("invalid_token", description) },
+      })
+      : apiError(403, "forbidden", description, {
+        headers: { "WWW-Authenticate": challenge("insufficient_scope", description) },
+      });
 
   return async function bearerJwtAuth(c, next) {
-    const secret = options.secret;
-    if (secret === undefined) {
-      throw unauthorized(
-        "API_JWT_SECRET is not configured: the read API accepts no token",
+    if (!tokens.acceptsAny) {
+      throw refuse(
+        401,
+        "API_JWT_SECRET is not configured (nor API_JWKS_URL): the read API accepts no token",
       );
     }
     const header = c.req.header("Authorization");
-    if (header === undefined) throw unauthorized("no bearer token");
-    const match = /^Bearer +(\S+) *$/i.exec(header);
-    if (!match || !TOKEN.test(match[1])) {
-      throw unauthorized("the Authorization header is not a bearer JWT");
-    }
-    let claims: unknown;
-    try {
-      claims = await verify(match[1], secret, { alg: JWT_ALGORITHM });
-    } catch {
-      throw unauthorized(
-        "the token is invalid, expired, not yet valid or not signed with HS256",
+    if (header === undefined) throw refuse(401, "no bearer token");
+    if (header.length > MAX_AUTHORIZATION_LENGTH) {
+      throw refuse(
+        401,
+        `the Authorization header is longer than ${MAX_AUTHORIZATION_LENGTH} characters`,
       );
     }
-    if (typeof claims !== "object" || claims === null || !("exp" in claims)) {
-      throw unauthorized("the token has no exp claim");
-    }
-    const scope = scopeFromClaims(claims);
-    if (!scope) {
-      const description = "the token carries neither a tenant_id nor the admin role";
-      throw apiError(403, "forbidden", description, {
-        headers: {
-          "WWW-Authenticate": challenge("insufficient_scope", description),
-        },
-      });
-    }
-    c.set("auth", scope);
+    const match = BEARER.exec(header);
+    if (!match) throw refuse(401, "the Authorization header is not a bearer JWT");
+    const verified = await tokens.verify(match[1]);
+    if (!verified.ok) throw refuse(401, verified.reason);
+    const decision = decideAccess(verified.claims, policy);
+    if (!decision.ok) throw refuse(decision.status, decision.reason);
+    c.set("auth", decision.scope);
     await next();
   };
 }

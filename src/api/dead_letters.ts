@@ -12,6 +12,7 @@ import {
   type DeadLetterRow,
   listDeadLettersSql,
   replayDeadLetter,
+  type ReplayKind,
   toDeadLetter,
 } from "../store/dead_letters.ts";
 import { getSessionEndSql, type SessionEndItem, toItem } from "../store/queries.ts";
@@ -37,7 +38,7 @@ export interface DeadLetterItem {
   received_at: string;
   quarantined_at: string;
   replayed_at: string | null;
-  replay_outcome: "stored" | "duplicate" | null;
+  replay_outcome: ReplayKind | null;
 }
 
 /** The dead-letter list answer. */
@@ -46,9 +47,9 @@ export interface DeadLetterPage {
   next_cursor: string | null;
 }
 
-/** A successful replay. */
+/** A successful replay: the row it stored or corrected, or the session it duplicated. */
 export type ReplayAnswer =
-  | { status: "stored"; item: SessionEndItem }
+  | { status: "stored" | "corrected"; item: SessionEndItem }
   | { status: "duplicate"; session_id: string };
 
 /** What the cursor of the dead-letter list is bound to. */
@@ -100,13 +101,17 @@ export interface DeadLetterRoutesOptions {
   cursors: PositionTokenCodec;
   /** Told when a replay stores a row, so live feeds push it at once. */
   stored?: StoredSignal;
+  /** `CLOCK_SKEW_SECONDS` in ms, as ingest decodes with. */
+  skewMs?: number;
 }
 
 /**
  * `GET /` and `POST /{id}/replay` (a positive integer: other segments are
  * left to the routes mounted beside it), relative to where they are mounted.
  */
-export function deadLetterRoutes({ db, cursors, stored }: DeadLetterRoutesOptions): Hono<AuthEnv> {
+export function deadLetterRoutes(
+  { db, cursors, stored, skewMs }: DeadLetterRoutesOptions,
+): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
 
   app.get("/", deadLettersAdminOnly, async (c) => {
@@ -130,7 +135,7 @@ export function deadLetterRoutes({ db, cursors, stored }: DeadLetterRoutesOption
   app.post(`/${DEAD_LETTER_ID_PARAM}/replay`, deadLettersAdminOnly, async (c) => {
     valid(parseQuery(EmptyQuerySchema, searchParams(c)));
     // The route's pattern admits only positive integers of at most 15 digits.
-    const outcome = await replayDeadLetter(db, Number(c.req.param("id")));
+    const outcome = await replayDeadLetter(db, Number(c.req.param("id")), Date.now(), skewMs);
     switch (outcome.kind) {
       case "not_found":
         throw notFound("no dead letter with this id");
@@ -148,10 +153,11 @@ export function deadLetterRoutes({ db, cursors, stored }: DeadLetterRoutesOption
         const answer: ReplayAnswer = { status: "duplicate", session_id: outcome.sessionId };
         return c.json(answer, 200);
       }
-      case "stored": {
+      case "stored":
+      case "corrected": {
         stored?.notify();
         const rs = await db.execute(getSessionEndSql(outcome.sessionId));
-        const answer: ReplayAnswer = { status: "stored", item: toItem(rs.rows[0]) };
+        const answer: ReplayAnswer = { status: outcome.kind, item: toItem(rs.rows[0]) };
         return c.json(answer, 200);
       }
     }

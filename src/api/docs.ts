@@ -80,6 +80,13 @@ export function renderDocs(doc: JsonObject): string {
   const operations = Object.entries(paths).flatMap(([path, item]) =>
     Object.entries(item).map(([method, op]) => renderOperation(path, method, op))
   ).join("\n");
+  const tokenModes = Object.entries(
+    ((doc.components as JsonObject).securitySchemes ?? {}) as Record<string, JsonObject>,
+  ).map(([name, scheme]) =>
+    `<tr><td><code>${escapeHtml(name)}</code></td><td>${
+      escapeHtml(String(scheme.description ?? ""))
+    }</td></tr>`
+  ).join("");
   const schemas = Object.entries(
     ((doc.components as JsonObject).schemas ?? {}) as Record<string, JsonObject>,
   ).map(([name, schema]) =>
@@ -94,6 +101,8 @@ export function renderDocs(doc: JsonObject): string {
 <p>OpenAPI ${escapeHtml(String(doc.openapi))}, version ${escapeHtml(String(info.version))}. ${
     escapeHtml(String(info.description ?? ""))
   } The machine-readable document is <a href="/openapi.json">/openapi.json</a>.</p>
+<h2>Bearer tokens</h2>
+<table><tr><th>mode</th><th>what it is</th></tr>${tokenModes}</table>
 ${operations}
 <h2>Schemas</h2>
 ${schemas}

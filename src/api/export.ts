@@ -46,10 +46,16 @@ export const CSV_COLUMNS = [
   "end_time",
   "duration_seconds",
   "source_ip",
+  "source_port",
   "reason",
   "recorded_at",
+  "anomalies",
+  "stream_seq",
+  "chain_version",
   "chain_seq",
   "chain_hash",
+  "corrects",
+  "corrected_by",
 ] as const satisfies readonly (keyof SessionEndItem)[];
 
 const CONTENT_TYPES: Record<ExportFormat, string> = {
@@ -57,9 +63,17 @@ const CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: "application/x-ndjson; charset=utf-8",
 };
 
+/** A field of `item` as a CSV cell: anomalies as their JSON text (empty when none). */
+function csvValue(item: SessionEndItem, column: typeof CSV_COLUMNS[number]) {
+  if (column !== "anomalies") return item[column];
+  return item.anomalies.length === 0 ? null : JSON.stringify(item.anomalies);
+}
+
 function encodeItems(items: SessionEndItem[], format: ExportFormat): string {
   if (format === "ndjson") return items.map((item) => JSON.stringify(item) + "\n").join("");
-  return items.map((item) => csvRecord(CSV_COLUMNS.map((column) => item[column]))).join("");
+  return items.map((item) => csvRecord(CSV_COLUMNS.map((column) => csvValue(item, column)))).join(
+    "",
+  );
 }
 
 /** Reads the export's pages in list order, one keyset query each. */
@@ -184,7 +198,8 @@ export function exportRoutes(
   const app = new Hono<AuthEnv>();
   app.get("/export", async (c) => {
     const query = valid(parseExportQuery(searchParams(c)));
-    const filter = listFilter(c.get("auth"), query);
+    // The whole record: corrected versions too, each marked with the correction that replaced it.
+    const filter = { ...listFilter(c.get("auth"), query), allVersions: true };
     const name = `session-ends-${filter.tenantId ?? "all"}-${
       fileTimestamp(new Date())
     }.${query.format}`;

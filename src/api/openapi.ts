@@ -104,16 +104,51 @@ const V1_ERRORS = {
   "403": errorRef("Forbidden"),
 };
 
-function v1Get(summary: string, parameters: JsonObject[], ok: JsonObject, extra = {}): JsonObject {
+/** Every `/v1` operation takes any of the accepted bearer tokens. */
+const V1_SECURITY = [{ serviceToken: [] }, { platformToken: [] }, { identityProviderToken: [] }];
+
+function v1Get(
+  operationId: string,
+  summary: string,
+  parameters: JsonObject[],
+  ok: JsonObject,
+  extra = {},
+): JsonObject {
   return {
     get: {
+      operationId,
       summary,
-      security: [{ bearer: [] }],
+      security: V1_SECURITY,
       parameters,
       responses: { "200": ok, ...V1_ERRORS, ...extra },
     },
   };
 }
+
+/** A route that needs no token. */
+function publicGet(operationId: string, summary: string, responses: JsonObject): JsonObject {
+  return { get: { operationId, summary, security: [], responses } };
+}
+
+const bearerJwt = (description: string) => ({
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+  description,
+});
+
+/** The accepted token modes: all are `Authorization: Bearer <JWT>`; each reads what its claims grant. */
+const SECURITY_SCHEMES = {
+  serviceToken: bearerJwt(
+    "This service's own token (deno task token): HS256 with API_JWT_SECRET; exp required; a tenant_id claim reads that tenant, role admin reads every tenant.",
+  ),
+  platformToken: bearerJwt(
+    "An access token of the platform, as issued, HS256 with its secret (API_JWT_SECRET): sub, tenant_id (null for super_admin), role, type access (refresh tokens are refused), iat, exp. Roles in API_ADMIN_ROLES (default admin, super_admin) read every tenant; API_READ_ROLES may limit who reads at all.",
+  ),
+  identityProviderToken: bearerJwt(
+    "A token of an identity provider, RS256, ES256 or EdDSA, verified with the keys published at API_JWKS_URL; iss and aud pinned when API_JWKS_ISSUER and API_JWKS_AUDIENCE are set; tenant_id and role map as for platform tokens.",
+  ),
+};
 
 /** Builds the OpenAPI 3.1 document. */
 export function openApiDocument(): JsonObject {
@@ -127,64 +162,48 @@ export function openApiDocument(): JsonObject {
       title: "session-audit",
       version: "1",
       description:
-        "Tenant-scoped audit trail of SSH session ends. Every /v1 route needs a bearer JWT (HS256): a tenant_id claim confines it to that tenant, role admin reads every tenant.",
+        "Tenant-scoped audit trail of SSH session ends. Every /v1 route needs a bearer JWT: this service's own token, the platform's access token or an identity provider's token (see the security schemes). A tenant_id claim confines it to that tenant; an administrator role reads every tenant. exp, nbf and iat are honoured within a clock leeway (API_JWT_LEEWAY_SECONDS, default 60 s).",
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
     paths: {
-      "/healthz": {
-        get: {
-          summary: "Liveness: 200 while the process runs",
-          responses: { "200": json("Health", "alive") },
+      "/healthz": publicGet("getHealth", "Liveness: 200 while the process runs", {
+        "200": json("Health", "alive"),
+      }),
+      "/readyz": publicGet(
+        "getReadiness",
+        "Readiness: the database answers and the consumer is bound",
+        { "200": json("Ready", "ready"), "503": json("Ready", "not ready, with the reasons") },
+      ),
+      "/metrics": publicGet("getMetrics", "Prometheus metrics", {
+        "200": {
+          description: "text exposition format 0.0.4",
+          content: { "text/plain": { schema: { type: "string" } } },
         },
-      },
-      "/readyz": {
-        get: {
-          summary: "Readiness: the database answers and the consumer is bound",
-          responses: {
-            "200": json("Ready", "ready"),
-            "503": json("Ready", "not ready, with the reasons"),
+      }),
+      "/openapi.json": publicGet("getOpenApiDocument", "This document", {
+        "200": {
+          description: "OpenAPI 3.1",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      }),
+      "/docs": publicGet(
+        "getDocsPage",
+        "This document as a self-contained HTML page (works offline)",
+        {
+          "200": {
+            description: "HTML",
+            content: { "text/html": { schema: { type: "string" } } },
           },
         },
-      },
-      "/metrics": {
-        get: {
-          summary: "Prometheus metrics",
-          responses: {
-            "200": {
-              description: "text exposition format 0.0.4",
-              content: { "text/plain": { schema: { type: "string" } } },
-            },
-          },
-        },
-      },
-      "/openapi.json": {
-        get: {
-          summary: "This document",
-          responses: {
-            "200": {
-              description: "OpenAPI 3.1",
-              content: { "application/json": { schema: { type: "object" } } },
-            },
-          },
-        },
-      },
-      "/docs": {
-        get: {
-          summary: "This document as a self-contained HTML page (works offline)",
-          responses: {
-            "200": {
-              description: "HTML",
-              content: { "text/html": { schema: { type: "string" } } },
-            },
-          },
-        },
-      },
+      ),
       "/v1/session-ends": v1Get(
+        "listSessionEnds",
         "Session ends, newest end_time first, keyset-paged",
         queryParameters(ListQuerySchema),
         json("SessionEndPage", "one page; follow next_cursor until null"),
       ),
       "/v1/session-ends/export": v1Get(
+        "exportSessionEnds",
         "Every matching session end as CSV or NDJSON, streamed (a download)",
         queryParameters(ExportQuerySchema),
         {
@@ -194,17 +213,19 @@ export function openApiDocument(): JsonObject {
             "text/csv": { schema: { type: "string" } },
             "application/x-ndjson": {
               schema: { type: "string" },
-              itemSchema: ref("SessionEndItem"),
+              "x-itemSchema": ref("SessionEndItem"),
             },
           },
         },
       ),
       "/v1/session-ends/stats": v1Get(
+        "getSessionEndStats",
         "Sessions and durations per device, user, reason or UTC day",
         queryParameters(StatsQuerySchema),
         json("StatsAnswer", "groups by sessions descending, then key ascending (null last)"),
       ),
       "/v1/session-ends/feed": v1Get(
+        "getSessionEndFeed",
         "Rows in storage order for incremental sync; a live tail with Accept: text/event-stream",
         [
           ...queryParameters(FeedQuerySchema),
@@ -222,11 +243,15 @@ export function openApiDocument(): JsonObject {
             "JSON: a page and the next token (always present). text/event-stream: events whose id is the feed token and data an item; comment heartbeats.",
           content: {
             "application/json": { schema: ref("FeedPage") },
-            "text/event-stream": { schema: { type: "string" }, itemSchema: ref("SessionEndItem") },
+            "text/event-stream": {
+              schema: { type: "string" },
+              "x-itemSchema": ref("SessionEndItem"),
+            },
           },
         },
       ),
       "/v1/session-ends/{session_id}": v1Get(
+        "getSessionEnd",
         "One session end",
         [
           pathParameter("session_id", SessionIdSchema, "UUID"),
@@ -236,6 +261,7 @@ export function openApiDocument(): JsonObject {
         { "404": errorRef("NotFound") },
       ),
       "/v1/integrity": v1Get(
+        "verifyIntegrity",
         "Verifies the hash chain of the caller's tenant (an administrator: one tenant with tenant_id, or every tenant)",
         queryParameters(GetQuerySchema),
         {
@@ -244,15 +270,17 @@ export function openApiDocument(): JsonObject {
         },
       ),
       "/v1/dead-letters": v1Get(
+        "listDeadLetters",
         "Quarantined messages, newest first (administrators only)",
         queryParameters(DeadLetterListQuerySchema),
         json("DeadLetterPage", "one page; follow next_cursor until null"),
       ),
       "/v1/dead-letters/{id}/replay": {
         post: {
+          operationId: "replayDeadLetter",
           summary:
             "Re-validate one quarantined message with today's rules; store it if valid (administrators only)",
-          security: [{ bearer: [] }],
+          security: V1_SECURITY,
           parameters: [pathParameter("id", DeadLetterIdSchema, "The dead letter's id")],
           responses: {
             "200": json("ReplayAnswer", "stored now, or its session_id was already stored"),
@@ -265,14 +293,7 @@ export function openApiDocument(): JsonObject {
       },
     },
     components: {
-      securitySchemes: {
-        bearer: {
-          type: "http",
-          scheme: "bearer",
-          bearerFormat: "JWT",
-          description: "HS256 with API_JWT_SECRET; exp required; tenant_id or role: admin",
-        },
-      },
+      securitySchemes: SECURITY_SCHEMES,
       responses: {
         InvalidParameter: errorResponse("a bad parameter, named in error.param"),
         Unauthorized: errorResponse("no token or a bad one (WWW-Authenticate says why)"),

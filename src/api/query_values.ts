@@ -7,7 +7,7 @@
  * @module
  */
 import * as v from "valibot";
-import { isShortReason, REASON_RULE } from "../event.ts";
+import { MAX_REASON_LENGTH, reasonProblem } from "../secondary_fields.ts";
 import { parseRfc3339 } from "../rfc3339.ts";
 import { MAX_CURSOR_LENGTH } from "./cursor.ts";
 
@@ -33,8 +33,14 @@ export const time = v.pipe(
   }),
 );
 
-/** A `reason` as the ingest path accepts it. */
-export const reason = v.pipe(v.string(), v.check(isShortReason, REASON_RULE));
+/** A `reason` as the ingest path stores it: 1 to 64 characters, no control character. */
+export const reason = v.pipe(
+  v.string(),
+  v.check(
+    (text) => text !== "" && reasonProblem(text) === undefined,
+    `must be a reason: 1 to ${MAX_REASON_LENGTH} characters, no control character`,
+  ),
+);
 
 /** A page size from 1 to `max`, given as decimal digits. */
 export function pageSize(max: number) {

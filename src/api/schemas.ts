@@ -11,6 +11,21 @@ const uuid = v.pipe(v.string(), v.uuid());
 const time = v.pipe(v.string(), v.isoTimestamp());
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
 
+const position = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+/** An unusable raw value of an event, kept on its row (SPEC §2.3). */
+export const AnomalySchema = v.strictObject({
+  field: v.pipe(
+    v.string(),
+    v.description("user_id, start_time, end_time, source_ip or reason"),
+  ),
+  value: v.pipe(
+    v.string(),
+    v.description("the raw value as sent (the JSON text of a value that is not a string)"),
+  ),
+  problem: v.pipe(v.string(), v.description("why it is unusable, or why it is flagged")),
+});
+
 /** One session end (SPEC §4). */
 export const SessionEndItemSchema = v.strictObject({
   session_id: uuid,
@@ -22,10 +37,16 @@ export const SessionEndItemSchema = v.strictObject({
   end_time: v.nullable(time),
   duration_seconds: v.nullable(count),
   source_ip: v.nullable(v.string()),
+  source_port: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))),
   reason: v.nullable(v.string()),
   recorded_at: time,
-  chain_seq: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  anomalies: v.array(AnomalySchema),
+  stream_seq: count,
+  chain_version: v.picklist([1, 2]),
+  chain_seq: v.nullable(position),
   chain_hash: v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
+  corrects: v.nullable(position),
+  corrected_by: v.nullable(position),
 });
 
 /** `GET /v1/session-ends`. */
@@ -69,7 +90,7 @@ export const DeadLetterItemSchema = v.strictObject({
   received_at: time,
   quarantined_at: time,
   replayed_at: v.nullable(time),
-  replay_outcome: v.nullable(v.picklist(["stored", "duplicate"])),
+  replay_outcome: v.nullable(v.picklist(["stored", "corrected", "duplicate"])),
 });
 
 /** `GET /v1/dead-letters`. */
@@ -80,7 +101,7 @@ export const DeadLetterPageSchema = v.strictObject({
 
 /** `POST /v1/dead-letters/{id}/replay`, 200. */
 export const ReplayAnswerSchema = v.union([
-  v.strictObject({ status: v.literal("stored"), item: SessionEndItemSchema }),
+  v.strictObject({ status: v.picklist(["stored", "corrected"]), item: SessionEndItemSchema }),
   v.strictObject({ status: v.literal("duplicate"), session_id: uuid }),
 ]);
 

@@ -1,19 +1,21 @@
 /**
  * The versioned read API under `/v1`: bearer-token authentication in front
- * of the session-end, dead-letter and integrity routes. Without a secret
- * every route answers 401.
+ * of the session-end, dead-letter and integrity routes. Without a key
+ * source (a secret or an identity provider's key set) every route answers 401.
  *
  * @module
  */
 import { Hono } from "hono";
 import type { Timers } from "../clock.ts";
 import type { ApiLimits } from "../config.ts";
-import type { CheckpointSigner } from "../integrity/signing.ts";
+import type { Keyring } from "../integrity/keyring.ts";
+import type { CheckpointCopy } from "../integrity/verify.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { type AuthEnv, bearerJwt } from "./auth.ts";
+import type { ClaimPolicy } from "./claims.ts";
 import { CursorCodec } from "./cursor.ts";
 import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
@@ -26,14 +28,19 @@ import type { QueryBudget } from "./query_budget.ts";
 import { FairTurns } from "../fair_turns.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
 import { statsRoutes } from "./stats.ts";
+import type { TokenVerifier } from "./token_verifier.ts";
 
 /** Bulk work (export encoding, live-feed batches, integrity hashing) pauses 3× its time. */
 const BULK_PAUSE_FACTOR = 3;
 
 /** Options of {@linkcode v1Routes}. */
 export interface V1RoutesOptions {
-  /** `API_JWT_SECRET`: verifies bearer tokens and signs cursors; without it every route is a 401. */
+  /** Signs cursors and feed tokens (`API_CURSOR_SECRET`, else `API_JWT_SECRET`). */
   secret: string | undefined;
+  /** Verifies bearer tokens; one that accepts nothing makes every route a 401. */
+  tokens: TokenVerifier;
+  /** Which roles read every tenant and which may read at all. */
+  claims: ClaimPolicy;
   db: Database;
   /** Where the live feed reports a database failure that ended a stream. */
   logger: Logger;
@@ -44,7 +51,11 @@ export interface V1RoutesOptions {
   /** Live-feed timing (tests change it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
-  signer?: CheckpointSigner;
+  keyring?: Keyring;
+  /** The independent copy of the checkpoints, compared by `/v1/integrity` when it can be read. */
+  checkpointCopy?: CheckpointCopy;
+  /** `CLOCK_SKEW_SECONDS` in ms: a dead letter replayed is decoded as ingest decodes. */
+  skewMs?: number;
   /** Fair sharing: what one tenant, one subject and everyone may take (src/api/fair_share.ts). */
   limits: ApiLimits;
   /** Counts refusals. */
@@ -62,8 +73,8 @@ export interface V1RoutesOptions {
 export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   const { secret, db, stored } = options;
   const app = new Hono<AuthEnv>();
-  app.use("*", bearerJwt({ secret }));
-  if (secret === undefined) return app;
+  app.use("*", bearerJwt({ tokens: options.tokens, claims: options.claims }));
+  if (secret === undefined || !options.tokens.acceptsAny) return app;
   const { limits, metrics } = options;
   app.use(
     "*",
@@ -102,9 +113,23 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   );
   app.route(
     "/dead-letters",
-    deadLetterRoutes({ db, cursors: new PositionTokenCodec(secret, "dead-letters"), stored }),
+    deadLetterRoutes({
+      db,
+      cursors: new PositionTokenCodec(secret, "dead-letters"),
+      stored,
+      skewMs: options.skewMs,
+    }),
   );
-  app.route("/integrity", integrityRoutes({ db, signer: options.signer, budget, turns }));
+  app.route(
+    "/integrity",
+    integrityRoutes({
+      db,
+      keyring: options.keyring,
+      copy: options.checkpointCopy,
+      budget,
+      turns,
+    }),
+  );
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).
   app.get("/session-ends/:session_id", malformedPathParameter("session_id", "must be a UUID"));
   app.post(

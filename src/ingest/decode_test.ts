@@ -4,6 +4,7 @@ import { FakeMsg } from "../testing/fake_msg.ts";
 import { classify, decodeBatch } from "./decode.ts";
 
 const STREAM = "DEVICE_EVENTS";
+const SETTINGS = { stream: STREAM };
 
 function message(seq: number, payload: unknown): FakeMsg {
   return new FakeMsg({
@@ -19,13 +20,47 @@ Deno.test("a valid event becomes a row with its stream sequence and arrival time
     data: JSON.stringify(event),
     receivedAtMs: 1_773_000_123_456,
   });
-  const decoded = classify(msg, STREAM);
+  const decoded = classify(msg, SETTINGS);
   ok(decoded.kind === "valid");
   equal(decoded.msg, msg);
   equal(decoded.row.streamSeq, 42);
   equal(decoded.row.receivedAt, 1_773_000_123_456);
   equal(decoded.row.event.sessionId, "6f9619ff-8b86-4011-b42d-00c04fc964ff");
   equal(decoded.row.event.tenantId, event.tenant_id);
+  // The message it came from, to quarantine it verbatim should the database refuse it.
+  equal(decoded.row.stream, STREAM);
+  equal(decoded.row.subject, msg.subject);
+  equal(decoded.row.payload, msg.data);
+});
+
+Deno.test("an event with a valid identity and unusable other fields is a row, never a dead letter", () => {
+  const msg = new FakeMsg({
+    seq: 3,
+    data: JSON.stringify({ ...sessionEnd(), user_id: "bob", source_ip: "unknown", reason: 42 }),
+    receivedAtMs: Date.UTC(2026, 2, 12, 10, 15, 1),
+  });
+  const decoded = classify(msg, SETTINGS);
+  ok(decoded.kind === "valid");
+  deepStrictEqual(decoded.row.event.anomalies.map((a) => a.field), [
+    "user_id",
+    "source_ip",
+    "reason",
+  ]);
+});
+
+Deno.test("the end_time is judged against the stream's receive time and the skew allowance", () => {
+  const receivedAtMs = Date.UTC(2026, 2, 12, 10, 15, 0);
+  const data = JSON.stringify(sessionEnd({ end_time: "2026-03-12T10:16:00Z" }));
+  const flagged = (skewMs?: number) => {
+    const decoded = classify(new FakeMsg({ seq: 1, data, receivedAtMs }), {
+      stream: STREAM,
+      skewMs,
+    });
+    ok(decoded.kind === "valid");
+    return decoded.row.event.anomalies.map((a) => a.field);
+  };
+  deepStrictEqual(flagged(), [], "a minute ahead is within the default 5 minutes");
+  deepStrictEqual(flagged(30_000), ["end_time"]);
 });
 
 Deno.test("an invalid event becomes a dead letter: payload verbatim, subject, reason", () => {
@@ -36,7 +71,7 @@ Deno.test("an invalid event becomes a dead letter: payload verbatim, subject, re
     subject: "audit.session.end.x",
     receivedAtMs: 1_773_000_000_001,
   });
-  const decoded = classify(msg, STREAM);
+  const decoded = classify(msg, SETTINGS);
   ok(decoded.kind === "invalid");
   equal(decoded.msg, msg);
   equal(decoded.letter.stream, STREAM);
@@ -45,6 +80,7 @@ Deno.test("an invalid event becomes a dead letter: payload verbatim, subject, re
   equal(new TextDecoder().decode(decoded.letter.payload), payload);
   equal(decoded.letter.receivedAt, 1_773_000_000_001);
   match(decoded.letter.error, /device_id/);
+  equal(decoded.class, "identity");
 });
 
 Deno.test("no payload makes decoding throw; each one is quarantined with a reason", () => {
@@ -61,7 +97,7 @@ Deno.test("no payload makes decoding throw; each one is quarantined with a reaso
   ];
   for (const [i, data] of hostile.entries()) {
     doesNotThrow(() => {
-      const decoded = classify(new FakeMsg({ seq: i + 1, data }), STREAM);
+      const decoded = classify(new FakeMsg({ seq: i + 1, data }), SETTINGS);
       ok(decoded.kind === "invalid", `payload ${i} decoded as valid`);
       ok(decoded.letter.error.length > 0, `payload ${i} has no reason`);
     });
@@ -73,7 +109,7 @@ Deno.test("a batch keeps its order across slices and splits rows from dead lette
     { length: 250 },
     (_, i) => message(i + 1, i % 10 === 3 ? `bad ${i}` : sessionEnd()),
   );
-  const batch = await decodeBatch(msgs, STREAM);
+  const batch = await decodeBatch(msgs, SETTINGS);
   equal(batch.messages, msgs);
   deepStrictEqual(batch.decoded.map((d) => d.msg), msgs);
   equal(batch.letters.length, 25);

@@ -30,6 +30,12 @@ export interface BatchLoopDeps extends SettleDeps {
    */
   batchSize: number;
   /**
+   * How far an `end_time` may lie after the stream received the event before
+   * it is flagged as an anomaly, ms (`CLOCK_SKEW_SECONDS`).
+   * @default {300000}
+   */
+  skewMs?: number;
+  /**
    * The clock of the retry gate and the timers of the linger.
    * @default the wall clock and the runtime's timers
    */
@@ -73,7 +79,10 @@ export async function drainBatches(
         continue;
       }
       const batch = await gatherer.batch(first.value);
-      const decoded = await decodeBatch(batch, deps.consumer.stream);
+      const decoded = await decodeBatch(batch, {
+        stream: deps.consumer.stream,
+        skewMs: deps.skewMs,
+      });
       // Its chain is computed now, while the previous batch commits (checked in the transaction).
       let prepared = await prepareBatchInSlices(
         decoded.rows,

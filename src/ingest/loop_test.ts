@@ -11,7 +11,7 @@ import { FakeTimers } from "../testing/fake_timers.ts";
 import { type BatchLoopDeps, drainBatches } from "./loop.ts";
 import { RETRY_MARGIN_MS, retryDelay } from "./retry_gate.ts";
 
-/** A libSQL file that refuses new rows while `refuse(true)`, as a failing disk would. */
+/** A libSQL file that refuses new rows while `refuse(true)`, as a full disk would (a transient failure). */
 async function withLoop(
   fn: (
     deps: BatchLoopDeps & { timers: FakeTimers },
@@ -26,7 +26,7 @@ async function withLoop(
     await db.execute("INSERT INTO refuse_writes VALUES (0)");
     await db.execute(`CREATE TRIGGER refuse_writes BEFORE INSERT ON session_ends
       WHEN (SELECT refuse FROM refuse_writes) = 1
-      BEGIN SELECT RAISE(ABORT, 'test: writes refused'); END`);
+      BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
     const deps = {
       db,
       consumer: { stream: "DEVICE_EVENTS" },

@@ -1,6 +1,7 @@
 /**
- * Signing chain checkpoints: HMAC-SHA-256 with a shared secret, or Ed25519
- * with a key pair (the public half is enough to verify). Web Crypto only.
+ * Signing chain checkpoints with one key: HMAC-SHA-256 with a shared secret,
+ * or Ed25519 with a key pair (the public half is enough to verify), each
+ * named by a key id. Web Crypto only.
  *
  * @module
  */
@@ -12,6 +13,12 @@ export type SigningAlgorithm = "hmac-sha256" | "ed25519";
 /** Signs and verifies checkpoint texts. */
 export interface CheckpointSigner {
   readonly algorithm: SigningAlgorithm;
+  /**
+   * Names the key without revealing it (16 hex digits): for Ed25519 the
+   * start of SHA-256 of the raw public key, for HMAC the start of an HMAC
+   * of a fixed text. Stored in each checkpoint it signs.
+   */
+  readonly keyId: string;
   /** Absent for a verify-only Ed25519 key. */
   sign?(text: string): Promise<string>;
   verify(text: string, signature: string): Promise<boolean>;
@@ -30,6 +37,13 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   return copy;
 }
 
+/** Hex digits of a key id. */
+const KEY_ID_LENGTH = 16;
+
+function hex(bytes: ArrayBuffer): string {
+  return Buffer.from(bytes).toString("hex");
+}
+
 /** An HMAC-SHA-256 signer over a shared secret. */
 export async function hmacSigner(secret: string): Promise<CheckpointSigner> {
   const key = await crypto.subtle.importKey(
@@ -39,8 +53,10 @@ export async function hmacSigner(secret: string): Promise<CheckpointSigner> {
     false,
     ["sign", "verify"],
   );
+  const id = await crypto.subtle.sign("HMAC", key, encoder.encode("session-audit key id"));
   return {
     algorithm: "hmac-sha256",
+    keyId: hex(id).slice(0, KEY_ID_LENGTH),
     sign: async (text) => toBase64(await crypto.subtle.sign("HMAC", key, encoder.encode(text))),
     verify: async (text, signature) => {
       try {
@@ -94,8 +110,10 @@ export async function ed25519Signer(
     throw new Error("ed25519Signer needs a private or a public key");
   }
   const signing = privateKey;
+  const raw = await crypto.subtle.exportKey("raw", publicKey);
   return {
     algorithm: "ed25519",
+    keyId: hex(await crypto.subtle.digest("SHA-256", raw)).slice(0, KEY_ID_LENGTH),
     sign: signing
       ? async (text) => toBase64(await crypto.subtle.sign("Ed25519", signing, encoder.encode(text)))
       : undefined,
@@ -137,26 +155,4 @@ export async function generateEd25519(): Promise<{ privateKey: string; publicKey
     privateKey: toBase64(await crypto.subtle.exportKey("pkcs8", pair.privateKey)),
     publicKey: toBase64(await crypto.subtle.exportKey("raw", pair.publicKey)),
   };
-}
-
-/** Signing settings as read from the environment. */
-export interface SigningSettings {
-  /** `AUDIT_SIGNING_KEY`: HMAC secret. */
-  hmacKey?: string;
-  /** `AUDIT_SIGNING_ED25519_PRIVATE_KEY`: base64 PKCS#8. */
-  ed25519PrivateKey?: string;
-  /** `AUDIT_SIGNING_ED25519_PUBLIC_KEY`: base64 raw, for verifying only. */
-  ed25519PublicKey?: string;
-}
-
-/** The signer the settings describe, or undefined when none is configured. */
-export async function signerFrom(settings: SigningSettings): Promise<CheckpointSigner | undefined> {
-  if (settings.ed25519PrivateKey || settings.ed25519PublicKey) {
-    return await ed25519Signer({
-      privateKey: settings.ed25519PrivateKey,
-      publicKey: settings.ed25519PublicKey,
-    });
-  }
-  if (settings.hmacKey) return await hmacSigner(settings.hmacKey);
-  return undefined;
 }

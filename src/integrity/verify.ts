@@ -1,24 +1,21 @@
 /**
- * Verifying the stored hash chains: per tenant, from its latest purge
- * checkpoint (or the genesis) through every row in chain order, against the
- * signed checkpoints and the recorded chain head.
+ * Verifying the stored hash chains: per tenant, from its latest trusted
+ * purge checkpoint (or the genesis) through every row in chain order,
+ * against the trusted checkpoints, the independent copy when one is given,
+ * and the recorded chain head.
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
-import type { RowSource } from "../store/client.ts";
+import type { RowSource, SnapshotSource } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
-import { nullableNumber, nullableText } from "../store/row.ts";
-import {
-  type ChainAnchor,
-  type ChainBreak,
-  ChainVerifier,
-  GENESIS_HEAD,
-  type StoredChainRow,
-} from "./chain.ts";
-import { type Checkpoint, checkpointText, readCheckpoints } from "./checkpoints.ts";
-import type { CheckpointSigner } from "./signing.ts";
+import { anomalies, nullableNumber, nullableText } from "../store/row.ts";
+import { type ChainBreak, ChainVerifier, firstBreak, type StoredChainRow } from "./chain.ts";
+import { type CheckpointVerdict, verifyCheckpoints } from "./checkpoint_chain.ts";
+import type { CheckpointRecord } from "./checkpoint_record.ts";
+import { readCheckpoints } from "./checkpoints.ts";
+import type { Keyring } from "./keyring.ts";
 
 /** Rows read per query while walking a chain. */
 const WALK_CHUNK = 500;
@@ -33,8 +30,16 @@ export interface TenantIntegrity {
   head: string;
   /** Chain position of `head`. */
   head_seq: number;
-  /** Signed checkpoints that matched (0 without a signing key). */
+  /** Checkpoints whose signature verified (0 without a signing key). */
   checkpoints_verified: number;
+  /**
+   * The highest position that a trusted checkpoint (or the independent copy)
+   * vouches for and that the rows reach intact: rows above it are chained
+   * but not yet covered by a checkpoint.
+   */
+  checkpoint_seq: number;
+  /** Whether the independent copy of the checkpoints was compared. */
+  copy_checked: boolean;
 }
 
 /** The verdict on several tenants. */
@@ -47,9 +52,18 @@ export interface IntegrityReport {
   tenants: TenantIntegrity[];
 }
 
+/** The independent copy of the checkpoints, as a verifier reads it. */
+export interface CheckpointCopy {
+  /** Every checkpoint of `tenantId` the copy holds; undefined when it cannot be read now. */
+  read(tenantId: string): Promise<CheckpointRecord[] | undefined>;
+  /** Every tenant the copy holds checkpoints of; undefined when it cannot be read now. */
+  tenants(): Promise<string[] | undefined>;
+}
+
 /** Maps a stored row to what the verifier reads. */
 export function chainRowOf(row: Row): StoredChainRow {
   return {
+    chainVersion: Number(row.chain_version),
     chainSeq: nullableNumber(row, "chain_seq"),
     chainHash: nullableText(row, "chain_hash"),
     sessionId: String(row.session_id),
@@ -60,50 +74,67 @@ export function chainRowOf(row: Row): StoredChainRow {
     endTime: nullableNumber(row, "end_time"),
     durationSeconds: nullableNumber(row, "duration_seconds"),
     sourceIp: nullableText(row, "source_ip"),
+    sourcePort: nullableNumber(row, "source_port"),
     reason: nullableText(row, "reason"),
+    anomalies: anomalies(row, "anomalies"),
+    streamSeq: Number(row.stream_seq),
+    corrects: nullableNumber(row, "corrects"),
+    correctedBy: nullableNumber(row, "corrected_by"),
     recordedAt: Number(row.recorded_at),
   };
 }
 
-const ROW_COLUMNS = `session_id, tenant_id, device_id, user_id, start_time, end_time,
-  duration_seconds, source_ip, reason, recorded_at, chain_seq, chain_hash`;
+/** The columns {@linkcode chainRowOf} reads. */
+export const ROW_COLUMNS = `session_id, tenant_id, device_id, user_id, start_time, end_time,
+  duration_seconds, source_ip, source_port, reason, anomalies, stream_seq, recorded_at,
+  chain_version, chain_seq, chain_hash, corrects, corrected_by`;
 
-/** Checks each checkpoint's signature; returns the good ones and the first forged one. */
-async function checkSignatures(
-  checkpoints: Checkpoint[],
-  signer: CheckpointSigner | undefined,
-): Promise<{ trusted: Checkpoint[]; forged?: Checkpoint }> {
-  const trusted: Checkpoint[] = [];
-  for (const checkpoint of checkpoints) {
-    if (!signer || checkpoint.algorithm === "none") {
-      // Unsigned (no key configured when written, or none now): usable as an anchor, not as proof.
-      if (checkpoint.kind === "purge") trusted.push(checkpoint);
-      continue;
-    }
-    if (
-      checkpoint.algorithm !== signer.algorithm ||
-      !await signer.verify(checkpointText(checkpoint), checkpoint.signature)
-    ) {
-      return { trusted, forged: checkpoint };
-    }
-    trusted.push(checkpoint);
-  }
-  return { trusted };
+/** Verifies one tenant's chain; with `copy`, against the independent copy of its checkpoints too. */
+export async function verifyTenant(
+  db: SnapshotSource,
+  tenantId: string,
+  keyring: Keyring,
+  copy?: CheckpointCopy,
+): Promise<TenantIntegrity> {
+  return (await verifyTenantInDepth(db, tenantId, keyring, copy)).integrity;
 }
 
-/** Verifies one tenant's chain. */
-export async function verifyTenant(
+/** A tenant's verdict, and where its chains ended (for an incremental check to resume). */
+export interface TenantVerification {
+  integrity: TenantIntegrity;
+  /** The verdict on its checkpoints (anchor, last checkpoint). */
+  checkpoints: CheckpointVerdict;
+}
+
+/**
+ * {@linkcode verifyTenant}, with the checkpoints' verdict. Everything is
+ * read from one snapshot of the database (rows stored or purged meanwhile
+ * do not tear it).
+ */
+export async function verifyTenantInDepth(
+  db: SnapshotSource,
+  tenantId: string,
+  keyring: Keyring,
+  copy?: CheckpointCopy,
+): Promise<TenantVerification> {
+  const copied = copy ? await copy.read(tenantId) : undefined;
+  return await db.readTransaction((tx) => verifySnapshot(tx, tenantId, keyring, copied));
+}
+
+async function verifySnapshot(
   db: RowSource,
   tenantId: string,
-  signer?: CheckpointSigner,
-): Promise<TenantIntegrity> {
-  const { trusted, forged } = await checkSignatures(await readCheckpoints(db, tenantId), signer);
-  const purge = trusted.filter((c) => c.kind === "purge").at(-1);
-  const anchor: ChainAnchor = purge ?? GENESIS_HEAD;
-  const periodic = trusted.filter((c) => c.kind === "periodic" && c.seq > anchor.seq);
-  const watched = new Set(periodic.map((c) => c.seq));
-  const hashAt = new Map<number, string>();
-  const verifier = new ChainVerifier(anchor);
+  keyring: Keyring,
+  copied: CheckpointRecord[] | undefined,
+): Promise<TenantVerification> {
+  const checkpoints = await verifyCheckpoints(
+    await readCheckpoints(db, tenantId),
+    keyring,
+    copied,
+  );
+  const { anchor } = checkpoints;
+  const verifier = new ChainVerifier(anchor, checkpoints.heads);
+  const breaks: (ChainBreak | null)[] = [];
 
   // Rows that carry no chain position at all were never written by the chain.
   const unchained = await db.execute({
@@ -111,70 +142,80 @@ export async function verifyTenant(
     args: tenantArgs(tenantId),
   });
   if (unchained.rows.length > 0) verifier.push(chainRowOf(unchained.rows[0]));
-
-  let after = anchor.seq;
-  for (;;) {
-    const rs = await db.execute({
-      sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
-      args: [...tenantArgs(tenantId), after, WALK_CHUNK],
+  // Rows at or below the purge anchor were purged: one still there escapes verification.
+  const purged = await db.execute({
+    sql: `SELECT session_id, chain_seq FROM session_ends
+          WHERE ${TENANT_IS} AND chain_seq <= ? ORDER BY chain_seq LIMIT 1`,
+    args: [...tenantArgs(tenantId), anchor.seq],
+  });
+  if (purged.rows.length > 0) {
+    const seq = Number(purged.rows[0].chain_seq);
+    breaks.push({
+      session_id: String(purged.rows[0].session_id),
+      problem: "inserted",
+      chain_seq: seq,
+      detail:
+        `position ${seq} is present, at or below the purge checkpoint at position ${anchor.seq}`,
     });
-    for (const r of rs.rows) {
-      const row = chainRowOf(r);
-      verifier.push(row);
-      if (watched.has(row.chainSeq as number)) {
-        hashAt.set(row.chainSeq as number, row.chainHash as string);
-      }
-    }
-    if (rs.rows.length < WALK_CHUNK) break;
-    after = Number(rs.rows[rs.rows.length - 1].chain_seq);
   }
-  // The recorded head must be reachable too: rows deleted at the end of the chain show here.
+
+  // The recorded head must be reachable too: rows deleted at the end of the chain show there.
   const head = await db.execute({
     sql: "SELECT seq FROM chain_heads WHERE tenant_id = ?",
     args: [tenantId],
   });
   const recordedHeadSeq = head.rows.length ? Number(head.rows[0].seq) : undefined;
-  let broken = verifier.finish(periodic, hashAt, recordedHeadSeq);
-  if (!broken && forged) {
-    broken = {
-      session_id: null,
-      problem: "altered",
-      chain_seq: forged.seq,
-      detail: `the checkpoint at position ${forged.seq} has an invalid signature`,
-    };
+  let after = anchor.seq;
+  for (;;) {
+    const rs = await db.execute({
+      sql: `SELECT ${ROW_COLUMNS} FROM session_ends
+            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq, id LIMIT ?`,
+      args: [...tenantArgs(tenantId), after, WALK_CHUNK],
+    });
+    for (const r of rs.rows) verifier.push(chainRowOf(r));
+    if (rs.rows.length < WALK_CHUNK) break;
+    after = Number(rs.rows[rs.rows.length - 1].chain_seq);
   }
-  return {
+  breaks.push(verifier.finish(recordedHeadSeq));
+  const broken = firstBreak(breaks, checkpoints.breaks);
+  const integrity = {
     tenant_id: tenantId,
     ok: broken === null,
     rows_checked: verifier.rowsChecked,
     first_broken: broken,
     head: verifier.head.hash,
     head_seq: verifier.head.seq,
-    checkpoints_verified: periodic.filter((c) => hashAt.get(c.seq) === c.hash).length,
+    checkpoints_verified: checkpoints.verified,
+    checkpoint_seq: verifier.vouchedSeq,
+    copy_checked: copied !== undefined,
   };
+  return { integrity, checkpoints };
 }
 
-/** Every tenant that has rows, a chain head or checkpoints. */
-export async function listTenants(db: RowSource): Promise<string[]> {
+/**
+ * Every tenant that has rows, a chain head or checkpoints, and those the
+ * independent copy holds (a tenant deleted from the database shows there).
+ */
+export async function listTenants(db: RowSource, copy?: CheckpointCopy): Promise<string[]> {
   const rs = await db.execute(
     `SELECT tenant_id FROM chain_heads
      UNION SELECT DISTINCT tenant_id FROM session_ends
-     UNION SELECT DISTINCT tenant_id FROM chain_checkpoints
-     ORDER BY tenant_id`,
+     UNION SELECT DISTINCT tenant_id FROM chain_checkpoints`,
   );
-  return rs.rows.map((r) => String(r.tenant_id));
+  const tenants = new Set(rs.rows.map((r) => String(r.tenant_id)));
+  for (const tenant of (copy ? await copy.tenants() : undefined) ?? []) tenants.add(tenant);
+  return [...tenants].sort();
 }
 
 /** Verifies the given tenants (all of them by default) and sums the verdicts. */
 export async function verifyTenants(
-  db: RowSource,
-  signer?: CheckpointSigner,
-  tenants?: string[],
+  db: SnapshotSource,
+  keyring: Keyring,
+  options: { tenants?: string[]; copy?: CheckpointCopy } = {},
 ): Promise<IntegrityReport> {
   const results: TenantIntegrity[] = [];
-  for (const tenant of tenants ?? await listTenants(db)) {
-    results.push(await verifyTenant(db, tenant, signer));
+  for (const tenant of options.tenants ?? await listTenants(db, options.copy)) {
+    results.push(await verifyTenant(db, tenant, keyring, options.copy));
   }
   return summarise(results);
 }

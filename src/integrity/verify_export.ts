@@ -1,14 +1,27 @@
 /**
  * Verifying an NDJSON export (`GET /v1/session-ends/export?format=ndjson`)
- * offline: each tenant's rows are re-chained in `chain_seq` order. An export
- * that starts after a tenant's first row is anchored on its first row (or on
- * an anchor the operator supplies, e.g. from `/v1/integrity` or a checkpoint).
+ * offline: each tenant's rows are re-chained in `chain_seq` order, and,
+ * given the checkpoints of the independent copy, checked against every
+ * trusted checkpoint inside the export's range. An export that starts after
+ * a tenant's first row is anchored on the copy's purge checkpoint just
+ * before it, on an anchor the operator supplies (e.g. from `/v1/integrity`),
+ * or else on its first row.
  *
  * @module
  */
 import * as v from "valibot";
 import { parseRfc3339 } from "../rfc3339.ts";
-import { ChainVerifier, GENESIS_HEAD, type StoredChainRow } from "./chain.ts";
+import {
+  type ChainAnchor,
+  type ChainBreak,
+  ChainVerifier,
+  firstBreak,
+  GENESIS_HEAD,
+  type StoredChainRow,
+} from "./chain.ts";
+import { verifyCheckpoints } from "./checkpoint_chain.ts";
+import type { CheckpointRecord } from "./checkpoint_record.ts";
+import { type Keyring, NO_KEYS } from "./keyring.ts";
 import { type IntegrityReport, summarise, type TenantIntegrity } from "./verify.ts";
 
 const nullableString = v.nullable(v.string());
@@ -18,7 +31,11 @@ const time = v.pipe(
   v.transform((s) => parseRfc3339(s) as number),
 );
 
-/** One exported item as the verifier needs it. */
+const nullableNumber = v.nullable(v.number());
+/** A field an export made before schema 5 does not carry: null when absent. */
+const since5 = <T extends v.GenericSchema>(schema: T) => v.optional(v.nullable(schema), null);
+
+/** One exported item as the verifier needs it (items exported before schema 5 included). */
 const ExportedItem = v.object({
   session_id: v.string(),
   tenant_id: v.string(),
@@ -26,12 +43,21 @@ const ExportedItem = v.object({
   user_id: nullableString,
   start_time: v.nullable(time),
   end_time: v.nullable(time),
-  duration_seconds: v.nullable(v.number()),
+  duration_seconds: nullableNumber,
   source_ip: nullableString,
+  source_port: since5(v.number()),
   reason: nullableString,
   recorded_at: time,
-  chain_seq: v.nullable(v.number()),
+  anomalies: v.optional(
+    v.array(v.object({ field: v.string(), value: v.string(), problem: v.string() })),
+    [],
+  ),
+  stream_seq: since5(v.number()),
+  chain_version: v.optional(v.number(), 1),
+  chain_seq: nullableNumber,
   chain_hash: nullableString,
+  corrects: since5(v.number()),
+  corrected_by: since5(v.number()),
 });
 
 /** A line of the export that could not be read. */
@@ -68,20 +94,37 @@ export function parseExport(text: string): StoredChainRow[] {
       endTime: o.end_time,
       durationSeconds: o.duration_seconds,
       sourceIp: o.source_ip,
+      sourcePort: o.source_port,
       reason: o.reason,
+      anomalies: o.anomalies,
+      // A version 1 item needs none: it is not part of that encoding.
+      streamSeq: o.stream_seq ?? 0,
       recordedAt: o.recorded_at,
+      chainVersion: o.chain_version,
       chainSeq: o.chain_seq,
       chainHash: o.chain_hash,
+      corrects: o.corrects,
+      correctedBy: o.corrected_by,
     });
   });
   return rows;
 }
 
-/** Verifies exported rows; `anchors` (tenant → seq/hash) say where a partial chain starts. */
-export function verifyExportRows(
+/** Options of {@linkcode verifyExportRows}. */
+export interface ExportVerifyOptions {
+  /** Where a tenant's partial chain starts (tenant → seq/hash), as the operator knows it. */
+  anchors?: Map<string, ChainAnchor>;
+  /** The checkpoints of the independent copy, every tenant's. */
+  checkpoints?: readonly CheckpointRecord[];
+  /** Verifies their signatures. @default {NO_KEYS} */
+  keyring?: Keyring;
+}
+
+/** Verifies exported rows, against the copy's checkpoints when given. */
+export async function verifyExportRows(
   rows: StoredChainRow[],
-  anchors: Map<string, { seq: number; hash: string }> = new Map(),
-): IntegrityReport {
+  options: ExportVerifyOptions = {},
+): Promise<IntegrityReport> {
   const byTenant = new Map<string, StoredChainRow[]>();
   for (const row of rows) {
     const list = byTenant.get(row.tenantId) ?? [];
@@ -91,21 +134,36 @@ export function verifyExportRows(
   const results: TenantIntegrity[] = [];
   for (const [tenant, list] of [...byTenant].sort(([a], [b]) => a.localeCompare(b))) {
     list.sort((a, b) => (a.chainSeq ?? -1) - (b.chainSeq ?? -1));
-    let anchor = anchors.get(tenant);
+    const copied = options.checkpoints?.filter((c) => c.tenantId === tenant);
+    const checkpoints = copied
+      ? await verifyCheckpoints(copied, options.keyring ?? NO_KEYS, copied)
+      : undefined;
+    const breaks: (ChainBreak | null)[] = [];
+    let anchor = options.anchors?.get(tenant);
     let start = 0;
     const first = list[0];
     if (!anchor) {
       if (first.chainSeq === 1 || first.chainSeq === null || first.chainHash === null) {
         anchor = GENESIS_HEAD;
+      } else if (checkpoints && checkpoints.anchor.seq === first.chainSeq - 1) {
+        anchor = checkpoints.anchor;
       } else {
         // The export starts mid-chain: trust its first row as the anchor.
         anchor = { seq: first.chainSeq, hash: first.chainHash };
         start = 1;
       }
     }
-    const verifier = new ChainVerifier(anchor);
+    // An export is a snapshot: checkpoints made after its last row do not concern it.
+    const end = list.findLast((r) => r.chainSeq !== null)?.chainSeq ?? 0;
+    const heads = (checkpoints?.heads ?? []).filter((h) => h.seq > anchor.seq && h.seq <= end);
+    // Anchored on its first row, the export still holds that row: a correction may name it.
+    const verifier = new ChainVerifier(anchor, heads, {
+      linksFrom: start ? anchor.seq - 1 : anchor.seq,
+    });
+    if (start) verifier.noteOutside(first);
     for (const row of list.slice(start)) verifier.push(row);
-    const broken = verifier.finish();
+    breaks.push(verifier.finish());
+    const broken = firstBreak(breaks, checkpoints?.breaks);
     results.push({
       tenant_id: tenant,
       ok: broken === null,
@@ -113,7 +171,9 @@ export function verifyExportRows(
       first_broken: broken,
       head: verifier.head.hash,
       head_seq: verifier.head.seq,
-      checkpoints_verified: 0,
+      checkpoints_verified: checkpoints?.verified ?? 0,
+      checkpoint_seq: verifier.vouchedSeq,
+      copy_checked: copied !== undefined,
     });
   }
   return summarise(results);

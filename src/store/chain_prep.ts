@@ -6,8 +6,30 @@
  *
  * @module
  */
-import { canonicalRow, chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
-import type { DeadLetter, IncomingSessionEnd } from "./session_end_sql.ts";
+import { canonicalRowV2 } from "../integrity/canonical.ts";
+import { chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
+import { decide, earliestBySession } from "./earliest_event.ts";
+import type { CurrentVersion, DeadLetter, IncomingSessionEnd } from "./session_end_sql.ts";
+
+/** The rows a batch writes, and those it quarantines instead. */
+export interface ChainedRows {
+  /**
+   * The earliest event of each session that is not stored yet, or that is
+   * earlier than its stored version (a correction, with `corrects`), in
+   * order, each with its chain position.
+   */
+  fresh: IncomingSessionEnd[];
+  /** Events whose session is stored for another tenant. */
+  conflicts: readonly Conflict[];
+}
+
+/** An event whose session is stored for another tenant, and that stored version. */
+export interface Conflict {
+  row: IncomingSessionEnd;
+  current: CurrentVersion;
+}
+
+const NO_CONFLICTS: readonly Conflict[] = Object.freeze([]);
 
 /**
  * {@linkcode chainNewRows} as steps: yields after every `slice` rows
@@ -15,27 +37,47 @@ import type { DeadLetter, IncomingSessionEnd } from "./session_end_sql.ts";
  */
 function* chainSteps(
   rows: IncomingSessionEnd[],
-  stored: Set<string>,
+  current: ReadonlyMap<string, CurrentVersion>,
   heads: Map<string, ChainHead>,
   recordedAt: number,
   slice = Infinity,
-): Generator<void, IncomingSessionEnd[]> {
+): Generator<void, ChainedRows> {
   const fresh: IncomingSessionEnd[] = [];
-  const seen = new Set(stored);
-  for (let i = 0; i < rows.length; i++) {
+  let conflicts: Conflict[] | undefined;
+  const earliest = earliestBySession(rows);
+  for (let i = 0; i < earliest.length; i++) {
     if (i > 0 && i % slice === 0) yield;
-    const row = rows[i];
+    const row = earliest[i];
     const { event } = row;
-    if (seen.has(event.sessionId)) continue;
-    seen.add(event.sessionId);
+    const stored = current.size === 0 ? undefined : current.get(event.sessionId);
+    const decision = decide(stored, row);
+    if (decision === "duplicate") continue;
+    if (decision === "conflict" && stored) {
+      (conflicts ??= []).push({ row, current: stored });
+      continue;
+    }
+    const corrects = decision === "correct" ? stored : undefined;
     const head = heads.get(event.tenantId) ?? GENESIS_HEAD;
     const seq = head.seq + 1;
-    const hash = chainHash(head.hash, canonicalRow({ ...event, chainSeq: seq, recordedAt }));
+    const hash = chainHash(
+      head.hash,
+      canonicalRowV2({
+        ...event,
+        chainSeq: seq,
+        recordedAt,
+        streamSeq: row.streamSeq,
+        corrects: corrects?.chainSeq ?? null,
+      }),
+    );
     heads.set(event.tenantId, { seq, hash });
-    fresh.push({ ...row, chain: { seq, hash } });
+    fresh.push(
+      corrects ? { ...row, chain: { seq, hash }, corrects } : { ...row, chain: { seq, hash } },
+    );
   }
-  return fresh;
+  return { fresh, conflicts: conflicts ?? NO_CONFLICTS };
 }
+
+const NOTHING_STORED: ReadonlyMap<string, CurrentVersion> = new Map();
 
 /** Runs steps through without pausing; returns their result. */
 function runSteps<T>(steps: Generator<void, T>): T {
@@ -46,16 +88,17 @@ function runSteps<T>(steps: Generator<void, T>): T {
 }
 
 /**
- * Keeps the first event of each session not stored yet, in order, and gives
- * each its place in its tenant's chain. Pure; `heads` is updated in place.
+ * Keeps the earliest event of each session, decides what each does against
+ * its `current` stored version (`earliest_event.ts`), and gives each row to
+ * write its place in its tenant's chain. Pure; `heads` is updated in place.
  */
 export function chainNewRows(
   rows: IncomingSessionEnd[],
-  stored: Set<string>,
+  current: ReadonlyMap<string, CurrentVersion>,
   heads: Map<string, ChainHead>,
   recordedAt: number,
-): IncomingSessionEnd[] {
-  return runSteps(chainSteps(rows, stored, heads, recordedAt));
+): ChainedRows {
+  return runSteps(chainSteps(rows, current, heads, recordedAt));
 }
 
 /**
@@ -120,7 +163,7 @@ export interface PreparedBatch {
     generation: number;
     /** The heads it started from, one per tenant of the batch. */
     assumed: Map<string, ChainHead>;
-    /** The first event of each session, with its chain position. */
+    /** The earliest event of each session, with its chain position. */
     fresh: IncomingSessionEnd[];
     /** The heads after the batch. */
     heads: Map<string, ChainHead>;
@@ -181,7 +224,7 @@ function* prepareSteps(
     if (!assumed.has(event.tenantId)) assumed.set(event.tenantId, cache.expected(event.tenantId));
   }
   const heads = new Map(assumed);
-  const fresh = yield* chainSteps(rows, new Set(), heads, recordedAt, slice);
+  const { fresh } = yield* chainSteps(rows, NOTHING_STORED, heads, recordedAt, slice);
   cache.prepared(heads, generation);
   return { rows, deadLetters, recordedAt, ahead: { generation, assumed, fresh, heads } };
 }
@@ -190,32 +233,29 @@ function sameHead(a: ChainHead, b: ChainHead | undefined): boolean {
   return b !== undefined && a.seq === b.seq && a.hash === b.hash;
 }
 
-/** The chain a batch's transaction writes: the rows it inserts and the heads they leave. */
-export interface BatchChain {
-  /** The first event of each session not stored yet, in order, with its chain position. */
-  fresh: IncomingSessionEnd[];
+/** The chain a batch's transaction writes: the rows it inserts, the heads they leave, and its conflicts. */
+export interface BatchChain extends ChainedRows {
   /** The heads after the batch, one per tenant of the batch. */
   heads: Map<string, ChainHead>;
 }
 
 /**
- * The chain of `batch` given what its transaction read: `stored`, the
- * batch's sessions already stored, and `heads`, the current heads of its
- * `tenants` (absent for a tenant with no row yet). The chain computed ahead
- * when it holds (no session stored, every head as assumed); otherwise the
- * chain computed again from these, `heads` moved in place.
+ * The chain of `batch` given what its transaction read: `current`, the
+ * stored versions of the batch's sessions, and `heads`, the current heads of
+ * its `tenants` (absent for a tenant with no row yet). The chain computed
+ * ahead when it holds (no session stored, every head as assumed); otherwise
+ * the chain computed again from these, `heads` moved in place.
  */
 export function confirmChain(
   { rows, recordedAt, ahead }: PreparedBatch,
   tenants: string[],
-  stored: string[],
+  current: ReadonlyMap<string, CurrentVersion>,
   heads: Map<string, ChainHead>,
 ): BatchChain {
-  const holds = ahead !== undefined && stored.length === 0 &&
+  const holds = ahead !== undefined && current.size === 0 &&
     tenants.every((tenant) =>
       sameHead(heads.get(tenant) ?? GENESIS_HEAD, ahead.assumed.get(tenant))
     );
-  if (holds) return { fresh: ahead.fresh, heads: ahead.heads };
-  const fresh = chainNewRows(rows, new Set(stored), heads, recordedAt);
-  return { fresh, heads };
+  if (holds) return { fresh: ahead.fresh, conflicts: NO_CONFLICTS, heads: ahead.heads };
+  return { ...chainNewRows(rows, current, heads, recordedAt), heads };
 }

@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, strictEqual } from "node:assert/strict";
-import { canonicalRow, chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
+import { canonicalRowV2 } from "../integrity/canonical.ts";
+import { chainHash, type ChainHead, GENESIS_HEAD } from "../integrity/chain.ts";
 import {
   ChainHeadCache,
   chainNewRows,
@@ -7,18 +8,31 @@ import {
   prepareBatch,
   prepareBatchInSlices,
 } from "./chain_prep.ts";
-import type { IncomingSessionEnd } from "./session_end_sql.ts";
+import type { CurrentVersion, IncomingSessionEnd } from "./session_end_sql.ts";
 import { incoming, NOW, sessionId, TENANT } from "../../tests/store_fixture.ts";
 
 const OTHER = "1b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3";
 
 /** The head after `row` is chained at `seq` on `previous`, computed here from the encoding. */
-function link(row: IncomingSessionEnd, seq: number, previous: string): ChainHead {
-  return {
-    seq,
-    hash: chainHash(previous, canonicalRow({ ...row.event, chainSeq: seq, recordedAt: NOW })),
-  };
+function link(
+  row: IncomingSessionEnd,
+  seq: number,
+  previous: string,
+  corrects: number | null = null,
+): ChainHead {
+  const fields = { ...row.event, chainSeq: seq, recordedAt: NOW, streamSeq: row.streamSeq };
+  return { seq, hash: chainHash(previous, canonicalRowV2({ ...fields, corrects })) };
 }
+
+/** Session `n`'s version stored at chain position `chainSeq`, decided by stream sequence `streamSeq`. */
+function stored(n: number, streamSeq: number, chainSeq: number, tenantId = TENANT): [
+  string,
+  CurrentVersion,
+] {
+  return [sessionId(n), { id: 100 + n, tenantId, streamSeq, chainSeq }];
+}
+
+const NOTHING = new Map<string, CurrentVersion>();
 
 /** The `session_id` and chain position of each row. */
 function positions(rows: IncomingSessionEnd[]): Array<[string, number | undefined]> {
@@ -33,7 +47,7 @@ Deno.test("each new session takes the next position of its own tenant's chain, h
   const a3 = incoming(3);
   const start: ChainHead = { seq: 5, hash: "a".repeat(64) };
   const heads = new Map([[TENANT, start]]);
-  const fresh = chainNewRows([a1, b2, a3], new Set(), heads, NOW);
+  const { fresh } = chainNewRows([a1, b2, a3], NOTHING, heads, NOW);
   const a6 = link(a1, 6, start.hash);
   const b1 = link(b2, 1, GENESIS_HEAD.hash);
   const a7 = link(a3, 7, a6.hash);
@@ -41,11 +55,45 @@ Deno.test("each new session takes the next position of its own tenant's chain, h
   deepStrictEqual(heads, new Map([[TENANT, a7], [OTHER, b1]]), "the heads moved in place");
 });
 
-Deno.test("a session stored already, or seen earlier in the batch, takes no position", () => {
-  const rows = [incoming(1, { reason: "idle_timeout" }), incoming(2), incoming(1), incoming(3)];
-  const fresh = chainNewRows(rows, new Set([sessionId(2)]), new Map(), NOW);
+Deno.test("a session stored by an earlier event, or repeated in the batch, takes one position", () => {
+  const rows = [incoming(1, { reason: "idle_timeout" }, 5), incoming(2, {}, 6), incoming(1, {}, 7)];
+  const { fresh } = chainNewRows(
+    [...rows, incoming(3, {}, 8)],
+    new Map([stored(2, 4, 1)]),
+    new Map(),
+    NOW,
+  );
   deepStrictEqual(positions(fresh), [[sessionId(1), 1], [sessionId(3), 2]]);
   equal(fresh[0].event.reason, "idle_timeout", "the earlier event of the session is kept");
+});
+
+Deno.test("in a batch, the earliest event of a session by stream sequence decides, wherever it is", () => {
+  // Delivered out of order (a redelivery after a failure): `normal` (seq 9) before `idle_timeout` (seq 8).
+  const normal = incoming(1, { reason: "normal" }, 9);
+  const idle = incoming(1, { reason: "idle_timeout" }, 8);
+  const { fresh } = chainNewRows([normal, incoming(2, {}, 3), idle], NOTHING, new Map(), NOW);
+  deepStrictEqual(positions(fresh), [[sessionId(1), 1], [sessionId(2), 2]], "at the first's place");
+  equal(fresh[0].event.reason, "idle_timeout");
+  equal(fresh[0].streamSeq, 8);
+});
+
+Deno.test("an event earlier than the stored version appends a correction that names it", () => {
+  const idle = incoming(1, { reason: "idle_timeout" }, 4);
+  const heads = new Map([[TENANT, { seq: 3, hash: "c".repeat(64) }]]);
+  const current = new Map([stored(1, 5, 2)]);
+  const { fresh, conflicts } = chainNewRows([idle], current, heads, NOW);
+  deepStrictEqual(positions(fresh), [[sessionId(1), 4]]);
+  deepStrictEqual(fresh[0].corrects, current.get(sessionId(1)));
+  deepStrictEqual(fresh[0].chain, link(idle, 4, "c".repeat(64), 2), "`corrects` is hashed");
+  deepStrictEqual(conflicts, []);
+});
+
+Deno.test("an event of a session stored for another tenant is a conflict, not a correction", () => {
+  const foreign = incoming(1, { reason: "idle_timeout" }, 4);
+  const current = new Map([stored(1, 5, 2, OTHER)]);
+  const { fresh, conflicts } = chainNewRows([foreign], current, new Map(), NOW);
+  deepStrictEqual(fresh, []);
+  deepStrictEqual(conflicts, [{ row: foreign, current: current.get(sessionId(1)) }]);
 });
 
 Deno.test("a batch prepared in slices is the batch prepared at once", async () => {
@@ -122,14 +170,14 @@ Deno.test("a chain computed ahead is used as is when nothing is stored and the h
     NOW,
   );
   // A tenant with no row yet has no head in the database: it reads as the genesis head.
-  const chain = confirmChain(batch, [TENANT, OTHER], [], new Map());
+  const chain = confirmChain(batch, [TENANT, OTHER], NOTHING, new Map());
   strictEqual(chain.fresh, batch.ahead?.fresh, "the very rows prepared (the cache is told so)");
   strictEqual(chain.heads, batch.ahead?.heads);
 });
 
 Deno.test("a chain computed ahead is computed again when a session is stored already", () => {
   const batch = prepareBatch([incoming(1), incoming(2)], [], new ChainHeadCache(), NOW);
-  const chain = confirmChain(batch, [TENANT], [sessionId(1)], new Map());
+  const chain = confirmChain(batch, [TENANT], new Map([stored(1, 1, 1)]), new Map());
   deepStrictEqual(positions(chain.fresh), [[sessionId(2), 1]]);
   deepStrictEqual(chain.fresh[0].chain, link(incoming(2), 1, GENESIS_HEAD.hash));
 });
@@ -137,7 +185,7 @@ Deno.test("a chain computed ahead is computed again when a session is stored alr
 Deno.test("a chain computed ahead is computed again from a head another worker has moved", () => {
   const batch = prepareBatch([incoming(3)], [], new ChainHeadCache(), NOW);
   const current: ChainHead = { seq: 2, hash: "e".repeat(64) };
-  const chain = confirmChain(batch, [TENANT], [], new Map([[TENANT, current]]));
+  const chain = confirmChain(batch, [TENANT], NOTHING, new Map([[TENANT, current]]));
   const expected = link(incoming(3), 3, current.hash);
   deepStrictEqual(chain.fresh.map((r) => r.chain), [expected]);
   deepStrictEqual(chain.heads, new Map([[TENANT, expected]]));
@@ -145,6 +193,6 @@ Deno.test("a chain computed ahead is computed again from a head another worker h
 
 Deno.test("a batch prepared without a cache is chained from the heads read", () => {
   const batch = prepareBatch([incoming(1), incoming(1)], [], undefined, NOW);
-  const chain = confirmChain(batch, [TENANT], [], new Map());
+  const chain = confirmChain(batch, [TENANT], NOTHING, new Map());
   deepStrictEqual(positions(chain.fresh), [[sessionId(1), 1]]);
 });

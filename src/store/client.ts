@@ -17,11 +17,18 @@ import type {
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
+import { mayBreakConnection } from "./db_errors.ts";
 import { IdKeyCache } from "./id_keys.ts";
 import { InterruptibleReader } from "./reader.ts";
+import { untilAborted } from "../until_aborted.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
 
 export type { WriteRow, WriteTx } from "./writer.ts";
+
+/** Statements run inside {@linkcode Database.readTransaction}. */
+export interface ReadTx {
+  execute(stmt: InStatement): Promise<ResultSet>;
+}
 
 /** Busy timeout of every local connection, in milliseconds. */
 export const BUSY_TIMEOUT_MS = 2_000;
@@ -51,6 +58,14 @@ function checkDurable(synchronous: unknown): void {
 /** Statements that resolve to rows: a {@linkcode Database}, or its reads under a time budget. */
 export interface RowSource {
   execute(stmt: InStatement): Promise<{ rows: Row[] }>;
+}
+
+/**
+ * Where a verifier reads: single statements, and walks on one consistent
+ * snapshot. A {@linkcode Database}, or its reads under a time budget.
+ */
+export interface SnapshotSource extends RowSource {
+  readTransaction<T>(work: (tx: RowSource) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -212,24 +227,58 @@ export class Database {
    * dropped when `signal` aborts first.
    */
   async readInterruptible(stmt: InStatement, signal: AbortSignal, key?: string): Promise<Row[]> {
-    const path = localPath(this.#config.databaseUrl);
-    if (this.isLocalFile && path && !path.startsWith(":memory:")) {
-      this.#reader ??= new InterruptibleReader(path, {
-        timeoutMs: BUSY_TIMEOUT_MS,
-        encryptionKey: this.#config.databaseEncryptionKey,
-      });
-      return await this.#reader.execute(stmt, signal, key);
-    }
+    const reader = this.#interruptibleReader();
+    if (reader) return await reader.execute(stmt, signal, key);
+    return (await untilAborted(this.execute(stmt), signal)).rows;
+  }
+
+  /**
+   * {@linkcode Database.readTransaction} that `signal` may stop, rejecting
+   * with `signal.reason`. On a local file the snapshot is read off the
+   * JavaScript thread on a connection of its own, each statement in a fair
+   * turn of `key` and interrupted when `signal` aborts; elsewhere each
+   * statement's answer is dropped when `signal` aborts first.
+   */
+  async readSnapshot<T>(
+    work: (tx: RowSource) => Promise<T>,
+    signal: AbortSignal,
+    key?: string,
+  ): Promise<T> {
     signal.throwIfAborted();
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
+    const reader = this.#interruptibleReader();
+    if (reader) return await reader.snapshot(work, signal, key);
+    return await this.readTransaction((tx) =>
+      work({ execute: (stmt) => untilAborted(tx.execute(stmt), signal) })
+    );
+  }
+
+  /** The reader of heavy queries, on a local file (not in memory) only. */
+  #interruptibleReader(): InterruptibleReader | undefined {
+    const path = localPath(this.#config.databaseUrl);
+    if (!this.isLocalFile || !path || path.startsWith(":memory:")) return undefined;
+    return this.#reader ??= new InterruptibleReader(path, {
+      timeoutMs: BUSY_TIMEOUT_MS,
+      encryptionKey: this.#config.databaseEncryptionKey,
     });
+  }
+
+  /**
+   * Runs `work` on one consistent snapshot of the database (a read
+   * transaction, on a connection of its own), so that what it reads is not
+   * torn by writes committed meanwhile. An in-memory database has one
+   * connection: there `work` reads it directly.
+   */
+  async readTransaction<T>(work: (tx: ReadTx) => Promise<T>): Promise<T> {
+    if (localPath(this.#config.databaseUrl)?.startsWith(":memory:")) return await work(this);
+    let tx: Transaction | undefined;
     try {
-      return (await Promise.race([this.execute(stmt), aborted])).rows;
+      tx = await this.#client.transaction("read");
+      return await work(tx);
+    } catch (err) {
+      this.#recoverFrom(err);
+      throw err;
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      tx?.close();
     }
   }
 
@@ -240,11 +289,7 @@ export class Database {
 
   #recoverFrom(err: unknown): void {
     if (!this.isLocalFile && !this.#config.databaseSyncUrl) return;
-    const text = `${(err as { code?: string }).code ?? ""} ${(err as Error).message ?? ""}`;
-    if (
-      /BUSY|LOCKED|in progress|CLIENT_CLOSED|IOERR|READONLY|FULL|CANTOPEN/i
-        .test(text)
-    ) {
+    if (mayBreakConnection(err)) {
       const broken = this.#client;
       try {
         this.#client = Database.#create(this.#config);

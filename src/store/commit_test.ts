@@ -1,5 +1,8 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import { NO_KEYS } from "../integrity/keyring.ts";
+import { verifyTenants } from "../integrity/verify.ts";
 import { storeBatch } from "./commit.ts";
+import { getSessionEndSql, listSessionEndsSql } from "./queries.ts";
 import { INSERT_CHUNK } from "./session_end_sql.ts";
 import {
   count,
@@ -41,12 +44,17 @@ Deno.test("a batch inserts its rows and reports the inserted session_ids", async
       end_time: START + 900_000,
       duration_seconds: 900,
       source_ip: "203.0.113.7",
+      source_port: null,
       reason: "idle_timeout",
+      anomalies: null,
       sort_time: START + 900_000,
       stream_seq: 2,
       recorded_at: NOW,
+      chain_version: 2,
       chain_seq: 1,
       chain_hash: rows[0].chain_hash,
+      corrects: null,
+      corrected_by: null,
       tenant_key: await keyOf(db, TENANT),
       device_key: await keyOf(db, DEVICE),
       user_key: await keyOf(db, "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e9f"),
@@ -67,7 +75,7 @@ Deno.test("an empty batch stores nothing and reports nothing", async () => {
   });
 });
 
-Deno.test("a later event for a stored session inserts nothing and keeps the first row (idle pair)", async () => {
+Deno.test("a later event for a stored session inserts nothing and keeps the stored row (idle pair)", async () => {
   await withDb(async (db) => {
     await storeBatch(db, [incoming(1, { reason: "idle_timeout" })], [], NOW);
     const second = await storeBatch(
@@ -83,6 +91,78 @@ Deno.test("a later event for a stored session inserts nothing and keeps the firs
     equal(rows[0].duration_seconds, 900);
     equal(rows[0].stream_seq, 2);
     equal(rows[0].recorded_at, NOW);
+  });
+});
+
+Deno.test("an event earlier in the stream than the stored one appends a correction", async () => {
+  await withDb(async (db) => {
+    // The `normal` (stream sequence 9) was committed first: after a kill -9, or by another worker.
+    const normal = incoming(
+      1,
+      { reason: "normal", endTime: START + 960_000, durationSeconds: 960 },
+      9,
+    );
+    await storeBatch(db, [normal, incoming(2, {}, 10)], [], NOW);
+    const idle = incoming(1, { reason: "idle_timeout" }, 8);
+    const outcome = await storeBatch(db, [idle], [], NOW + 1_000);
+    deepStrictEqual([...outcome.inserted], []);
+    deepStrictEqual([...outcome.corrected], [sessionId(1)]);
+    deepStrictEqual([...outcome.written], [8]);
+    const rows = await sessionRows(db);
+    equal(rows.length, 3, "appended: the stored row stays");
+    // The stored row is unchanged, but for the mark of what replaced it.
+    deepStrictEqual(
+      [rows[0].reason, rows[0].duration_seconds, rows[0].stream_seq, rows[0].corrected_by],
+      ["normal", 960, 9, 3],
+    );
+    deepStrictEqual(
+      [
+        rows[2].reason,
+        rows[2].stream_seq,
+        rows[2].chain_seq,
+        rows[2].corrects,
+        rows[2].corrected_by,
+      ],
+      ["idle_timeout", 8, 3, 1, null],
+    );
+    // Reads see the effective version: the list (and its reason filter) and the item.
+    const current = await db.execute(getSessionEndSql(sessionId(1), TENANT));
+    deepStrictEqual(current.rows.map((r) => r.reason), ["idle_timeout"]);
+    const byReason = (reason: string) =>
+      db.execute(listSessionEndsSql({ tenantId: TENANT, reason }, { limit: 10 }));
+    deepStrictEqual((await byReason("normal")).rows.map((r) => r.session_id), [sessionId(2)]);
+    deepStrictEqual((await byReason("idle_timeout")).rows.map((r) => r.session_id), [sessionId(1)]);
+    // The chain, correction included, verifies.
+    const report = await verifyTenants(db, NO_KEYS);
+    equal(report.ok, true, JSON.stringify(report.first_broken));
+    equal(report.rows_checked, 3);
+    // The same late event again, and the `normal` again: duplicates of the correction.
+    const again = await storeBatch(db, [idle, normal], [], NOW + 2_000);
+    deepStrictEqual([again.inserted.size, again.corrected.size, again.written.size], [0, 0, 0]);
+    equal(await count(db, "session_ends"), 3);
+  });
+});
+
+Deno.test("an event of a session stored for another tenant is quarantined with its reason", async () => {
+  await withDb(async (db) => {
+    await storeBatch(db, [incoming(1, {}, 9)], [], NOW);
+    const other = "1b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3";
+    const foreign = incoming(1, { tenantId: other, reason: "idle_timeout" }, 8);
+    const outcome = await storeBatch(db, [foreign, incoming(2, {}, 10)], [], NOW);
+    deepStrictEqual([...outcome.inserted], [sessionId(2)]);
+    deepStrictEqual([...outcome.quarantined.keys()], [8]);
+    const letters = await db.execute(
+      "SELECT stream_seq, subject, payload, error FROM dead_letters",
+    );
+    equal(letters.rows.length, 1);
+    equal(letters.rows[0].stream_seq, 8);
+    equal(letters.rows[0].subject, foreign.subject);
+    deepStrictEqual(new Uint8Array(letters.rows[0].payload as ArrayBuffer), foreign.payload);
+    equal(
+      letters.rows[0].error,
+      `session_id ${sessionId(1)} is stored for tenant ${TENANT}; this event names tenant ${other}`,
+    );
+    equal((await sessionRows(db))[0].reason, "normal", "the stored row is untouched");
   });
 });
 
@@ -231,7 +311,7 @@ Deno.test("a row read as new but not inserted rolls the batch back instead of le
       WHEN NEW.session_id = '${sessionId(2)}' BEGIN SELECT RAISE(IGNORE); END`);
     await rejects(
       storeBatch(db, [incoming(1), incoming(2), incoming(3)], [], NOW),
-      /1 of 3 session ends read as new were not inserted/,
+      /1 of 3 session ends to write were not inserted/,
     );
     equal(await count(db, "session_ends"), 0);
     equal(await count(db, "chain_heads"), 0);
@@ -248,7 +328,7 @@ Deno.test("a row whose chain position is taken is not inserted, and its batch ro
     });
     await rejects(
       storeBatch(db, [incoming(1), incoming(2), incoming(3)], [], NOW),
-      /1 of 3 session ends read as new were not inserted/,
+      /1 of 3 session ends to write were not inserted/,
     );
     deepStrictEqual((await sessionRows(db)).map((r) => r.session_id), [sessionId(99)]);
     equal(await count(db, "chain_heads"), 0);

@@ -5,9 +5,10 @@
  *
  * A dead letter already replayed is not replayed again (409 at the API).
  * A replay that now validates is stored with the ingest path's own
- * {@linkcode storeBatch} (the first event for a `session_id` wins), then the
- * dead letter is kept and marked `replayed_at` / `replay_outcome` (`stored`
- * or `duplicate`): quarantined evidence is never deleted. The two steps are
+ * {@linkcode storeBatch} (the earliest event by stream sequence decides: it
+ * is stored, corrects the stored version, or is a duplicate), then the dead
+ * letter is kept and marked `replayed_at` / `replay_outcome` (`stored`,
+ * `corrected` or `duplicate`): quarantined evidence is never deleted. The two steps are
  * two transactions; if the mark is lost, replaying again answers `duplicate`
  * and marks it. A message that is still invalid stays quarantined, with its
  * `error` replaced by today's reason.
@@ -15,18 +16,27 @@
  * @module
  */
 import type { InStatement, Row } from "@libsql/client";
-import { decodeSessionEnd } from "../event.ts";
+import { decodeSessionEnd, DEFAULT_CLOCK_SKEW_MS } from "../event.ts";
 import type { Database } from "./client.ts";
 import { nullableNumber } from "./row.ts";
 import { storeBatch } from "./commit.ts";
 import type { DeadLetter } from "./session_end_sql.ts";
+
+/** What a successful replay did to the trail. */
+export type ReplayKind = "stored" | "corrected" | "duplicate";
+
+const REPLAY_KINDS: readonly string[] = ["stored", "corrected", "duplicate"];
+
+function isReplayKind(value: unknown): value is ReplayKind {
+  return typeof value === "string" && REPLAY_KINDS.includes(value);
+}
 
 /** A dead letter as stored: the message quarantined, and what became of it. */
 export interface DeadLetterRow extends DeadLetter {
   id: number;
   quarantinedAt: number;
   replayedAt: number | null;
-  replayOutcome: "stored" | "duplicate" | null;
+  replayOutcome: ReplayKind | null;
 }
 
 const COLUMNS = "id, stream, stream_seq, subject, payload, error, received_at, quarantined_at, " +
@@ -67,26 +77,28 @@ export function toDeadLetter(row: Row): DeadLetterRow {
     receivedAt: Number(row.received_at),
     quarantinedAt: Number(row.quarantined_at),
     replayedAt: nullableNumber(row, "replayed_at"),
-    replayOutcome: outcome === "stored" || outcome === "duplicate" ? outcome : null,
+    replayOutcome: isReplayKind(outcome) ? outcome : null,
   };
 }
 
 /** What a replay did. */
 export type ReplayOutcome =
   | { kind: "not_found" }
-  | { kind: "already_replayed"; replayedAt: number; outcome: "stored" | "duplicate" }
-  | { kind: "stored"; sessionId: string }
-  | { kind: "duplicate"; sessionId: string }
+  | { kind: "already_replayed"; replayedAt: number; outcome: ReplayKind }
+  | { kind: ReplayKind; sessionId: string }
   | { kind: "invalid"; reason: string };
 
 /**
- * Re-validates dead letter `id` with today's rules and stores it when it now
- * passes (see the module comment for what happens to the dead letter).
+ * Re-validates dead letter `id` with today's rules (an `end_time` more than
+ * `skewMs` after the stream received it is flagged, as ingest does) and
+ * stores it when it now passes (see the module comment for what happens to
+ * the dead letter).
  */
 export async function replayDeadLetter(
   db: Database,
   id: number,
   now: number = Date.now(),
+  skewMs: number = DEFAULT_CLOCK_SKEW_MS,
 ): Promise<ReplayOutcome> {
   const rs = await db.execute(getDeadLetterSql(id));
   if (rs.rows.length === 0) return { kind: "not_found" };
@@ -98,28 +110,32 @@ export async function replayDeadLetter(
       outcome: letter.replayOutcome ?? "stored",
     };
   }
-  const decoded = decodeSessionEnd(letter.payload);
-  if (!decoded.ok) {
-    await db.execute({
-      sql: "UPDATE dead_letters SET error = ? WHERE id = ?",
-      args: [decoded.reason, id],
-    });
-    return { kind: "invalid", reason: decoded.reason };
-  }
-  const { inserted } = await storeBatch(
+  const decoded = decodeSessionEnd(letter.payload, { receivedAt: letter.receivedAt, skewMs });
+  if (!decoded.ok) return await stillInvalid(db, id, decoded.reason);
+  const { stream, streamSeq, subject, payload, receivedAt } = letter;
+  const outcome = await storeBatch(
     db,
-    [{
-      event: decoded.event,
-      streamSeq: letter.streamSeq,
-      receivedAt: letter.receivedAt,
-    }],
+    [{ stream, streamSeq, subject, payload, receivedAt, event: decoded.event }],
     [],
     now,
   );
-  const kind = inserted.has(decoded.event.sessionId) ? "stored" : "duplicate";
+  const conflict = outcome.quarantined.get(letter.streamSeq);
+  if (conflict !== undefined) return await stillInvalid(db, id, conflict);
+  const sessionId = decoded.event.sessionId;
+  const kind: ReplayKind = outcome.inserted.has(sessionId)
+    ? "stored"
+    : outcome.corrected.has(sessionId)
+    ? "corrected"
+    : "duplicate";
   await db.execute({
     sql: "UPDATE dead_letters SET replayed_at = ?, replay_outcome = ? WHERE id = ?",
     args: [now, kind, id],
   });
-  return { kind, sessionId: decoded.event.sessionId };
+  return { kind, sessionId };
+}
+
+/** Keeps a dead letter quarantined, its error replaced by today's `reason`. */
+async function stillInvalid(db: Database, id: number, reason: string): Promise<ReplayOutcome> {
+  await db.execute({ sql: "UPDATE dead_letters SET error = ? WHERE id = ?", args: [reason, id] });
+  return { kind: "invalid", reason };
 }

@@ -88,7 +88,7 @@ Deno.test("migrating to version 4 gives the rows already stored their keys", asy
         args: [sessionId(n), TENANT, device, user, START + n, n, NOW],
       });
     }
-    deepStrictEqual(await migrate(db.client), [4]);
+    deepStrictEqual(await migrate(db.client), [4, 5, 6]);
     deepStrictEqual(await storedKeys(db), [
       [await keyOf(db, TENANT), await keyOf(db, DEVICE), null],
       [await keyOf(db, TENANT), await keyOf(db, DEVICE_2), await keyOf(db, DEVICE_3)],

@@ -15,6 +15,35 @@ export interface Migration {
   statements: string[];
 }
 
+/**
+ * The service always writes the keys; a row written without them (by an older worker still
+ * running during an upgrade, or by hand) gets them here.
+ */
+const KEYS_TRIGGER = `CREATE TRIGGER session_ends_keys AFTER INSERT ON session_ends
+    WHEN NEW.tenant_key IS NULL OR NEW.device_key IS NULL
+      OR (NEW.user_key IS NULL AND NEW.user_id IS NOT NULL)
+    BEGIN
+      INSERT OR IGNORE INTO id_keys (value) VALUES (NEW.tenant_id);
+      INSERT OR IGNORE INTO id_keys (value) VALUES (NEW.device_id);
+      INSERT OR IGNORE INTO id_keys (value) SELECT NEW.user_id WHERE NEW.user_id IS NOT NULL;
+      UPDATE session_ends SET
+        tenant_key = (SELECT key FROM id_keys WHERE value = NEW.tenant_id),
+        device_key = (SELECT key FROM id_keys WHERE value = NEW.device_id),
+        user_key = (SELECT key FROM id_keys WHERE value = NEW.user_id)
+      WHERE id = NEW.id;
+    END`;
+
+/** The indexes of the list, the chain and the feed, on integer keys (since version 4). */
+const KEYED_INDEXES = [
+  `CREATE INDEX session_ends_by_tenant ON session_ends (tenant_key, sort_time)`,
+  `CREATE INDEX session_ends_by_tenant_device
+    ON session_ends (tenant_key, device_key, sort_time)`,
+  `CREATE INDEX session_ends_by_tenant_user ON session_ends (tenant_key, user_key, sort_time)`,
+  `CREATE INDEX session_ends_by_tenant_reason ON session_ends (tenant_key, reason, sort_time)`,
+  `CREATE UNIQUE INDEX session_ends_by_chain ON session_ends (tenant_key, chain_seq)`,
+  `CREATE INDEX session_ends_by_tenant_id ON session_ends (tenant_key, id)`,
+];
+
 /** Every migration, oldest first. Append only: never edit a released one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -143,34 +172,68 @@ export const MIGRATIONS: readonly Migration[] = [
         tenant_key = (SELECT key FROM id_keys WHERE value = tenant_id),
         device_key = (SELECT key FROM id_keys WHERE value = device_id),
         user_key = (SELECT key FROM id_keys WHERE value = user_id)`,
-      // The service always writes the keys; a row written without them (by an older worker
-      // still running during an upgrade, or by hand) gets them here.
-      `CREATE TRIGGER session_ends_keys AFTER INSERT ON session_ends
-        WHEN NEW.tenant_key IS NULL OR NEW.device_key IS NULL
-          OR (NEW.user_key IS NULL AND NEW.user_id IS NOT NULL)
-        BEGIN
-          INSERT OR IGNORE INTO id_keys (value) VALUES (NEW.tenant_id);
-          INSERT OR IGNORE INTO id_keys (value) VALUES (NEW.device_id);
-          INSERT OR IGNORE INTO id_keys (value) SELECT NEW.user_id WHERE NEW.user_id IS NOT NULL;
-          UPDATE session_ends SET
-            tenant_key = (SELECT key FROM id_keys WHERE value = NEW.tenant_id),
-            device_key = (SELECT key FROM id_keys WHERE value = NEW.device_id),
-            user_key = (SELECT key FROM id_keys WHERE value = NEW.user_id)
-          WHERE id = NEW.id;
-        END`,
+      KEYS_TRIGGER,
       `DROP INDEX session_ends_by_tenant`,
       `DROP INDEX session_ends_by_tenant_device`,
       `DROP INDEX session_ends_by_tenant_user`,
       `DROP INDEX session_ends_by_tenant_reason`,
       `DROP INDEX session_ends_by_chain`,
       `DROP INDEX session_ends_by_tenant_id`,
-      `CREATE INDEX session_ends_by_tenant ON session_ends (tenant_key, sort_time)`,
-      `CREATE INDEX session_ends_by_tenant_device
-        ON session_ends (tenant_key, device_key, sort_time)`,
-      `CREATE INDEX session_ends_by_tenant_user ON session_ends (tenant_key, user_key, sort_time)`,
-      `CREATE INDEX session_ends_by_tenant_reason ON session_ends (tenant_key, reason, sort_time)`,
-      `CREATE UNIQUE INDEX session_ends_by_chain ON session_ends (tenant_key, chain_seq)`,
-      `CREATE INDEX session_ends_by_tenant_id ON session_ends (tenant_key, id)`,
+      ...KEYED_INDEXES,
+    ],
+  },
+  {
+    version: 5,
+    description: "source port, anomalies, chain version, appended corrections",
+    statements: [
+      // SQLite cannot drop the UNIQUE constraint on session_id in place: the table is rebuilt
+      // (ids kept, so feed tokens stay valid), with one current version per session instead
+      // (a correction is a new row, its predecessor marked corrected_by; src/store/earliest_event.ts).
+      // Rebuilding takes a while on a large table; it runs once, at start-up.
+      `CREATE TABLE session_ends_v5 (
+        id INTEGER PRIMARY KEY, session_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, user_id TEXT,
+        start_time INTEGER, end_time INTEGER, duration_seconds INTEGER,
+        source_ip TEXT, source_port INTEGER, reason TEXT, anomalies TEXT,
+        sort_time INTEGER NOT NULL, stream_seq INTEGER NOT NULL, recorded_at INTEGER NOT NULL,
+        chain_version INTEGER NOT NULL DEFAULT 1, chain_seq INTEGER, chain_hash TEXT,
+        corrects INTEGER, corrected_by INTEGER,
+        tenant_key INTEGER, device_key INTEGER, user_key INTEGER
+      )`,
+      // Every row so far was chained with version 1 of the canonical encoding.
+      `INSERT INTO session_ends_v5 (id, session_id, tenant_id, device_id, user_id, start_time,
+          end_time, duration_seconds, source_ip, reason, sort_time, stream_seq, recorded_at,
+          chain_version, chain_seq, chain_hash, tenant_key, device_key, user_key)
+        SELECT id, session_id, tenant_id, device_id, user_id, start_time, end_time,
+          duration_seconds, source_ip, reason, sort_time, stream_seq, recorded_at, 1, chain_seq,
+          chain_hash, tenant_key, device_key, user_key
+        FROM session_ends`,
+      `DROP TABLE session_ends`,
+      `ALTER TABLE session_ends_v5 RENAME TO session_ends`,
+      `CREATE UNIQUE INDEX session_ends_current ON session_ends (session_id)
+        WHERE corrected_by IS NULL`,
+      `CREATE INDEX session_ends_by_time ON session_ends (sort_time)`,
+      ...KEYED_INDEXES,
+      KEYS_TRIGGER,
+    ],
+  },
+  {
+    version: 6,
+    description: "checkpoints chained to their predecessor, with a key id",
+    statements: [
+      // Each tenant's checkpoints form a chain (src/integrity/checkpoint_record.ts): `ordinal`
+      // numbers them, `prev_digest` names the predecessor, `key_id` the signing key. The
+      // checkpoints written so far (version 1) become the start of each chain, numbered in the
+      // order they were written; the first version 2 checkpoint seals them.
+      `ALTER TABLE chain_checkpoints ADD COLUMN version INTEGER NOT NULL DEFAULT 1`,
+      `ALTER TABLE chain_checkpoints ADD COLUMN ordinal INTEGER`,
+      `ALTER TABLE chain_checkpoints ADD COLUMN key_id TEXT`,
+      `ALTER TABLE chain_checkpoints ADD COLUMN prev_digest TEXT`,
+      `UPDATE chain_checkpoints SET ordinal = numbered.n
+        FROM (SELECT id, row_number() OVER (PARTITION BY tenant_id ORDER BY id) AS n
+              FROM chain_checkpoints) AS numbered
+        WHERE numbered.id = chain_checkpoints.id`,
+      `CREATE UNIQUE INDEX chain_checkpoints_by_ordinal ON chain_checkpoints (tenant_id, ordinal)`,
     ],
   },
 ];

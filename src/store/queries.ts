@@ -6,9 +6,10 @@
  * @module
  */
 import type { InStatement, Row } from "@libsql/client";
+import type { StoredAnomaly } from "../secondary_fields.ts";
 import { formatRfc3339 } from "../rfc3339.ts";
 import { KEY_OF, TENANT_IS, tenantArgs } from "./id_keys.ts";
-import { nullableNumber, nullableText, text } from "./row.ts";
+import { anomalies, nullableNumber, nullableText, text } from "./row.ts";
 
 /** What a list is narrowed to. Every id lower-case; times epoch milliseconds. */
 export interface ListFilter {
@@ -21,6 +22,11 @@ export interface ListFilter {
   since?: number;
   /** `end_time < until`; rows without an end time are then excluded. */
   until?: number;
+  /**
+   * Also the versions a correction replaced (the export: the whole record);
+   * otherwise only each session's current version.
+   */
+  allVersions?: boolean;
 }
 
 /** A row's place in the list order, `(sort_time, id)` descending (ties: newest stored first). */
@@ -49,12 +55,24 @@ export interface SessionEndItem {
   end_time: string | null;
   duration_seconds: number | null;
   source_ip: string | null;
+  /** The client port, when `source_ip` carried one. */
+  source_port: number | null;
   reason: string | null;
   recorded_at: string;
+  /** The unusable raw values of the event (`[]` when none). */
+  anomalies: readonly StoredAnomaly[];
+  /** The stream sequence of the event that decided this row. */
+  stream_seq: number;
+  /** The canonical encoding of its chain entry (src/integrity/canonical.ts). */
+  chain_version: number;
   /** The row's position in its tenant's hash chain (null only for a row written outside it). */
   chain_seq: number | null;
   /** The row's chain hash (see src/integrity/chain.ts). */
   chain_hash: string | null;
+  /** The position of the version this row corrects, or null. */
+  corrects: number | null;
+  /** The position of the correction that replaced this row, or null while it is current. */
+  corrected_by: number | null;
 }
 
 /** The columns {@linkcode toItem} reads, comma-separated, for other queries of session ends. */
@@ -68,12 +86,21 @@ export const ITEM_COLUMNS = [
   "end_time",
   "duration_seconds",
   "source_ip",
+  "source_port",
   "reason",
+  "anomalies",
   "sort_time",
+  "stream_seq",
   "recorded_at",
+  "chain_version",
   "chain_seq",
   "chain_hash",
+  "corrects",
+  "corrected_by",
 ].join(", ");
+
+/** The condition of a session's current version (what the list, the item and the stats read). */
+export const CURRENT = "corrected_by IS NULL";
 
 const COLUMNS = ITEM_COLUMNS;
 
@@ -96,6 +123,7 @@ export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InSta
     where.push(TENANT_IS);
     args.push(...tenantArgs(filter.tenantId));
   }
+  if (!filter.allVersions) where.push(CURRENT);
   equal("device_key", filter.deviceId, KEY_OF);
   equal("user_key", filter.userId, KEY_OF);
   equal("reason", filter.reason);
@@ -128,12 +156,13 @@ export function listSessionEndsSql(filter: ListFilter, page: PageRequest): InSta
   };
 }
 
-/** Builds the lookup of one session end, within one tenant unless `tenantId` is absent. */
+/** Builds the lookup of a session's current version, within one tenant unless `tenantId` is absent. */
 export function getSessionEndSql(sessionId: string, tenantId?: string): InStatement {
+  const where = `session_id = ? AND ${CURRENT}`;
   return tenantId === undefined
-    ? { sql: `SELECT ${COLUMNS} FROM session_ends WHERE session_id = ?`, args: [sessionId] }
+    ? { sql: `SELECT ${COLUMNS} FROM session_ends WHERE ${where}`, args: [sessionId] }
     : {
-      sql: `SELECT ${COLUMNS} FROM session_ends WHERE session_id = ? AND tenant_id = ?`,
+      sql: `SELECT ${COLUMNS} FROM session_ends WHERE ${where} AND tenant_id = ?`,
       args: [sessionId, tenantId],
     };
 }
@@ -160,9 +189,15 @@ export function toItem(row: Row): SessionEndItem {
     end_time: nullableTime(row, "end_time"),
     duration_seconds: nullableNumber(row, "duration_seconds"),
     source_ip: nullableText(row, "source_ip"),
+    source_port: nullableNumber(row, "source_port"),
     reason: nullableText(row, "reason"),
     recorded_at: formatRfc3339(Number(row.recorded_at)),
+    anomalies: anomalies(row, "anomalies"),
+    stream_seq: Number(row.stream_seq),
+    chain_version: Number(row.chain_version),
     chain_seq: nullableNumber(row, "chain_seq"),
     chain_hash: nullableText(row, "chain_hash"),
+    corrects: nullableNumber(row, "corrects"),
+    corrected_by: nullableNumber(row, "corrected_by"),
   };
 }

@@ -49,13 +49,10 @@ for (const [name, filter, index] of CASES) {
   });
 }
 
-Deno.test("the lookup by session_id uses the unique index", async () => {
+Deno.test("the lookup by session_id uses the index of current versions", async () => {
   await withDb(async (db) => {
     for (const stmt of [getSessionEndSql(T), getSessionEndSql(T, T)]) {
-      ok(
-        (await plan(db, stmt)).includes("sqlite_autoindex_session_ends"),
-        await plan(db, stmt),
-      );
+      ok((await plan(db, stmt)).includes("session_ends_current"), await plan(db, stmt));
     }
   });
 });
@@ -76,11 +73,17 @@ Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", (
     end_time: Date.UTC(2026, 2, 12, 10, 15, 0, 250),
     duration_seconds: 900,
     source_ip: "2001:db8::1",
+    source_port: 443,
     reason: null,
+    anomalies: '[{"field":"reason","value":"a\\u0007","problem":"contains a control character"}]',
     sort_time: 0,
+    stream_seq: 12,
     recorded_at: Date.UTC(2026, 2, 12, 10, 15, 1),
+    chain_version: 2,
     chain_seq: 7,
     chain_hash: "ab".repeat(32),
+    corrects: 3,
+    corrected_by: null,
   } as unknown as Row;
   deepStrictEqual(toItem(row), {
     session_id: T,
@@ -92,9 +95,37 @@ Deno.test("a row maps to the SPEC item, times in RFC 3339 UTC, unknowns null", (
     end_time: "2026-03-12T10:15:00.250Z",
     duration_seconds: 900,
     source_ip: "2001:db8::1",
+    source_port: 443,
     reason: null,
     recorded_at: "2026-03-12T10:15:01Z",
+    anomalies: [{ field: "reason", value: "a\u0007", problem: "contains a control character" }],
+    stream_seq: 12,
+    chain_version: 2,
     chain_seq: 7,
     chain_hash: "ab".repeat(32),
+    corrects: 3,
+    corrected_by: null,
   });
+});
+
+Deno.test("an anomalies column edited by hand into something else is shown as such", () => {
+  const row = { anomalies: "not json" } as unknown as Row;
+  deepStrictEqual(
+    toItem({ ...row, recorded_at: 0, stream_seq: 1, chain_version: 2 } as unknown as Row).anomalies,
+    [
+      { field: "anomalies", value: "not json", problem: "not a list of anomalies" },
+    ],
+  );
+});
+
+Deno.test("the list and the item read current versions; the export may read every version", () => {
+  const text = (stmt: ReturnType<typeof listSessionEndsSql>) =>
+    typeof stmt === "string" ? stmt : stmt.sql;
+  ok(text(listSessionEndsSql({ tenantId: T }, { limit: 5 })).includes("corrected_by IS NULL"));
+  ok(text(getSessionEndSql(T)).includes("corrected_by IS NULL"));
+  ok(
+    !text(listSessionEndsSql({ tenantId: T, allVersions: true }, { limit: 5 })).includes(
+      "corrected_by IS NULL",
+    ),
+  );
 });

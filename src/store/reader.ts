@@ -1,6 +1,6 @@
 /**
  * Interruptible reads of a local database file. The read API's heavy
- * queries (statistics, export pages, integrity walks) run on a connection
+ * queries (statistics, export pages, integrity walks) run on connections
  * of their own through libSQL's promise API, off the JavaScript thread, so
  * a long aggregate does not stall every other request; a query whose signal
  * aborts (its time budget spent, the process shutting down, the client
@@ -8,6 +8,8 @@
  * Queries take fair turns at the connection (src/fair_turns.ts): tenants in
  * rotation, and the connection's thread busy at most about a quarter of the
  * time, which leaves the JavaScript thread a core of its own on a small box.
+ * A walk that must not be torn by writes reads one snapshot (a read
+ * transaction on a connection of its own) through the same turns.
  *
  * @module
  */
@@ -55,17 +57,58 @@ function positional(stmt: InStatement): { sql: string; args: unknown[] } {
   return { sql: stmt.sql, args: stmt.args ?? [] };
 }
 
-/** One read connection, running one query at a time, in fair turns. */
+/** Statements read through {@linkcode InterruptibleReader.snapshot}. */
+export interface SnapshotReads {
+  execute(stmt: InStatement): Promise<{ rows: Row[] }>;
+}
+
+/**
+ * Read connections that run one query at a time, in fair turns: a shared
+ * one for single queries, and one of its own for each snapshot. A
+ * connection is closed only once no statement runs on it (interrupting a
+ * closed connection would crash the native library).
+ */
 export class InterruptibleReader {
   readonly #path: string;
   readonly #options: InterruptibleReaderOptions;
   readonly #turns = new FairTurns({ pauseFactor: QUERY_PAUSE_FACTOR });
   #connection: NativeDatabase | undefined;
-  #closed = false;
+  /** Every open connection, with the number of statements running on it. */
+  readonly #open = new Map<NativeDatabase, number>();
+  /** Connections to close as soon as their statements have settled. */
+  readonly #closing = new Set<NativeDatabase>();
+  /** Aborted by {@linkcode InterruptibleReader.close}: interrupts every running query. */
+  readonly #closed = new AbortController();
 
   constructor(path: string, options: InterruptibleReaderOptions) {
     this.#path = path;
     this.#options = options;
+  }
+
+  #connect(): NativeDatabase {
+    if (this.#closed.signal.aborted) throw new Error("the database reader is closed");
+    const connection = new NativeDatabase(this.#path, {
+      timeout: this.#options.timeoutMs,
+      encryptionKey: this.#options.encryptionKey,
+    });
+    this.#open.set(connection, 0);
+    return connection;
+  }
+
+  /** Closes `connection` now if it is idle, else once its last statement settles. */
+  #closeWhenIdle(connection: NativeDatabase): void {
+    if (!this.#open.has(connection)) return;
+    if (this.#open.get(connection)! > 0) {
+      this.#closing.add(connection);
+      return;
+    }
+    this.#open.delete(connection);
+    this.#closing.delete(connection);
+    try {
+      connection.close();
+    } catch {
+      // already unusable
+    }
   }
 
   /**
@@ -74,17 +117,57 @@ export class InterruptibleReader {
    * for its turn, or by interrupting the query).
    */
   async execute(stmt: InStatement, signal: AbortSignal, key = "*"): Promise<Row[]> {
+    return await this.#run(() => this.#connection ??= this.#connect(), stmt, signal, key);
+  }
+
+  /**
+   * Runs `work` on one consistent snapshot of the database: a read
+   * transaction on a connection of its own, whose statements take turns of
+   * `key` and are interrupted when `signal` aborts, like
+   * {@linkcode InterruptibleReader.execute}'s. Closing the connection at the
+   * end ends the transaction.
+   */
+  async snapshot<T>(
+    work: (tx: SnapshotReads) => Promise<T>,
+    signal: AbortSignal,
+    key = "*",
+  ): Promise<T> {
+    signal.throwIfAborted();
+    const connection = this.#connect();
+    try {
+      // Deferred: the snapshot is taken by the first read, and held until the end.
+      await connection.exec("BEGIN");
+      const usable = () => {
+        if (!this.#open.has(connection)) throw new Error("the database reader is closed");
+        return connection;
+      };
+      return await work({
+        execute: async (stmt) => ({ rows: await this.#run(usable, stmt, signal, key) }),
+      });
+    } finally {
+      this.#closeWhenIdle(connection);
+    }
+  }
+
+  async #run(
+    connect: () => NativeDatabase,
+    stmt: InStatement,
+    signal: AbortSignal,
+    key: string,
+  ): Promise<Row[]> {
     signal.throwIfAborted();
     const { sql, args } = positional(stmt);
     const release = await this.#turns.take(key, signal);
-    if (this.#closed) {
+    let connection: NativeDatabase;
+    try {
+      // The signal may have aborted while the turn came: its listener below would never fire.
+      signal.throwIfAborted();
+      connection = connect();
+    } catch (err) {
       release();
-      throw new Error("the database reader is closed");
+      throw err;
     }
-    const connection = this.#connection ??= new NativeDatabase(this.#path, {
-      timeout: this.#options.timeoutMs,
-      encryptionKey: this.#options.encryptionKey,
-    });
+    this.#open.set(connection, this.#open.get(connection)! + 1);
     // An interrupt reaches only a statement already running on the connection's thread: one
     // that falls between two statements, or before the first step, would be lost. So once the
     // signal aborts, interrupt again until the query has settled.
@@ -93,7 +176,8 @@ export class InterruptibleReader {
       connection.interrupt();
       repeat = setInterval(() => connection.interrupt(), INTERRUPT_REPEAT_MS);
     };
-    signal.addEventListener("abort", interrupt, { once: true });
+    const stop = AbortSignal.any([signal, this.#closed.signal]);
+    stop.addEventListener("abort", interrupt, { once: true });
     try {
       const statement = await connection.prepare(sql);
       statement.raw(true);
@@ -105,21 +189,18 @@ export class InterruptibleReader {
       signal.throwIfAborted();
       throw err;
     } finally {
-      signal.removeEventListener("abort", interrupt);
+      stop.removeEventListener("abort", interrupt);
       clearInterval(repeat);
+      this.#open.set(connection, this.#open.get(connection)! - 1);
+      if (this.#closing.has(connection)) this.#closeWhenIdle(connection);
       release();
     }
   }
 
-  /** Interrupts a running query and closes the connection; later queries are refused. */
+  /** Interrupts running queries and closes the connections; later queries are refused. */
   close(): void {
-    this.#closed = true;
-    try {
-      this.#connection?.interrupt();
-      this.#connection?.close();
-    } catch {
-      // already unusable
-    }
+    this.#closed.abort();
     this.#connection = undefined;
+    for (const connection of [...this.#open.keys()]) this.#closeWhenIdle(connection);
   }
 }

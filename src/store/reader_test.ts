@@ -1,14 +1,17 @@
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
+import NativeDatabase from "libsql/promise";
 import { InterruptibleReader } from "./reader.ts";
 
 const ENDLESS =
   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
 
-async function withReader(body: (reader: InterruptibleReader) => Promise<void>): Promise<void> {
+async function withReader(
+  body: (reader: InterruptibleReader, path: string) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   const reader = new InterruptibleReader(`${dir}/r.db`, { timeoutMs: 1_000 });
   try {
-    await body(reader);
+    await body(reader, `${dir}/r.db`);
   } finally {
     reader.close();
     await Deno.remove(dir, { recursive: true });
@@ -43,3 +46,51 @@ Deno.test("a query that would never end is interrupted when its signal aborts", 
     const rows = await reader.execute("SELECT 42 AS n", new AbortController().signal);
     equal(rows[0].n, 42);
   }));
+
+Deno.test("a snapshot reads the database as it was at its first read, whatever is committed meanwhile", () =>
+  withReader(async (reader, path) => {
+    const writer = new NativeDatabase(path, {});
+    try {
+      await writer.exec("PRAGMA journal_mode = WAL");
+      await writer.exec("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1)");
+      const never = new AbortController().signal;
+      const seen = await reader.snapshot(async (tx) => {
+        const before = (await tx.execute("SELECT count(*) AS n FROM t")).rows[0].n;
+        await writer.exec("INSERT INTO t VALUES (2)");
+        const after = (await tx.execute("SELECT count(*) AS n FROM t")).rows[0].n;
+        return [before, after];
+      }, never);
+      deepStrictEqual(seen, [1, 1]);
+      // Outside the snapshot the write is there.
+      equal((await reader.execute("SELECT count(*) AS n FROM t", never))[0].n, 2);
+    } finally {
+      writer.close();
+    }
+  }));
+
+Deno.test("a snapshot's query is interrupted when its signal aborts, and its connection let go", () =>
+  withReader(async (reader) => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("shutting down")), 50);
+    await rejects(
+      reader.snapshot((tx) => tx.execute(ENDLESS), controller.signal),
+      /shutting down/,
+    );
+    const rows = await reader.execute("SELECT 42 AS n", new AbortController().signal);
+    equal(rows[0].n, 42);
+  }));
+
+Deno.test("closing the reader interrupts a snapshot's running query and refuses later reads", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const never = new AbortController().signal;
+    const reader = new InterruptibleReader(`${dir}/r.db`, { timeoutMs: 1_000 });
+    const walking = reader.snapshot((tx) => tx.execute(ENDLESS), never);
+    setTimeout(() => reader.close(), 50);
+    await rejects(walking, /interrupt/i);
+    await rejects(reader.execute("SELECT 1", never), /closed/);
+    await rejects(reader.snapshot((tx) => tx.execute("SELECT 1"), never), /closed/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

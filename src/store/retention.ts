@@ -3,11 +3,11 @@
  * a purge never holds the write lock long enough to stall ingest, without
  * breaking the tenants' hash chains.
  *
- * A row's age is its `end_time`, or `recorded_at` when `end_time` is
- * unknown; a row exactly at the cutoff is kept. Chains are cut only at their
- * start: a row goes when it and every row its tenant stored before it are
- * older than the cutoff (a row stored late with an old `end_time` waits for
- * the rows stored before it). Each chunk hands its cut (the last deleted
+ * A row's age is its `recorded_at`, when the service stored it (see
+ * {@linkcode RETENTION_TIME}); a row stored exactly at the cutoff is kept.
+ * Chains are cut only at their start: a row goes when it and every row its
+ * tenant stored before it are older than the cutoff (rows stored by workers
+ * whose clocks differ by a few seconds wait for each other). Each chunk hands its cut (the last deleted
  * position and its hash, from which verification of the rest starts) to the
  * caller's {@linkcode PurgeOptions.recordCut} inside its own transaction, so
  * the record (a purge checkpoint, see `src/retention.ts`) commits with the
@@ -25,8 +25,13 @@ import { TENANT_IS, tenantArgs } from "./id_keys.ts";
 /** Rows deleted per transaction by default. */
 export const PURGE_CHUNK = 5_000;
 
-/** The SQL expression of a row's age. */
-export const RETENTION_TIME = "coalesce(end_time, recorded_at)";
+/**
+ * The SQL expression of a row's age: when the service stored it. A time the
+ * service controls, which grows along each chain, so that the expired rows
+ * are a prefix of it: an `end_time` (the relay's clock) dated 2099 cannot
+ * hold a tenant's purge back.
+ */
+export const RETENTION_TIME = "recorded_at";
 
 /** One committed chunk of a purge. */
 export interface PurgeChunk {
@@ -34,7 +39,7 @@ export interface PurgeChunk {
   deleted: number;
   /** Largest `id` deleted by this chunk. */
   maxId: number;
-  /** Largest retention time (end_time or recorded_at, epoch ms) deleted by this chunk. */
+  /** Largest retention time (recorded_at, epoch ms) deleted by this chunk. */
   maxRetentionTime: number;
 }
 

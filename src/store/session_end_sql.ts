@@ -9,31 +9,59 @@
  */
 import type { InStatement, InValue } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
+import { CHAIN_VERSION } from "../integrity/canonical.ts";
 import type { ChainHead } from "../integrity/chain.ts";
 import { type Execute, type IdKeyCache, resolveKeys } from "./id_keys.ts";
 
-/** A valid event and where it came from in the stream. */
-export interface IncomingSessionEnd {
-  event: SessionEnd;
-  streamSeq: number;
-  /** When the stream received the message, epoch milliseconds. */
-  receivedAt: number;
-  /** The row's place in its tenant's hash chain; absent for rows written outside the chain. */
-  chain?: ChainHead;
-}
-
-/** A message that failed validation, kept verbatim. */
-export interface DeadLetter {
+/** Where a message came from: enough to store it, or to quarantine it verbatim. */
+export interface MessageOrigin {
   stream: string;
   streamSeq: number;
   subject: string;
   payload: Uint8Array;
-  error: string;
+  /** When the stream received the message, epoch milliseconds. */
   receivedAt: number;
 }
 
+/** A session's current version as stored: what a later event for it is compared with. */
+export interface CurrentVersion {
+  /** The row's `id`. */
+  id: number;
+  tenantId: string;
+  /** The stream sequence of the event that decided it. */
+  streamSeq: number;
+  /** Its place in its tenant's chain (null for a row written outside the chain). */
+  chainSeq: number | null;
+}
+
+/** A session end with a valid identity, and the message it came from. */
+export interface IncomingSessionEnd extends MessageOrigin {
+  event: SessionEnd;
+  /** The row's place in its tenant's hash chain; absent for rows written outside the chain. */
+  chain?: ChainHead;
+  /** The version this row corrects (an earlier event decides: `earliest_event.ts`). */
+  corrects?: CurrentVersion;
+}
+
+/** A message quarantined, kept verbatim with the reason. */
+export interface DeadLetter extends MessageOrigin {
+  error: string;
+}
+
+/** `row`'s message as a dead letter with `error`. */
+export function deadLetterOf(row: MessageOrigin, error: string): DeadLetter {
+  return {
+    stream: row.stream,
+    streamSeq: row.streamSeq,
+    subject: row.subject,
+    payload: row.payload,
+    error,
+    receivedAt: row.receivedAt,
+  };
+}
+
 /**
- * Rows per multi-row INSERT: 17,000 parameters at most, below SQLite's limit of
+ * Rows per multi-row INSERT: 21,000 parameters at most, below SQLite's limit of
  * 32,766. Each statement is one trip to the database's thread, so fewer,
  * larger statements keep a 2,500-row transaction short.
  */
@@ -79,12 +107,16 @@ const SESSION_COLUMNS = [
   "end_time",
   "duration_seconds",
   "source_ip",
+  "source_port",
   "reason",
+  "anomalies",
   "sort_time",
   "stream_seq",
   "recorded_at",
+  "chain_version",
   "chain_seq",
   "chain_hash",
+  "corrects",
   "tenant_key",
   "device_key",
   "user_key",
@@ -149,10 +181,10 @@ export function insertSessionEndsSql(
   };
   const statements: InStatement[] = [];
   for (const chunk of chunked(rows)) {
-    // Sized once: 17,000 arguments pushed one by one would reallocate the array a dozen times.
+    // Sized once: 21,000 arguments pushed one by one would reallocate the array a dozen times.
     const args = new Array<InValue>(chunk.length * SESSION_COLUMNS.length);
     let at = 0;
-    for (const { event, streamSeq, receivedAt, chain } of chunk) {
+    for (const { event, streamSeq, receivedAt, chain, corrects } of chunk) {
       args[at++] = event.sessionId;
       args[at++] = event.tenantId;
       args[at++] = event.deviceId;
@@ -161,12 +193,16 @@ export function insertSessionEndsSql(
       args[at++] = event.endTime;
       args[at++] = event.durationSeconds;
       args[at++] = event.sourceIp;
+      args[at++] = event.sourcePort;
       args[at++] = event.reason;
+      args[at++] = event.anomalies.length === 0 ? null : JSON.stringify(event.anomalies);
       args[at++] = event.endTime ?? receivedAt;
       args[at++] = streamSeq;
       args[at++] = recordedAt;
+      args[at++] = CHAIN_VERSION;
       args[at++] = chain?.seq ?? null;
       args[at++] = chain?.hash ?? null;
+      args[at++] = corrects?.chainSeq ?? null;
       args[at++] = key(event.tenantId);
       args[at++] = key(event.deviceId);
       args[at++] = key(event.userId);
@@ -222,12 +258,34 @@ function inJsonList(values: string[], sql: (list: string) => string): InStatemen
   return { sql: sql("SELECT value FROM json_each(?)"), args: [JSON.stringify(values)] };
 }
 
-/** Reads which of the sessions `ids` are stored already (column `session_id`). */
-export function storedSessionsSql(ids: string[]): InStatement {
+/**
+ * Reads the current versions of the sessions `ids` that are stored already
+ * (columns `id`, `session_id`, `tenant_id`, `stream_seq`, `chain_seq`).
+ */
+export function currentVersionsSql(ids: string[]): InStatement {
   return inJsonList(
     ids,
-    (list) => `SELECT session_id FROM session_ends WHERE session_id IN (${list})`,
+    (list) =>
+      `SELECT id, session_id, tenant_id, stream_seq, chain_seq FROM session_ends
+       WHERE session_id IN (${list}) AND corrected_by IS NULL`,
   );
+}
+
+/**
+ * Builds the marks of the versions that `rows` correct: each gets the
+ * position of its correction in `corrected_by`, before the correction is
+ * inserted (one current version per session). Rare: one statement each.
+ */
+export function markCorrectedSql(rows: IncomingSessionEnd[]): InStatement[] {
+  const statements: InStatement[] = [];
+  for (const { chain, corrects } of rows) {
+    if (corrects === undefined || chain === undefined) continue;
+    statements.push({
+      sql: "UPDATE session_ends SET corrected_by = ? WHERE id = ? AND corrected_by IS NULL",
+      args: [chain.seq, corrects.id],
+    });
+  }
+  return statements;
 }
 
 /** Reads the chain heads of `tenants` (columns `tenant_id`, `seq`, `hash`). */

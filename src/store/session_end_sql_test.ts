@@ -4,12 +4,14 @@ import { type Execute, IdKeyCache } from "./id_keys.ts";
 import {
   chainHeadsSql,
   chunked,
+  currentVersionsSql,
+  deadLetterOf,
   type IncomingSessionEnd,
   INSERT_CHUNK,
   insertDeadLettersSql,
   insertSessionEndsSql,
+  markCorrectedSql,
   resolveRowKeys,
-  storedSessionsSql,
   TAIL_SIZES,
   upsertChainHeadsSql,
 } from "./session_end_sql.ts";
@@ -58,9 +60,15 @@ Deno.test("statements come in a fixed set of sizes, the last padded by repeating
 });
 
 Deno.test("a session end's arguments are its columns; sort_time falls back to the receipt time", () => {
+  const anomalies = [{
+    field: "reason" as const,
+    value: "a\u0007",
+    problem: "contains a control character",
+  }];
   const chained: IncomingSessionEnd = {
-    ...incoming(1, { userId: USER, reason: "idle_timeout" }),
+    ...incoming(1, { userId: USER, reason: null, sourcePort: 53122, anomalies }),
     chain: { seq: 7, hash: "ab".repeat(32) },
+    corrects: { id: 3, tenantId: TENANT, streamSeq: 9, chainSeq: 4 },
   };
   const unchained = incoming(2, { endTime: null, durationSeconds: null, sourceIp: null });
   const [statement, ...more] = insertSessionEndsSql([chained, unchained], NOW, KEYS);
@@ -75,18 +83,29 @@ Deno.test("a session end's arguments are its columns; sort_time falls back to th
   ]);
   deepStrictEqual(rows[0], {
     ...Object.fromEntries(sameNames),
+    anomalies: JSON.stringify(anomalies),
     sort_time: event.endTime,
     stream_seq: chained.streamSeq,
     recorded_at: NOW,
+    chain_version: 2,
     chain_seq: 7,
     chain_hash: "ab".repeat(32),
+    corrects: 4,
     tenant_key: 1,
     device_key: 2,
     user_key: 3,
   });
   deepStrictEqual(
-    [rows[1].sort_time, rows[1].end_time, rows[1].user_key, rows[1].chain_seq, rows[1].chain_hash],
-    [unchained.receivedAt, null, null, null, null],
+    [
+      rows[1].sort_time,
+      rows[1].end_time,
+      rows[1].user_key,
+      rows[1].chain_seq,
+      rows[1].chain_hash,
+      rows[1].anomalies,
+      rows[1].corrects,
+    ],
+    [unchained.receivedAt, null, null, null, null, null, null],
   );
   deepStrictEqual(rows.slice(2), [rows[0], rows[0]], "padded to 4 rows with the first one");
 });
@@ -100,7 +119,7 @@ Deno.test("every statement binds as many arguments as it has placeholders, in a 
     for (const stmt of statements) {
       const { sql, args } = parts(stmt);
       equal(placeholderCount(sql), args.length, `n=${n}`);
-      ok([...TAIL_SIZES, INSERT_CHUNK].includes(args.length / 17), `n=${n}: ${args.length / 17}`);
+      ok([...TAIL_SIZES, INSERT_CHUNK].includes(args.length / 21), `n=${n}: ${args.length / 21}`);
       texts.add(sql);
       distinct = new Set([...distinct, ...insertedRows(stmt).map((r) => r.session_id)]);
     }
@@ -133,6 +152,30 @@ Deno.test("dead letters are inserted verbatim, a redelivered one ignored", () =>
   equal(insertDeadLettersSql([], NOW).length, 0);
 });
 
+Deno.test("a correction first marks the version it replaces with its own position", () => {
+  const correction: IncomingSessionEnd = {
+    ...incoming(1, {}, 3),
+    chain: { seq: 12, hash: "f".repeat(64) },
+    corrects: { id: 40, tenantId: TENANT, streamSeq: 5, chainSeq: 8 },
+  };
+  deepStrictEqual(markCorrectedSql([incoming(2), correction]).map(parts), [{
+    sql: "UPDATE session_ends SET corrected_by = ? WHERE id = ? AND corrected_by IS NULL",
+    args: [12, 40],
+  }]);
+});
+
+Deno.test("a row's message becomes a dead letter verbatim, with the error", () => {
+  const row = incoming(1);
+  deepStrictEqual(deadLetterOf(row, "refused"), {
+    stream: "DEVICE_EVENTS",
+    streamSeq: row.streamSeq,
+    subject: row.subject,
+    payload: row.payload,
+    error: "refused",
+    receivedAt: row.receivedAt,
+  });
+});
+
 Deno.test("the chain heads of the moved tenants are upserted to their new seq and hash", () => {
   const other = "1b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3";
   const mine = { tenant_id: TENANT, seq: 3, hash: "c".repeat(64) };
@@ -150,12 +193,13 @@ Deno.test("the chain heads of the moved tenants are upserted to their new seq an
 
 Deno.test("the reads that confirm a chain bind one JSON list however many ids", () => {
   const ids = Array.from({ length: 2_500 }, (_, i) => sessionId(i));
-  for (const stmt of [storedSessionsSql(ids), chainHeadsSql([TENANT])]) {
+  for (const stmt of [currentVersionsSql(ids), chainHeadsSql([TENANT])]) {
     const { sql } = parts(stmt);
     equal(placeholderCount(sql), 1);
     match(sql, /IN \(SELECT value FROM json_each\(\?\)\)/);
   }
-  deepStrictEqual(parts(storedSessionsSql(ids)).args, [JSON.stringify(ids)]);
+  deepStrictEqual(parts(currentVersionsSql(ids)).args, [JSON.stringify(ids)]);
+  match(parts(currentVersionsSql(ids)).sql, /AND corrected_by IS NULL/, "current versions only");
   deepStrictEqual(parts(chainHeadsSql([TENANT])).args, [JSON.stringify([TENANT])]);
 });
 

@@ -13,6 +13,7 @@
  */
 import type { InStatement, Row } from "@libsql/client";
 import { TENANT_IS, tenantArgs } from "./id_keys.ts";
+import { CURRENT } from "./queries.ts";
 import { nullableNumber, nullableText } from "./row.ts";
 
 /** Groupings of `GET /v1/session-ends/stats`. */
@@ -55,7 +56,8 @@ const KEY: Record<StatsGroup, string> = {
  * groups were left out.
  */
 export function statsSql(filter: StatsFilter, groupBy: StatsGroup, limit: number): InStatement {
-  const where: string[] = [];
+  // Each session once: its current version (not the versions a correction replaced).
+  const where: string[] = [CURRENT];
   const args: (string | number)[] = [];
   if (filter.tenantId !== undefined) {
     where.push(TENANT_IS);
@@ -79,7 +81,7 @@ export function statsSql(filter: StatsFilter, groupBy: StatsGroup, limit: number
             count(duration_seconds) AS sessions_with_duration,
             coalesce(sum(duration_seconds), 0) AS total_duration_seconds,
             max(duration_seconds) AS max_duration_seconds
-          FROM session_ends${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
+          FROM session_ends WHERE ${where.join(" AND ")}
           GROUP BY 1
           ORDER BY sessions DESC, key IS NULL, key ASC
           LIMIT ?`,

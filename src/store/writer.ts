@@ -8,12 +8,16 @@
  *
  * Transactions are serialised in this process (first come, first served) and
  * start with `BEGIN IMMEDIATE`, so they wait for other processes' writers
- * for at most the busy timeout.
+ * for at most the busy timeout. A transaction in which any statement failed
+ * never commits (SQLite itself would commit the statements that did not
+ * fail), and its ROLLBACK waits for the statements already queued, so none
+ * runs after it outside the transaction.
  *
  * @module
  */
 import NativeDatabase from "libsql/promise";
 import type { InStatement, InValue } from "@libsql/client";
+import { mayBreakConnection } from "./db_errors.ts";
 
 /** A row read inside a write transaction, by column name. */
 export type WriteRow = Record<string, unknown>;
@@ -39,9 +43,6 @@ export interface LocalWriterOptions {
  * The ingest statements are a fixed set of about fifty texts (see `chunkSizes`).
  */
 const STATEMENT_CACHE = 64;
-
-/** Errors after which the connection is replaced before the next transaction. */
-const BREAKING = /BUSY|LOCKED|in progress|IOERR|READONLY|FULL|CANTOPEN|closed/i;
 
 type Statement = Awaited<ReturnType<NativeDatabase["prepare"]>>;
 
@@ -75,6 +76,37 @@ function normalise(stmt: InStatement): { sql: string; args: unknown[] } {
     throw new TypeError("the local writer takes positional arguments only");
   }
   return { sql: stmt.sql, args: toNativeArgs(stmt.args ?? []) };
+}
+
+/**
+ * The statements of one transaction: run one at a time in call order (a
+ * prepared statement is shared by every call with the same text), refused
+ * after the first failure and after the end.
+ */
+class TransactionSteps {
+  #previous: Promise<unknown> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
+  #ended = false;
+
+  /** Queues `step` after the ones before; rejects at once after a failure or the end. */
+  run<R>(step: () => Promise<R>): Promise<R> {
+    if (this.#ended) return Promise.reject(new Error("the transaction is over"));
+    const result = this.#previous.then(() => {
+      if (this.#failure) throw this.#failure.error;
+      return step();
+    });
+    this.#previous = result.catch((error) => {
+      this.#failure ??= { error };
+    });
+    return result;
+  }
+
+  /** Refuses further steps, waits for the queued ones; rejects with the first failure. */
+  async end(): Promise<void> {
+    this.#ended = true;
+    await this.#previous;
+    if (this.#failure) throw this.#failure.error;
+  }
 }
 
 /** One connection, its prepared statements, and a queue of transactions. */
@@ -139,22 +171,15 @@ export class LocalWriter {
 
   async #transaction<T>(work: (tx: WriteTx) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error("the database writer is closed");
-    // One statement at a time, in call order, even when the work starts several at once
-    // (a prepared statement is shared by every call with the same text).
-    let previous: Promise<unknown> = Promise.resolve();
-    const inTurn = <R>(step: () => Promise<R>): Promise<R> => {
-      const result = previous.then(step);
-      previous = result.catch(() => {});
-      return result;
-    };
+    const steps = new TransactionSteps();
     const tx: WriteTx = {
       execute: (stmt) =>
-        inTurn(async () => {
+        steps.run(async () => {
           const { sql, args } = normalise(stmt);
           return { rows: await this.#run(sql, args) };
         }),
       batch: (stmts) =>
-        inTurn(async () => {
+        steps.run(async () => {
           for (const stmt of stmts) {
             const { sql, args } = normalise(stmt);
             await this.#run(sql, args);
@@ -165,10 +190,11 @@ export class LocalWriter {
       await this.#db.exec("BEGIN IMMEDIATE");
       try {
         const result = await work(tx);
-        await previous;
+        await steps.end(); // rejects with the first statement's failure, even one `work` caught
         await this.#db.exec("COMMIT");
         return result;
       } catch (err) {
+        await steps.end().catch(() => {}); // the statements queued run (and fail) first
         await this.#db.exec("ROLLBACK").catch(() => {}); // nothing to roll back if BEGIN failed
         throw err;
       }
@@ -179,8 +205,7 @@ export class LocalWriter {
   }
 
   #recoverFrom(err: unknown): void {
-    const text = `${(err as { code?: string }).code ?? ""} ${(err as Error).message ?? ""}`;
-    if (!BREAKING.test(text) || this.#closed) return;
+    if (!mayBreakConnection(err) || this.#closed) return;
     let fresh: NativeDatabase;
     try {
       fresh = this.#open();

@@ -1,0 +1,259 @@
+/**
+ * The integrity self-check: the first round walks each tenant in full, the
+ * next ones only what was added; a chain rewritten, cut short or given a
+ * forged checkpoint below the head it verified is reported at the next
+ * round, even without a key or a copy (it remembers the head); a plain edit
+ * below that head waits for the daily full walk; a purge between rounds is
+ * no alarm. Its metrics are those the alert reads.
+ */
+import { equal, match } from "node:assert/strict";
+import type { ChainBreak } from "../src/integrity/chain.ts";
+import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
+import { type Keyring, keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
+import { FULL_CHECK_EVERY_MS, IntegritySelfCheck } from "../src/integrity/self_check.ts";
+import { hmacSigner } from "../src/integrity/signing.ts";
+import { createLogger } from "../src/log.ts";
+import { Metrics } from "../src/metrics.ts";
+import { purgeWithCheckpoints } from "../src/retention.ts";
+import { Database } from "../src/store/client.ts";
+import { storeBatch } from "../src/store/commit.ts";
+import { migrate } from "../src/store/migrations.ts";
+import { Attacker } from "./integrity_attacker.ts";
+import { incoming, NOW, TENANT } from "./store_fixture.ts";
+
+const KEY = "self-check-signing-key-0123456789-abcdef";
+
+interface Prepared {
+  db: Database;
+  path: string;
+  check: IntegritySelfCheck;
+  metrics: Metrics;
+  logs: string[];
+  /** The self-check's wall clock, ms. */
+  clock: { now: number };
+  keyring: Keyring;
+  close(): Promise<void>;
+}
+
+/** Rows 1-20 checkpointed, a first round; 21-25 checkpointed, a second round. */
+async function prepared(keyring: Keyring): Promise<Prepared> {
+  const dir = await Deno.makeTempDir({ prefix: "session-audit-self-check-" });
+  const path = `${dir}/audit.db`;
+  const db = await Database.open({ databaseUrl: `file:${path}` });
+  await migrate(db.client);
+  const metrics = new Metrics();
+  const logs: string[] = [];
+  const clock = { now: NOW + 1_000_000 };
+  const check = new IntegritySelfCheck({
+    db,
+    keyring,
+    metrics,
+    logger: createLogger("info", (line) => logs.push(line)),
+    now: () => clock.now,
+  });
+  for (let n = 1; n <= 20; n++) await storeBatch(db, [incoming(n)], [], NOW + n * 1000);
+  await writePeriodicCheckpoints(db, keyring, NOW + 30_000);
+  const first = await check.checkOnce();
+  equal(first.fullWalks, 1);
+  equal(first.rowsChecked, 20);
+  for (let n = 21; n <= 25; n++) await storeBatch(db, [incoming(n)], [], NOW + 40_000 + n);
+  await writePeriodicCheckpoints(db, keyring, NOW + 50_000);
+  const second = await check.checkOnce();
+  equal(second.fullWalks, 0, "the second round resumes");
+  equal(second.rowsChecked, 5, "and walks only what was added");
+  equal(second.broken.size, 0);
+  return {
+    db,
+    path,
+    check,
+    metrics,
+    logs,
+    clock,
+    keyring,
+    close: async () => {
+      db.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Runs `attack` on a prepared database, then one round; returns the tenant's break. */
+async function afterAttack(
+  keyring: Keyring,
+  attack: (a: Attacker, p: Prepared) => Promise<void>,
+  body: (p: Prepared, broken: ChainBreak | undefined) => void,
+): Promise<void> {
+  const p = await prepared(keyring);
+  try {
+    const attacker = await Attacker.open(p.path);
+    try {
+      await attack(attacker, p);
+    } finally {
+      attacker.close();
+    }
+    const round = await p.check.checkOnce();
+    body(p, round.broken.get(TENANT));
+  } finally {
+    await p.close();
+  }
+}
+
+const signed = keyringOf(await hmacSigner(KEY));
+
+Deno.test("the self-check walks in full once, then resumes; its metrics say when and how it went", async () => {
+  const p = await prepared(signed);
+  try {
+    equal(p.metrics.get("session_audit_integrity_broken_tenants"), 0);
+    equal(p.metrics.get("session_audit_integrity_checks_total"), 2);
+    equal(
+      p.metrics.get("session_audit_integrity_last_check_timestamp_seconds"),
+      Math.floor(p.clock.now / 1000),
+    );
+    // A correction of a row verified in an earlier round: its link is checked, and holds.
+    await storeBatch(p.db, [incoming(3, { reason: "idle_timeout" }, 0)], [], NOW + 60_000);
+    const round = await p.check.checkOnce();
+    equal(round.broken.size, 0, JSON.stringify([...round.broken]));
+    equal(round.rowsChecked, 1);
+  } finally {
+    await p.close();
+  }
+});
+
+for (
+  const [name, keyring] of [["with a key", signed], ["without a key or a copy", NO_KEYS]] as const
+) {
+  Deno.test(`${name}, a chain rewritten below the head verified last is reported at the next round`, async () => {
+    await afterAttack(keyring, async (a) => {
+      await a.update(TENANT, 10, { reason: "shutdown" });
+      await a.cover(TENANT, 10);
+    }, (p, broken) => {
+      equal(broken?.problem, "altered");
+      equal(broken?.chain_seq, 25);
+      equal(p.metrics.get("session_audit_integrity_broken_tenants"), 1);
+      match(p.logs.join("\n"), /integrity self-check: chain broken/);
+    });
+  });
+
+  Deno.test(`${name}, a chain cut short, rewound and stripped of its checkpoints is reported at the next round`, async () => {
+    await afterAttack(keyring, async (a) => {
+      await a.truncate(TENANT, 15);
+    }, (p, broken) => {
+      equal(broken?.problem, "missing");
+      equal(p.metrics.get("session_audit_integrity_broken_tenants"), 1);
+    });
+  });
+}
+
+for (const kind of ["periodic", "purge"]) {
+  Deno.test(`with a key, an unsigned ${kind} checkpoint added between rounds is reported forged`, async () => {
+    await afterAttack(signed, async (a) => {
+      await a.insertCheckpoint(await a.nextUnsigned(TENANT, kind, await a.head(TENANT)));
+    }, (_, broken) => {
+      equal(broken?.problem, "forged");
+      equal(broken?.chain_seq, 25);
+    });
+  });
+}
+
+Deno.test("rows it verified after the last checkpoint, then cut and the head rewound, are reported at the next round", async () => {
+  const p = await prepared(NO_KEYS);
+  try {
+    for (let n = 26; n <= 30; n++) await storeBatch(p.db, [incoming(n)], [], NOW + 60_000 + n);
+    equal((await p.check.checkOnce()).rowsChecked, 5);
+    const attacker = await Attacker.open(p.path);
+    await attacker.deleteAt(TENANT, "chain_seq > 27");
+    await attacker.cover(TENANT, 27);
+    attacker.close();
+    const broken = (await p.check.checkOnce()).broken.get(TENANT);
+    equal(broken?.problem, "missing");
+    equal(broken?.chain_seq, 30);
+    match(broken?.detail ?? "", /verified before, is gone/);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a plain edit below the verified head waits for the daily full walk, which reports it", async () => {
+  const p = await prepared(signed);
+  try {
+    const attacker = await Attacker.open(p.path);
+    await attacker.update(TENANT, 7, { duration_seconds: 1 });
+    attacker.close();
+    equal(
+      (await p.check.checkOnce()).broken.size,
+      0,
+      "an incremental round does not re-read old rows",
+    );
+    p.clock.now += FULL_CHECK_EVERY_MS;
+    const round = await p.check.checkOnce();
+    equal(round.fullWalks, 1);
+    equal(round.broken.get(TENANT)?.problem, "altered");
+    equal(round.broken.get(TENANT)?.chain_seq, 7);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a retention purge between rounds is no alarm: the tenant is walked again from its new anchor", async () => {
+  const p = await prepared(signed);
+  try {
+    await purgeWithCheckpoints(p.db, NOW + 10_500, { keyring: p.keyring, now: () => NOW + 70_000 });
+    const round = await p.check.checkOnce();
+    equal(round.broken.size, 0, JSON.stringify([...round.broken]));
+    equal(round.fullWalks, 1);
+    equal(round.rowsChecked, 15);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("a round hashes at most its budget and the walk catches up over the next rounds; what it has not reached yet is still checked when it gets there", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "session-audit-self-check-" });
+  const path = `${dir}/audit.db`;
+  const db = await Database.open({ databaseUrl: `file:${path}` });
+  try {
+    await migrate(db.client);
+    for (let n = 1; n <= 25; n++) await storeBatch(db, [incoming(n)], [], NOW + n * 1000);
+    await writePeriodicCheckpoints(db, signed, NOW + 30_000); // vouches for 25
+    const metrics = new Metrics();
+    const check = new IntegritySelfCheck({
+      db,
+      keyring: signed,
+      metrics,
+      logger: createLogger("error"),
+    });
+    const first = await check.checkOnce(7);
+    equal(first.rowsChecked, 7);
+    equal(first.behind, 1);
+    equal(first.broken.size, 0, "a walk that stopped on its budget judges nothing beyond");
+    // Rows not reached yet are rewritten (re-hashed): the checkpoint at 25 still vouches for them.
+    const attacker = await Attacker.open(path);
+    await attacker.update(TENANT, 15, { reason: "shutdown" });
+    await attacker.cover(TENANT, 15);
+    attacker.close();
+    const rounds = [];
+    for (let i = 0; i < 3; i++) rounds.push(await check.checkOnce(7));
+    equal(rounds.map((r) => r.rowsChecked).join(","), "7,7,4");
+    equal(rounds[0].broken.size, 0);
+    const broken = rounds.at(-1)?.broken.get(TENANT);
+    equal(broken?.problem, "altered");
+    // Rows walked without a checkpoint behind them prove nothing against a re-hash: the rewrite
+    // is named from the last position a checkpoint vouched for, here the genesis.
+    equal(broken?.chain_seq, 1);
+    match(broken?.detail ?? "", /between positions 1 and 25/);
+    equal(metrics.get("session_audit_integrity_broken_tenants"), 1);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a checkpoint verified in an earlier round and changed since is reported at the next round", async () => {
+  await afterAttack(signed, async (a) => {
+    const [last] = (await a.checkpoints(TENANT)).slice(-1);
+    await a.updateCheckpoint(TENANT, last.ordinal, { signature: "AAAA" });
+  }, (_, broken) => {
+    equal(broken?.problem, "altered");
+    match(broken?.detail ?? "", /changed after it was verified/);
+  });
+});
