@@ -1,14 +1,16 @@
 /**
- * Fair turns at a shared resource: one step at a time, keys (tenants)
- * served in rotation, and a pause after each step in proportion to the time
- * the step took (at most `maxPauseMs`), so that steps get at most a set
- * share of the resource.
+ * Fair turns at a shared resource: one step at a time, parties (tenants)
+ * served in rotation by key, and, under contention only, a pause after each
+ * step in proportion to the time the step took (at most `maxPauseMs`), so
+ * that steps then get at most a set share of the resource. A party is
+ * contended when a party of another key waits for a turn, or when it says
+ * so (others are waiting outside the turns: src/api/activity.ts); a party alone
+ * runs its steps back to back.
  * The read API takes turns for its bulk work on the JavaScript thread
  * (encoding an export page, a live feed's batch, hashing an integrity
  * walk's chunk) and for heavy queries on the database reader's thread:
  * however much one tenant asks for, another tenant's step waits for at most
- * one step of each other tenant, and small requests and ingest keep the
- * other half.
+ * one step of each other tenant, and small requests keep the rest.
  *
  * @module
  */
@@ -16,6 +18,21 @@ import { systemTimers, type Timers } from "./clock.ts";
 
 /** Gives a turn back; later calls do nothing. */
 export type Release = () => void;
+
+/** Who takes a turn. */
+export interface Party {
+  /** Parties are served in rotation by key (the tenant). */
+  key: string;
+  /**
+   * Whether others outside the turns are waiting on what the turns share:
+   * asked as each step ends, to decide whether it pauses.
+   * @default {() => false}
+   */
+  contended?: () => boolean;
+}
+
+/** A party that speaks for everyone: key `*`, never contended from outside. */
+export const ANYONE: Party = { key: "*" };
 
 /** Options of {@linkcode FairTurns}. */
 export interface FairTurnsOptions {
@@ -25,8 +42,8 @@ export interface FairTurnsOptions {
    */
   timers?: Timers;
   /**
-   * The pause after a step, as a multiple of the step's time: steps then get
-   * at most `1 / (1 + pauseFactor)` of the resource.
+   * The pause after a contended step, as a multiple of the step's time:
+   * contended steps get at most `1 / (1 + pauseFactor)` of the resource.
    * @default 1
    */
   pauseFactor?: number;
@@ -60,11 +77,18 @@ export class FairTurns {
     return n;
   }
 
+  /** Whether a party of another key than `key` waits for a turn. */
+  #othersQueued(key: string): boolean {
+    for (const queued of this.#queues.keys()) if (queued !== key) return true;
+    return false;
+  }
+
   /**
-   * Resolves when `key` may run one step; call the release once the step is
-   * done. Rejects with `signal.reason` if `signal` aborts while it waits.
+   * Resolves when `party` may run one step; call the release once the step
+   * is done. Rejects with `signal.reason` if `signal` aborts while it waits.
    */
-  take(key: string, signal?: AbortSignal): Promise<Release> {
+  take(party: Party, signal?: AbortSignal): Promise<Release> {
+    const { key } = party;
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const grant = () => {
@@ -74,11 +98,15 @@ export class FairTurns {
         resolve(() => {
           if (released) return;
           released = true;
-          // Pending I/O (other requests) runs during the pause, even one of 0 ms.
+          const contended = this.#othersQueued(key) || (party.contended?.() ?? false);
+          const pause = contended
+            ? Math.min(this.#maxPauseMs, (this.#timers.now() - started) * this.#pauseFactor)
+            : 0;
+          // Pending I/O (other requests) runs before the next step, even after a pause of 0 ms.
           this.#timers.setTimeout(() => {
             this.#busy = false;
             this.#next();
-          }, Math.min(this.#maxPauseMs, (this.#timers.now() - started) * this.#pauseFactor));
+          }, pause);
         });
       };
       if (!this.#busy && this.#queues.size === 0) return grant();
@@ -111,9 +139,9 @@ export class FairTurns {
     grant();
   }
 
-  /** Runs `step` in a turn of `key`. */
-  async run<T>(key: string, step: () => Promise<T> | T): Promise<T> {
-    const release = await this.take(key);
+  /** Runs `step` in a turn of `party`. */
+  async run<T>(party: Party, step: () => Promise<T> | T): Promise<T> {
+    const release = await this.take(party);
     try {
       return await step();
     } finally {

@@ -21,8 +21,10 @@ import {
   tenantToken,
 } from "./api_fixture.ts";
 import { bulkInsert, makeLiveApp } from "./api_live_fixture.ts";
+import { Activity } from "../src/api/activity.ts";
 import { settles, waitFor } from "./harness.ts";
 import { FakeTimers } from "../src/testing/fake_timers.ts";
+import type { Party } from "../src/fair_turns.ts";
 import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import type { Metrics } from "../src/metrics.ts";
 import type { Database, RowSource } from "../src/store/client.ts";
@@ -115,6 +117,33 @@ Deno.test("the total concurrency limit refuses everyone; administrators count as
     await heldByA.body!.cancel();
   }));
 
+Deno.test("a tenant's bulk work yields only while someone else is active: its own exports do not count", () =>
+  withRows(async (db) => {
+    const timers = new FakeTimers();
+    const activity = new Activity({ clock: timers, lingerMs: 1_000 });
+    const { app } = makeLiveApp(db, { timers, activity });
+    const [a, b] = await Promise.all([tenantToken(TENANT_A), tenantToken(TENANT_B)]);
+    const exports = [await openExport(app, a), await openExport(app, a)];
+    const stats = await get(app, "/v1/session-ends/stats?group_by=device_id", a);
+    equal(stats.status, 200);
+    equal(activity.contended(TENANT_A), false, "A alone, with two exports and a stats query");
+    equal(activity.contended(TENANT_B), true, "A's exports contend B's work");
+    // A list, even A's own, makes A's exports yield, and for a while after it.
+    equal((await get(app, LIST, a)).status, 200);
+    equal(activity.contended(TENANT_A), true);
+    timers.advance(1_000);
+    equal(activity.contended(TENANT_A), false);
+    // Another tenant's request too.
+    equal((await get(app, "/v1/session-ends/stats?group_by=device_id", b)).status, 200);
+    equal(activity.contended(TENANT_A), true);
+    timers.advance(1_000);
+    equal(activity.contended(TENANT_A), false);
+    for (const res of exports) await res.body!.cancel();
+    equal(activity.contended(TENANT_B), true, "the exports linger");
+    timers.advance(1_000);
+    equal(activity.contended(TENANT_B), false);
+  }));
+
 Deno.test("live feeds are limited per tenant and in total, apart from other requests", () =>
   withRows(async (db) => {
     const { app, metrics, shutdown } = makeLiveApp(db, {
@@ -180,7 +209,7 @@ function endlessHeavyReads(db: Database, onStart: () => void): void {
   db.readSnapshot = <T>(
     work: (tx: RowSource) => Promise<T>,
     signal: AbortSignal,
-    key?: string,
+    party?: Party,
   ) =>
     snapshot(
       (tx) =>
@@ -192,7 +221,7 @@ function endlessHeavyReads(db: Database, onStart: () => void): void {
           },
         }),
       signal,
-      key,
+      party,
     );
 }
 

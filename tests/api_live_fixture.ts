@@ -7,6 +7,7 @@
  */
 import type { Hono } from "hono";
 import type { Timers } from "../src/clock.ts";
+import type { Activity } from "../src/api/activity.ts";
 import { createApp } from "../src/api/app.ts";
 import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import { loadConfig } from "../src/config.ts";
@@ -40,6 +41,8 @@ export interface LiveAppOptions {
   cutoff?: AbortSignal;
   /** The checkpoints' independent copy that `/v1/integrity` compares. */
   checkpointCopy?: CheckpointCopy;
+  /** Who is using the read API (watched by the test). */
+  activity?: Activity;
 }
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */
@@ -60,6 +63,7 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
     timers: options.timers,
     cutoff: options.cutoff,
     checkpointCopy: options.checkpointCopy,
+    activity: options.activity,
   });
   return { app, stored, shutdown, metrics, logs };
 }

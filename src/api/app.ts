@@ -9,6 +9,7 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import type { Timers } from "../clock.ts";
+import type { Activity } from "./activity.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -40,6 +41,8 @@ export interface AppDeps {
   cutoff?: AbortSignal;
   /** The time of heavy queries' budgets (tests drive it). @default systemTimers */
   timers?: Timers;
+  /** Who is using the read API, which fair turns ask before pausing (tests watch it). */
+  activity?: Activity;
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */

@@ -25,9 +25,10 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { csvRecord } from "./csv.ts";
 import { type ExportFormat, parseExportQuery } from "./query.ts";
-import { tenantKey } from "./fair_share.ts";
+import type { Activity } from "./activity.ts";
+import { partyOf } from "./fair_share.ts";
 import { type QueryBudget, withinBudget } from "./query_budget.ts";
-import type { FairTurns } from "../fair_turns.ts";
+import type { FairTurns, Party } from "../fair_turns.ts";
 import { listFilter, PRIVATE, searchParams, valid } from "./request.ts";
 
 /** Rows read per query by default. */
@@ -93,8 +94,8 @@ export interface ExportPagesOptions {
   budget: QueryBudget;
   /** Aborted when the client has gone. */
   client?: AbortSignal;
-  /** Whose turn the queries take at the database reader (the tenant). */
-  key?: string;
+  /** Who takes turns for the queries at the database reader (the tenant). */
+  party?: Party;
 }
 
 /** The pages of `filter`'s rows, each read under its own budget. */
@@ -114,7 +115,7 @@ export function exportPages(
           db.readInterruptible(
             listSessionEndsSql(filter, { limit: chunkSize, after }),
             signal,
-            options.key,
+            options.party,
           ),
       );
       const page = rows.slice(0, chunkSize);
@@ -127,7 +128,7 @@ export function exportPages(
 /**
  * The export body: the CSV header row (for CSV), the `first` page, then one
  * page per query, each read only when the consumer pulls and encoded in a
- * `turn` (src/api/turns.ts). When `cutoff` aborts, or a page cannot be
+ * `turn` (src/fair_turns.ts). When `cutoff` aborts, or a page cannot be
  * read, the stream fails at once (the HTTP transfer is aborted).
  */
 export function exportStream(
@@ -189,11 +190,13 @@ export interface ExportRoutesOptions {
   budget: QueryBudget;
   /** Turns for encoding pages, shared by the read API's bulk work. */
   turns: FairTurns;
+  /** Who else is active: the turns pause only then. */
+  activity?: Activity;
 }
 
 /** `GET /export`, relative to where it is mounted. */
 export function exportRoutes(
-  { db, chunkSize, budget, turns }: ExportRoutesOptions,
+  { db, chunkSize, budget, turns, activity }: ExportRoutesOptions,
 ): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/export", async (c) => {
@@ -203,15 +206,15 @@ export function exportRoutes(
     const name = `session-ends-${filter.tenantId ?? "all"}-${
       fileTimestamp(new Date())
     }.${query.format}`;
-    const tenant = tenantKey(c.get("auth"));
+    const party = partyOf(c.get("auth"), activity);
     const pages = exportPages(db, filter, {
       chunkSize,
       budget,
       client: c.req.raw.signal,
-      key: tenant,
+      party,
     });
     const first = await pages.next();
-    const turn = (encode: () => Uint8Array) => turns.run(tenant, encode);
+    const turn = (encode: () => Uint8Array) => turns.run(party, encode);
     return c.body(exportStream(first, pages, query.format, budget.cutoff, turn), 200, {
       "Content-Type": CONTENT_TYPES[query.format],
       "Content-Disposition": `attachment; filename="${name}"`,

@@ -5,6 +5,8 @@
  * per minute per tenant. Whatever goes beyond is refused at once with 429,
  * `Retry-After` and the API's error shape, and counted in `/metrics` by the
  * limit that refused it. Administrators count as the pseudo-tenant `*`.
+ * What is admitted is told to the {@linkcode Activity} that fair turns ask
+ * before a bulk step pauses.
  *
  * @module
  */
@@ -14,7 +16,9 @@ import { rateLimiter } from "hono-rate-limiter";
 import * as v from "valibot";
 import { type Clock, wallClock } from "../clock.ts";
 import type { ApiLimits } from "../config.ts";
+import type { Party } from "../fair_turns.ts";
 import type { Metrics, RejectionLimit } from "../metrics.ts";
+import type { Activity } from "./activity.ts";
 import { Admission, type AdmissionLimit } from "./admission.ts";
 import type { AuthEnv, AuthScope } from "./auth.ts";
 import { apiError } from "./errors.ts";
@@ -27,6 +31,10 @@ export interface FairShareOptions {
   metrics: Metrics;
   /** Whether a request opens a live feed (counted against the live-feed limits instead). */
   isLiveFeed(c: Context): boolean;
+  /** Whether a request does bulk work (an export, stats, an integrity walk). */
+  isBulk(c: Context): boolean;
+  /** Told of every request admitted (live feeds apart), by tenant and kind. */
+  activity: Activity;
   /**
    * The clock of the rate limit's one-minute windows.
    * @default wallClock
@@ -37,6 +45,15 @@ export interface FairShareOptions {
 /** The tenant a caller counts under: its own, or `*` for an administrator. */
 export function tenantKey(scope: AuthScope): string {
   return scope.kind === "admin" ? "*" : scope.tenantId;
+}
+
+/**
+ * The party a caller's bulk work takes turns as: its tenant, contended when
+ * `activity` sees anyone else (never, without one).
+ */
+export function partyOf(scope: AuthScope, activity?: Activity): Party {
+  const key = tenantKey(scope);
+  return activity ? activity.party(key) : { key };
 }
 
 const Subject = v.object({ sub: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))) });
@@ -151,8 +168,12 @@ export function fairShare(options: FairShareOptions): MiddlewareHandler<AuthEnv>
       );
     }
     gauges();
+    const active = live
+      ? () => {}
+      : options.activity.enter(tenant, options.isBulk(c) ? "bulk" : "quiet");
     const leave = () => {
       entry.leave();
+      active();
       gauges();
     };
     try {

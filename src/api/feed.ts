@@ -19,7 +19,8 @@ import { type SessionEndItem, toItem } from "../store/queries.ts";
 import { StoredSignal } from "../store/stored_signal.ts";
 import type { AuthEnv } from "./auth.ts";
 import { invalidParameter } from "./errors.ts";
-import { tenantKey } from "./fair_share.ts";
+import type { Activity } from "./activity.ts";
+import { partyOf } from "./fair_share.ts";
 import type { PositionTokenCodec } from "./position_token.ts";
 import { parseFeedQuery } from "./query.ts";
 import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
@@ -62,6 +63,8 @@ export interface FeedRoutesOptions {
   heartbeatMs?: number;
   /** Turns for encoding a live feed's batches, shared by the read API's bulk work. */
   turns?: FairTurns;
+  /** Who else is active: the turns pause only then. */
+  activity?: Activity;
   /**
    * Told when a live feed ends because the database failed (the client
    * reconnects with `Last-Event-ID` and loses nothing).
@@ -180,7 +183,10 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
         shutdown: options.shutdown,
         pollMs: options.pollMs ?? FEED_POLL_MS,
         heartbeatMs: options.heartbeatMs ?? FEED_HEARTBEAT_MS,
-        turn: (step) => options.turns ? options.turns.run(tenantKey(c.get("auth")), step) : step(),
+        turn: (step) =>
+          options.turns
+            ? options.turns.run(partyOf(c.get("auth"), options.activity), step)
+            : step(),
       };
       const res = streamSSE(c, async (stream) => {
         try {

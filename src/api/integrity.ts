@@ -13,7 +13,8 @@ import type { Database, SnapshotSource } from "../store/client.ts";
 import { untilAborted } from "../until_aborted.ts";
 import type { FairTurns, Release } from "../fair_turns.ts";
 import type { AuthEnv } from "./auth.ts";
-import { tenantKey } from "./fair_share.ts";
+import type { Activity } from "./activity.ts";
+import { partyOf } from "./fair_share.ts";
 import { parseGetQuery } from "./query.ts";
 import { type QueryBudget, withinBudget } from "./query_budget.ts";
 import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
@@ -29,17 +30,19 @@ export interface IntegrityRoutesOptions {
   budget: QueryBudget;
   /** Turns for hashing, shared by the read API's bulk work. */
   turns: FairTurns;
+  /** Who else is active: the turns pause only then. */
+  activity?: Activity;
 }
 
 /** `GET /` relative to where it is mounted. */
 export function integrityRoutes(
-  { db, keyring = NO_KEYS, copy, budget, turns }: IntegrityRoutesOptions,
+  { db, keyring = NO_KEYS, copy, budget, turns, activity }: IntegrityRoutesOptions,
 ): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/", async (c) => {
     const query = valid(parseGetQuery(searchParams(c)));
     const tenantId = tenantFor(c.get("auth"), query.tenantId);
-    const tenant = tenantKey(c.get("auth"));
+    const party = partyOf(c.get("auth"), activity);
     const walk = <T>(verify: (source: SnapshotSource, copy?: CheckpointCopy) => Promise<T>) =>
       withinBudget(budget, c.req.raw.signal, async (signal) => {
         // The walk hashes each chunk between two reads: it holds a turn from the moment a
@@ -48,7 +51,7 @@ export function integrityRoutes(
         const chunk = async (read: () => Promise<Row[]>) => {
           release();
           const rows = await read();
-          release = await turns.take(tenant, signal);
+          release = await turns.take(party, signal);
           return { rows };
         };
         // The copy is read over NATS, which a signal cannot stop: the walk stops waiting.
@@ -59,13 +62,13 @@ export function integrityRoutes(
         try {
           return await verify(
             {
-              execute: (stmt) => chunk(() => db.readInterruptible(stmt, signal, tenant)),
+              execute: (stmt) => chunk(() => db.readInterruptible(stmt, signal, party)),
               readTransaction: (work) =>
                 db.readSnapshot(
                   (tx) =>
                     work({ execute: (stmt) => chunk(async () => (await tx.execute(stmt)).rows) }),
                   signal,
-                  tenant,
+                  party,
                 ),
             },
             copy && {

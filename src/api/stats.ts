@@ -8,7 +8,8 @@ import { Hono } from "hono";
 import type { Database } from "../store/client.ts";
 import { type StatsGroupItem, statsSql, toStatsGroup } from "../store/stats.ts";
 import type { AuthEnv } from "./auth.ts";
-import { tenantKey } from "./fair_share.ts";
+import type { Activity } from "./activity.ts";
+import { partyOf } from "./fair_share.ts";
 import { parseStatsQuery } from "./query.ts";
 import { type QueryBudget, withinBudget } from "./query_budget.ts";
 import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
@@ -28,10 +29,12 @@ export interface StatsRoutesOptions {
   db: Database;
   /** The query's time budget, and the shutdown cut-off. */
   budget: QueryBudget;
+  /** Who else is active: the reader's turns pause only then. */
+  activity?: Activity;
 }
 
 /** `GET /stats`, relative to where it is mounted. */
-export function statsRoutes({ db, budget }: StatsRoutesOptions): Hono<AuthEnv> {
+export function statsRoutes({ db, budget, activity }: StatsRoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get("/stats", async (c) => {
     const query = valid(parseStatsQuery(searchParams(c)));
@@ -44,7 +47,7 @@ export function statsRoutes({ db, budget }: StatsRoutesOptions): Hono<AuthEnv> {
     const rows = await withinBudget(
       budget,
       c.req.raw.signal,
-      (signal) => db.readInterruptible(sql, signal, tenantKey(c.get("auth"))),
+      (signal) => db.readInterruptible(sql, signal, partyOf(c.get("auth"), activity)),
     );
     const answer: StatsAnswer = {
       group_by: query.groupBy,

@@ -19,6 +19,7 @@ import type { ClaimPolicy } from "./claims.ts";
 import { CursorCodec } from "./cursor.ts";
 import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
+import { Activity } from "./activity.ts";
 import { fairShare } from "./fair_share.ts";
 import { feedRoutes, wantsLiveFeed } from "./feed.ts";
 import { integrityRoutes } from "./integrity.ts";
@@ -30,8 +31,10 @@ import { sessionEndRoutes } from "./session_ends.ts";
 import { statsRoutes } from "./stats.ts";
 import type { TokenVerifier } from "./token_verifier.ts";
 
-/** Bulk work (export encoding, live-feed batches, integrity hashing) pauses 3× its time. */
+/** Contended bulk work (export encoding, live-feed batches, integrity hashing) pauses 3× its time. */
 const BULK_PAUSE_FACTOR = 3;
+/** The routes whose work takes turns (live feeds apart): their requests are bulk, not quiet. */
+const BULK_PATH = /\/(?:session-ends\/(?:export|stats)|integrity)$/;
 
 /** Options of {@linkcode v1Routes}. */
 export interface V1RoutesOptions {
@@ -67,6 +70,11 @@ export interface V1RoutesOptions {
    * @default systemTimers
    */
   timers?: Timers;
+  /**
+   * Who is using the read API, which fair turns ask before pausing.
+   * @default a new one on `timers`
+   */
+  activity?: Activity;
 }
 
 /** Routes mounted under `/v1`. */
@@ -76,12 +84,16 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   app.use("*", bearerJwt({ tokens: options.tokens, claims: options.claims }));
   if (secret === undefined || !options.tokens.acceptsAny) return app;
   const { limits, metrics } = options;
+  // Who else is active: a tenant's bulk work pauses between its steps only when someone is.
+  const activity = options.activity ?? new Activity({ clock: options.timers });
   app.use(
     "*",
     ...fairShare({
       limits,
       metrics,
       isLiveFeed: (c) => c.req.path.endsWith("/session-ends/feed") && wantsLiveFeed(c),
+      isBulk: (c) => BULK_PATH.test(c.req.path),
+      activity,
     }),
   );
   const budget: QueryBudget = {
@@ -92,12 +104,12 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       metrics.add("session_audit_http_rejected_total", 1, { limit: "query_budget" }),
   };
   // Path parameters are constrained to their patterns, so the order of these mounts does not matter.
-  // One step of bulk work at a time on the JavaScript thread, tenants in rotation, at most a
-  // quarter of the thread's time: the rest stays with small requests and ingest.
+  // One step of bulk work at a time on the JavaScript thread, tenants in rotation; under
+  // contention at most a quarter of the thread's time: the rest stays with small requests.
   const turns = new FairTurns({ pauseFactor: BULK_PAUSE_FACTOR });
   app.route("/session-ends", sessionEndRoutes({ db, cursors: new CursorCodec(secret) }));
-  app.route("/session-ends", exportRoutes({ db, budget, turns }));
-  app.route("/session-ends", statsRoutes({ db, budget }));
+  app.route("/session-ends", exportRoutes({ db, budget, turns, activity }));
+  app.route("/session-ends", statsRoutes({ db, budget, activity }));
   app.route(
     "/session-ends",
     feedRoutes({
@@ -106,6 +118,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       stored,
       shutdown: options.shutdown,
       turns,
+      activity,
       pollMs: options.feed?.pollMs,
       heartbeatMs: options.feed?.heartbeatMs,
       onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
@@ -128,6 +141,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       copy: options.checkpointCopy,
       budget,
       turns,
+      activity,
     }),
   );
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).

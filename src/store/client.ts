@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
 import { mayBreakConnection } from "./db_errors.ts";
 import { IdKeyCache } from "./id_keys.ts";
+import type { Party } from "../fair_turns.ts";
 import { InterruptibleReader } from "./reader.ts";
 import { untilAborted } from "../until_aborted.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
@@ -222,13 +223,13 @@ export class Database {
   /**
    * Runs a read that `signal` may stop, rejecting with `signal.reason`. On a
    * local file it runs off the JavaScript thread on a connection of its own,
-   * in a fair turn of `key` (the tenant), and is interrupted
+   * in a fair turn of `party` (the tenant), and is interrupted
    * (src/store/reader.ts); elsewhere it runs as usual and its answer is
    * dropped when `signal` aborts first.
    */
-  async readInterruptible(stmt: InStatement, signal: AbortSignal, key?: string): Promise<Row[]> {
+  async readInterruptible(stmt: InStatement, signal: AbortSignal, party?: Party): Promise<Row[]> {
     const reader = this.#interruptibleReader();
-    if (reader) return await reader.execute(stmt, signal, key);
+    if (reader) return await reader.execute(stmt, signal, party);
     return (await untilAborted(this.execute(stmt), signal)).rows;
   }
 
@@ -236,17 +237,17 @@ export class Database {
    * {@linkcode Database.readTransaction} that `signal` may stop, rejecting
    * with `signal.reason`. On a local file the snapshot is read off the
    * JavaScript thread on a connection of its own, each statement in a fair
-   * turn of `key` and interrupted when `signal` aborts; elsewhere each
+   * turn of `party` and interrupted when `signal` aborts; elsewhere each
    * statement's answer is dropped when `signal` aborts first.
    */
   async readSnapshot<T>(
     work: (tx: RowSource) => Promise<T>,
     signal: AbortSignal,
-    key?: string,
+    party?: Party,
   ): Promise<T> {
     signal.throwIfAborted();
     const reader = this.#interruptibleReader();
-    if (reader) return await reader.snapshot(work, signal, key);
+    if (reader) return await reader.snapshot(work, signal, party);
     return await this.readTransaction((tx) =>
       work({ execute: (stmt) => untilAborted(tx.execute(stmt), signal) })
     );

@@ -6,8 +6,9 @@
  * aborts (its time budget spent, the process shutting down, the client
  * gone) is interrupted (`SQLITE_INTERRUPT`) instead of running to its end.
  * Queries take fair turns at the connection (src/fair_turns.ts): tenants in
- * rotation, and the connection's thread busy at most about a quarter of the
- * time, which leaves the JavaScript thread a core of its own on a small box.
+ * rotation, and under contention the connection's thread busy at most about
+ * a quarter of the time, which leaves the JavaScript thread a core of its
+ * own on a small box.
  * A walk that must not be torn by writes reads one snapshot (a read
  * transaction on a connection of its own) through the same turns.
  *
@@ -15,7 +16,7 @@
  */
 import NativeDatabase from "libsql/promise";
 import type { InStatement, Row, Value } from "@libsql/client";
-import { FairTurns } from "../fair_turns.ts";
+import { ANYONE, FairTurns, type Party } from "../fair_turns.ts";
 
 /** How {@linkcode InterruptibleReader} opens its connections. */
 export interface InterruptibleReaderOptions {
@@ -26,8 +27,8 @@ export interface InterruptibleReaderOptions {
 }
 
 /**
- * After each query the connection rests three times as long (at most 1 s): heavy queries take at
- * most about a quarter of a core, on a box of two.
+ * After a contended query the connection rests three times as long (at most 1 s): heavy queries
+ * then take at most about a quarter of a core, on a box of two.
  */
 const QUERY_PAUSE_FACTOR = 3;
 
@@ -112,25 +113,25 @@ export class InterruptibleReader {
   }
 
   /**
-   * Runs one read statement in a turn of `key` and resolves with its rows;
+   * Runs one read statement in a turn of `party` and resolves with its rows;
    * rejects with `signal.reason` when `signal` aborts first (while it waits
    * for its turn, or by interrupting the query).
    */
-  async execute(stmt: InStatement, signal: AbortSignal, key = "*"): Promise<Row[]> {
-    return await this.#run(() => this.#connection ??= this.#connect(), stmt, signal, key);
+  async execute(stmt: InStatement, signal: AbortSignal, party = ANYONE): Promise<Row[]> {
+    return await this.#run(() => this.#connection ??= this.#connect(), stmt, signal, party);
   }
 
   /**
    * Runs `work` on one consistent snapshot of the database: a read
    * transaction on a connection of its own, whose statements take turns of
-   * `key` and are interrupted when `signal` aborts, like
+   * `party` and are interrupted when `signal` aborts, like
    * {@linkcode InterruptibleReader.execute}'s. Closing the connection at the
    * end ends the transaction.
    */
   async snapshot<T>(
     work: (tx: SnapshotReads) => Promise<T>,
     signal: AbortSignal,
-    key = "*",
+    party = ANYONE,
   ): Promise<T> {
     signal.throwIfAborted();
     const connection = this.#connect();
@@ -142,7 +143,7 @@ export class InterruptibleReader {
         return connection;
       };
       return await work({
-        execute: async (stmt) => ({ rows: await this.#run(usable, stmt, signal, key) }),
+        execute: async (stmt) => ({ rows: await this.#run(usable, stmt, signal, party) }),
       });
     } finally {
       this.#closeWhenIdle(connection);
@@ -153,11 +154,11 @@ export class InterruptibleReader {
     connect: () => NativeDatabase,
     stmt: InStatement,
     signal: AbortSignal,
-    key: string,
+    party: Party,
   ): Promise<Row[]> {
     signal.throwIfAborted();
     const { sql, args } = positional(stmt);
-    const release = await this.#turns.take(key, signal);
+    const release = await this.#turns.take(party, signal);
     let connection: NativeDatabase;
     try {
       // The signal may have aborted while the turn came: its listener below would never fire.
