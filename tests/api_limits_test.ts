@@ -93,7 +93,10 @@ Deno.test("a token subject at its limit gets 429 while the same tenant's other s
     equal(rejected(metrics, "concurrent_per_subject"), 1);
     equal((await get(app, LIST, bob)).status, 200);
     equal((await get(app, LIST, await tenantToken(TENANT_A))).status, 200, "a token without sub");
+    const aliceOfB = await signClaims({ tenant_id: TENANT_B, sub: "alice", exp });
+    equal((await get(app, LIST, aliceOfB)).status, 200, "the same sub in another tenant");
     await held.body!.cancel();
+    equal((await get(app, LIST, alice)).status, 200, "alice's place is free again");
   }));
 
 Deno.test("the total concurrency limit refuses everyone; administrators count as one tenant '*'", () =>

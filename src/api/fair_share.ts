@@ -11,9 +11,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { decode } from "hono/jwt";
 import { rateLimiter } from "hono-rate-limiter";
-import * as v from "valibot";
 import { type Clock, wallClock } from "../clock.ts";
 import type { ApiLimits } from "../config.ts";
 import type { Party } from "../fair_turns.ts";
@@ -56,18 +54,13 @@ export function partyOf(scope: AuthScope, activity?: Activity): Party {
   return activity ? activity.party(key) : { key };
 }
 
-const Subject = v.object({ sub: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))) });
-
-/** The `sub` claim of the request's bearer token (already verified), if it has one. */
-export function subjectOf(c: Context): string | undefined {
-  const token = /^Bearer +(\S+)/i.exec(c.req.header("Authorization") ?? "")?.[1];
-  if (token === undefined) return undefined;
-  try {
-    const claims = v.safeParse(Subject, decode(token).payload);
-    return claims.success ? claims.output.sub : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The place a request's token subject (`sub`, from the verified claims)
+ * counts under, within its tenant: the same `sub` in two tenants is two
+ * subjects.
+ */
+export function subjectKey(scope: AuthScope): string | undefined {
+  return scope.subject === undefined ? undefined : `${tenantKey(scope)} ${scope.subject}`;
 }
 
 const REQUEST_LIMIT: Record<AdmissionLimit, RejectionLimit> = {
@@ -157,7 +150,9 @@ export function fairShare(options: FairShareOptions): MiddlewareHandler<AuthEnv>
   const inProgress: MiddlewareHandler<AuthEnv> = async function fairShareInProgress(c, next) {
     const live = options.isLiveFeed(c);
     const tenant = tenantKey(c.get("auth"));
-    const entry = live ? feeds.tryEnter(tenant) : requests.tryEnter(tenant, subjectOf(c));
+    const entry = live
+      ? feeds.tryEnter(tenant)
+      : requests.tryEnter(tenant, subjectKey(c.get("auth")));
     if (!entry.admitted) {
       const what = live ? "live feeds open" : "requests in progress";
       throw tooMany(
