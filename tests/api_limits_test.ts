@@ -8,11 +8,11 @@
  */
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
 import type { InStatement } from "@libsql/client";
+import * as v from "valibot";
 import type { Hono } from "hono";
 import {
   adminToken,
   BASE_TIME,
-  type ErrorBodyJson,
   get,
   openTestDb,
   signClaims,
@@ -22,6 +22,7 @@ import {
 } from "./api_fixture.ts";
 import { bulkInsert, makeLiveApp } from "./api_live_fixture.ts";
 import { Activity } from "../src/api/activity.ts";
+import { QueryStoppedBodySchema, TooManyRequestsBodySchema } from "../src/api/schemas.ts";
 import { settles, waitFor } from "./harness.ts";
 import { FakeTimers } from "../src/testing/fake_timers.ts";
 import type { Party } from "../src/fair_turns.ts";
@@ -33,13 +34,19 @@ import { ShuttingDown } from "../src/shutdown.ts";
 const EXPORT = "/v1/session-ends/export?format=csv";
 const LIST = "/v1/session-ends?limit=1";
 
-/** Asserts a 429 of the API's shape with a Retry-After, and returns its message. */
+/** Asserts a 429 as `/openapi.json` declares it (a Retry-After, the body's schema); returns its message. */
 async function assertTooMany(res: Response): Promise<string> {
   equal(res.status, 429);
   const retryAfter = Number(res.headers.get("Retry-After"));
   ok(Number.isInteger(retryAfter) && retryAfter >= 1, `Retry-After: ${retryAfter}`);
-  const body = await res.json() as ErrorBodyJson;
-  equal(body.error.code, "too_many_requests");
+  return v.parse(TooManyRequestsBodySchema, await res.json()).error.message;
+}
+
+/** Asserts a 503 as `/openapi.json` declares it, with `code`; returns its message. */
+async function assertStopped(res: Response, code: string, where = ""): Promise<string> {
+  equal(res.status, 503, where);
+  const body = v.parse(QueryStoppedBodySchema, await res.json());
+  equal(body.error.code, code, where);
   return body.error.message;
 }
 
@@ -237,10 +244,7 @@ Deno.test("a heavy query over its budget is interrupted and answered 503, counte
     const a = await tenantToken(TENANT_A);
     for (const path of ["/v1/session-ends/stats?group_by=device_id", EXPORT, "/v1/integrity"]) {
       const res = await settles(`the answer to ${path}`, Promise.resolve(get(app, path, a)));
-      equal(res.status, 503, path);
-      const body = await res.json() as ErrorBodyJson;
-      equal(body.error.code, "query_budget_exceeded", path);
-      match(body.error.message, /budget of 2000 ms/);
+      match(await assertStopped(res, "query_budget_exceeded", path), /budget of 2000 ms/);
     }
     equal(rejected(metrics, "query_budget"), 3);
     equal(metrics.get("session_audit_http_requests_in_flight"), 0);
@@ -273,8 +277,7 @@ Deno.test("an integrity walk waiting on a copy that does not answer ends with it
     await waitFor("the walk to ask the copy", () => asked.length === 1);
     timers.advance(2_000);
     const res = await settles("the walk's answer", Promise.resolve(walk));
-    equal(res.status, 503);
-    equal((await res.json() as ErrorBodyJson).error.code, "query_budget_exceeded");
+    await assertStopped(res, "query_budget_exceeded");
     equal(rejected(metrics, "query_budget"), 1);
 
     // Every tenant's walk asks the copy for its tenants first; shutdown's cut-off ends it.
@@ -282,8 +285,8 @@ Deno.test("an integrity walk waiting on a copy that does not answer ends with it
     await waitFor("the walk to ask the copy for its tenants", () => asked.length === 2);
     cutoff.abort(new ShuttingDown());
     const cut = await settles("the cut walk's answer", Promise.resolve(all));
-    equal(cut.status, 503);
-    equal((await cut.json() as ErrorBodyJson).error.code, "shutting_down");
+    await assertStopped(cut, "shutting_down");
+    ok(Number(cut.headers.get("Retry-After")) >= 1, "shutting_down says when to retry");
     deepStrictEqual(asked, [TENANT_A, "*"]);
   }));
 

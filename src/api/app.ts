@@ -75,7 +75,7 @@ export function createApp(deps: AppDeps): Hono {
         origin: deps.config.apiCorsOrigins,
         allowMethods: ["GET"],
         allowHeaders: ["Authorization"],
-        exposeHeaders: ["Link", "X-Request-Id"],
+        exposeHeaders: ["Link", "X-Request-Id", "Retry-After"],
         maxAge: 600,
       }),
     );
