@@ -13,7 +13,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { rateLimiter } from "hono-rate-limiter";
 import { type Clock, wallClock } from "../clock.ts";
-import type { ApiLimits } from "../config.ts";
+import type { ApiLimits } from "../config_limits.ts";
 import type { Party } from "../fair_turns.ts";
 import type { Metrics, RejectionLimit } from "../metrics.ts";
 import type { Activity } from "./activity.ts";

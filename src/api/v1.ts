@@ -7,7 +7,7 @@
  */
 import { Hono } from "hono";
 import type { Timers } from "../clock.ts";
-import type { ApiLimits } from "../config.ts";
+import type { ApiLimits } from "../config_limits.ts";
 import type { Keyring } from "../integrity/keyring.ts";
 import type { CheckpointCopy } from "../integrity/verify.ts";
 import type { Logger } from "../log.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { AuthorizationError, UserAuthenticationExpiredError } from "@nats-io/nats-core";
-import type { NatsAuth } from "../config.ts";
+import type { NatsAuth } from "../config_nats.ts";
 
 /** A failure that configuration must fix: stop with exit code 2. */
 export interface NatsRefusal {

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { AuthorizationError, errors, UserAuthenticationExpiredError } from "@nats-io/nats-core";
-import type { NatsAuth } from "../config.ts";
+import type { NatsAuth } from "../config_nats.ts";
 import { classifyConnectError } from "./refusal.ts";
 
 const SERVERS = "wss://nats.example:443";
