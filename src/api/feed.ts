@@ -117,7 +117,7 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
     let lastId = feed.afterId;
     let lastSent = Date.now();
     while (!stop.signal.aborted) {
-      // Read and encoded in a turn (src/api/turns.ts), written outside it: a slow client
+      // Read and encoded in a turn (src/fair_turns.ts), written outside it: a slow client
       // holds no turn.
       const { rs, events } = await feed.turn(async () => {
         const rs = await feed.db.execute(
