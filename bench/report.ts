@@ -5,6 +5,7 @@
  * @module
  */
 import type { Rate } from "./consumers.ts";
+import type { FloodFigures } from "./flood.ts";
 import type { ReadFigures } from "./read.ts";
 
 /** The three read queries. */
@@ -52,6 +53,9 @@ export interface BenchResults {
   /** Absent when the read API could not be measured. */
   read?: ReadAtSize[];
   readError?: string;
+  /** The fair-sharing scenario (bench/flood.ts); absent when not run. */
+  flood?: FloodFigures;
+  floodError?: string;
   targets: TargetResult[];
 }
 
@@ -84,7 +88,31 @@ export function checkTargets(r: Omit<BenchResults, "targets">): TargetResult[] {
       );
     }
   }
+  if (r.flood) add("quiet list p99 under flood / alone", r.flood.p99Ratio, "<=", 2);
   return targets;
+}
+
+/** The flood scenario's lines of the printed results. */
+export function formatFlood(f: FloodFigures): string {
+  const rows = [[
+    "quiet tenant GET /v1/session-ends?limit=50",
+    "requests",
+    "errors",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+  ]];
+  for (const [name, x] of [["alone", f.alone], ["while a noisy tenant floods", f.flood]] as const) {
+    rows.push([name, int(x.requests), int(x.errors), ms(x.p50Ms), ms(x.p99Ms), ms(x.maxMs)]);
+  }
+  const answers = Object.entries(f.noisy.answers).sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}: ${int(v)}`).join(", ");
+  return [
+    table(rows),
+    `(${f.plan.quietRate} lists/s, ${f.plan.measureMs / 1000} s each, ${int(f.plan.rows)} rows; ` +
+    `noisy: ${Object.entries(f.plan.noisy).map(([k, v]) => `${v} ${k}`).join(", ")})`,
+    `noisy tenant's answers: ${answers}; ${int(f.noisy.exportBytes / 1e6)} MB exported`,
+  ].join("\n");
 }
 
 /** 1000000 → "1M", 10000 → "10k". */
@@ -151,6 +179,12 @@ export function formatResults(r: BenchResults): string {
     parts.push(`read: not measured (${r.readError ?? "skipped"})`);
   }
   parts.push("");
+  if (r.flood) {
+    parts.push(formatFlood(r.flood));
+    parts.push("");
+  } else if (r.floodError) {
+    parts.push(`flood: not measured (${r.floodError})`, "");
+  }
   parts.push(table([
     ["target", "measured", "need", "result"],
     ...r.targets.map((t) => [

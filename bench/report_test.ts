@@ -66,3 +66,24 @@ Deno.test("without read figures only the ingest targets are checked", () => {
 Deno.test("table sizes are written short", () => {
   deepStrictEqual([1_000_000, 10_000, 1_234].map(count), ["1M", "10k", "1234"]);
 });
+
+Deno.test("the flood target is the quiet tenant's p99 under flood over alone, at most 2", () => {
+  const latency = (p99Ms: number) => ({ requests: 450, errors: 0, p50Ms: 4, p99Ms, maxMs: p99Ms });
+  const flood = (aloneP99: number, floodP99: number) => ({
+    plan: {
+      rows: 1,
+      quietRate: 15,
+      measureMs: 1,
+      warmupMs: 1,
+      noisy: { exports: 1, stats: 1, integrity: 1, feeds: 1 },
+    },
+    alone: latency(aloneP99),
+    flood: latency(floodP99),
+    noisy: { answers: {}, exportBytes: 0 },
+    p99Ratio: floodP99 / aloneP99,
+  });
+  const name = "quiet list p99 under flood / alone";
+  deepStrictEqual(measured(run({ flood: flood(10, 20) }))[name], [2, true]);
+  deepStrictEqual(measured(run({ flood: flood(10, 25) }))[name], [2.5, false]);
+  equal(measured(run())[name], undefined, "not checked when the scenario did not run");
+});

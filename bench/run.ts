@@ -5,7 +5,11 @@
  * prints a table with the targets and writes the figures to
  * `bench/results.json`.
  *
- * Usage: `deno run -A bench/run.ts [--quick] [--events N] [--out FILE] [--keep]`
+ * and the fair-sharing scenario (`flood.ts`: a quiet tenant's list latency
+ * alone and while a noisy tenant floods).
+ *
+ * Usage: `deno run -A bench/run.ts [--quick] [--events N] [--out FILE] [--keep] [--flood]`
+ * (`--flood` runs only the fair-sharing scenario and prints its lines).
  *
  * @module
  */
@@ -18,12 +22,14 @@ import { desiredConsumerConfig } from "../src/nats/consumer.ts";
 import { freePort, startNatsServer } from "../scripts/nats_server.ts";
 import { consumeCeiling, naiveBaseline, rate } from "./consumers.ts";
 import { BENCH_STREAM, createFleet, rowsOf, sessionEndMessages, syntheticRows } from "./events.ts";
+import { floodBench, floodPlan } from "./flood.ts";
 import { connectWs, createStream, publishAll, timeDrain } from "./nats.ts";
 import { loadTest, prepareQueries, type ReadTenant } from "./read.ts";
 import {
   type BenchResults,
   checkTargets,
   count,
+  formatFlood,
   formatResults,
   READ_QUERIES,
   type ReadAtSize,
@@ -177,6 +183,15 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
       progress(`read benchmark failed: ${readError}`);
     }
 
+    let flood: BenchResults["flood"];
+    let floodError: string | undefined;
+    try {
+      flood = await floodBench(floodPlan(plan.events < 200_000), dir, SECRET, progress);
+    } catch (err) {
+      floodError = (err as Error).message;
+      progress(`flood benchmark failed: ${floodError}`);
+    }
+
     const partial = {
       date: new Date().toISOString(),
       machine: await machine(),
@@ -196,6 +211,8 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
       ingest,
       read,
       readError,
+      flood,
+      floodError,
     };
     return { ...partial, targets: checkTargets(partial) };
   } finally {
@@ -263,6 +280,7 @@ if (import.meta.main) {
       events: { type: "string" },
       out: { type: "string" },
       keep: { type: "boolean", default: false },
+      flood: { type: "boolean", default: false },
     },
   });
   const plan = benchPlan(values.quick ?? false, values.events ? Number(values.events) : undefined);
@@ -271,11 +289,22 @@ if (import.meta.main) {
   const dir = await Deno.makeTempDir({ prefix: "session-audit-bench-" });
   progress(`working in ${dir}`);
   try {
-    const results = await runBench(plan, dir);
-    console.log(formatResults(results));
-    if (out) {
-      await Deno.writeTextFile(out, JSON.stringify(results, null, 2) + "\n");
-      progress(`figures written to ${out}`);
+    if (values.flood) {
+      const figures = await floodBench(floodPlan(values.quick ?? false), dir, SECRET, progress);
+      console.log(formatFlood(figures));
+      const pass = figures.p99Ratio <= 2;
+      console.log(
+        `\ntarget: quiet list p99 under flood / alone = ${
+          figures.p99Ratio.toFixed(2)
+        } (need <= 2): ${pass ? "PASS" : "FAIL"}`,
+      );
+    } else {
+      const results = await runBench(plan, dir);
+      console.log(formatResults(results));
+      if (out) {
+        await Deno.writeTextFile(out, JSON.stringify(results, null, 2) + "\n");
+        progress(`figures written to ${out}`);
+      }
     }
   } finally {
     if (!values.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});

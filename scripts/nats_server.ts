@@ -13,6 +13,11 @@ export interface NatsServerOptions {
   port?: number;
   /** WebSocket port. @default a free loopback port */
   wsPort?: number;
+  /**
+   * Serve the WebSocket gateway over TLS with this certificate and key
+   * (PEM files): `wsUrl` is then `wss://`. @default plain WebSocket
+   */
+  websocketTls?: { certFile: string; keyFile: string };
   /** Extra lines appended to the generated config (cluster blocks, auth, ...). @default "" */
   extraConfig?: string;
   /** Server name, needed in a cluster. @default undefined */
@@ -28,7 +33,7 @@ export interface NatsServerOptions {
 
 /** A running nats-server started by {@linkcode startNatsServer}. */
 export interface NatsServer {
-  /** `ws://127.0.0.1:<wsPort>`: the WebSocket gateway the service uses. */
+  /** `ws://127.0.0.1:<wsPort>` (`wss://` with `websocketTls`): the WebSocket gateway the service uses. */
   readonly wsUrl: string;
   /** `nats://127.0.0.1:<port>`: the plain TCP listener. */
   readonly natsUrl: string;
@@ -140,7 +145,9 @@ export async function startNatsServer(
     `listen: "127.0.0.1:${port}"`,
     options.serverName ? `server_name: "${options.serverName}"` : "",
     `jetstream { store_dir: "${dir}/jetstream" }`,
-    `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`,
+    options.websocketTls
+      ? `websocket { listen: "127.0.0.1:${wsPort}", tls { cert_file: "${options.websocketTls.certFile}", key_file: "${options.websocketTls.keyFile}" } }`
+      : `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`,
     options.extraConfig ?? "",
   ];
   const configPath = `${dir}/nats-server.conf`;
@@ -186,7 +193,7 @@ export async function startNatsServer(
 
   await spawn();
   return {
-    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    wsUrl: `${options.websocketTls ? "wss" : "ws"}://127.0.0.1:${wsPort}`,
     natsUrl: `nats://127.0.0.1:${port}`,
     port,
     wsPort,

@@ -8,6 +8,9 @@ import * as v from "valibot";
 import { type ApiAuthConfig, parseApiAuth } from "./config_auth.ts";
 import { ConfigError } from "./config_error.ts";
 import { type IntegrityConfig, parseIntegrity } from "./config_integrity.ts";
+import { type LimitsConfig, parseLimits } from "./config_limits.ts";
+import { type NatsConfig, parseNats } from "./config_nats.ts";
+import { check, type Env, integerIn, quoted, read } from "./config_values.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -19,26 +22,12 @@ export const ROLES = ["all", "ingest", "api"] as const;
 /** One of {@linkcode ROLES}. */
 export type Role = typeof ROLES[number];
 
-/** How the process authenticates to NATS. */
-export type NatsAuth =
-  | { kind: "none" }
-  | { kind: "token"; token: string }
-  | { kind: "userPassword"; user: string; password: string }
-  | { kind: "credsFile"; path: string };
-
-/** The validated configuration of one process (signing and the rest of tamper evidence: {@linkcode IntegrityConfig}). */
-export interface Config extends IntegrityConfig {
-  /** Servers from `NATS_URL`, all of one transport. */
-  natsServers: string[];
-  /** `websocket` for ws:// and wss://, `tcp` for nats:// and tls://. */
-  natsTransport: "websocket" | "tcp";
-  natsAuth: NatsAuth;
-  /** `NATS_STREAM` */
-  stream: string;
-  /** `NATS_SUBJECT` */
-  subject: string;
-  /** `NATS_DURABLE` */
-  durable: string;
+/**
+ * The validated configuration of one process: NATS ({@linkcode NatsConfig}),
+ * tamper evidence ({@linkcode IntegrityConfig}), the read API's limits and
+ * the shutdown deadline ({@linkcode LimitsConfig}), and the rest here.
+ */
+export interface Config extends NatsConfig, IntegrityConfig, LimitsConfig {
   /** `DATABASE_URL` */
   databaseUrl: string;
   /** `DATABASE_AUTH_TOKEN` */
@@ -65,8 +54,6 @@ export interface Config extends IntegrityConfig {
   ingestBatchSize: number;
   /** `LAG_WARN_SHARE`: share of the stream's 24 h retention after which lag is logged as a warning. */
   lagWarnShare: number;
-  /** `NATS_ACK_WAIT_MS`: how long the server waits for an ack before redelivering. */
-  natsAckWaitMs: number;
   /** `RETENTION_DAYS`: session ends older than this are purged; 0 keeps them forever. */
   retentionDays: number;
   /**
@@ -78,121 +65,7 @@ export interface Config extends IntegrityConfig {
 
 export { ConfigError };
 
-const NATS_SCHEMES = {
-  "ws:": "websocket",
-  "wss:": "websocket",
-  "nats:": "tcp",
-  "tls:": "tcp",
-} as const;
 const DATABASE_SCHEMES = ["file:", "libsql:", "http:", "https:", "ws:", "wss:"];
-// NATS subject tokens: no whitespace, no empty token; wildcards only as whole tokens.
-const SUBJECT = /^(?:[^.\s*>]+|\*)(?:\.(?:[^.\s*>]+|\*))*(?:\.>)?$|^>$/;
-const NAME = /^[A-Za-z0-9_-]{1,255}$/;
-
-type Env = Record<string, string | undefined>;
-
-function read(env: Env, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value === "" ? undefined : value;
-}
-
-/** A URL with its user-info (`user:password@`) masked, for error messages. */
-function withoutCredentials(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1***@");
-}
-
-function quoted(value: string): string {
-  return JSON.stringify(value.length > 80 ? value.slice(0, 77) + "..." : value);
-}
-
-/** Validates one variable with a valibot schema, turning the first issue into a ConfigError. */
-function check<T>(
-  name: string,
-  raw: string,
-  schema: v.GenericSchema<string, T>,
-): T {
-  const result = v.safeParse(schema, raw);
-  if (!result.success) {
-    throw new ConfigError(
-      name,
-      `${result.issues[0].message}: current value is ${quoted(raw)}`,
-    );
-  }
-  return result.output;
-}
-
-function integerIn(min: number, max: number, what: string) {
-  return v.pipe(
-    v.string(),
-    v.regex(/^\d+$/, `must be ${what}`),
-    v.transform(Number),
-    v.number(),
-    v.minValue(min, `must be ${what}`),
-    v.maxValue(max, `must be ${what}`),
-  );
-}
-
-function parseNatsServers(
-  raw: string,
-): Pick<Config, "natsServers" | "natsTransport"> {
-  const servers = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (servers.length === 0) {
-    throw new ConfigError("NATS_URL", "names no server");
-  }
-  const transports = new Set<string>();
-  for (const server of servers) {
-    let url: URL;
-    try {
-      url = new URL(server);
-    } catch {
-      throw new ConfigError("NATS_URL", `${quoted(withoutCredentials(server))} is not a URL`);
-    }
-    const transport = NATS_SCHEMES[url.protocol as keyof typeof NATS_SCHEMES];
-    if (!transport) {
-      throw new ConfigError(
-        "NATS_URL",
-        `${quoted(withoutCredentials(server))} must start with ws://, wss://, nats:// or tls://`,
-      );
-    }
-    transports.add(transport);
-  }
-  if (transports.size > 1) {
-    throw new ConfigError(
-      "NATS_URL",
-      "mixes WebSocket (ws://, wss://) and TCP (nats://, tls://) servers; one process uses one transport",
-    );
-  }
-  return {
-    natsServers: servers,
-    natsTransport: [...transports][0] as Config["natsTransport"],
-  };
-}
-
-function parseNatsAuth(env: Env): NatsAuth {
-  const token = read(env, "NATS_TOKEN");
-  const user = read(env, "NATS_USER");
-  const password = env["NATS_PASSWORD"];
-  const creds = read(env, "NATS_CREDS_FILE");
-  const chosen = [
-    token && "NATS_TOKEN",
-    user && "NATS_USER",
-    creds && "NATS_CREDS_FILE",
-  ]
-    .filter(Boolean);
-  if (chosen.length > 1) {
-    throw new ConfigError(
-      chosen[1] as string,
-      `conflicts with ${chosen[0]}: set only one NATS authentication method`,
-    );
-  }
-  if (password && !user) {
-    throw new ConfigError("NATS_PASSWORD", "is set but NATS_USER is not");
-  }
-  if (token) return { kind: "token", token };
-  if (user) return { kind: "userPassword", user, password: password ?? "" };
-  if (creds) return { kind: "credsFile", path: creds };
-  return { kind: "none" };
-}
 
 function parseDatabaseUrl(name: string, raw: string): string {
   let url: URL;
@@ -283,29 +156,7 @@ export function loadConfig(env: Env): Config {
     );
 
   return {
-    ...parseNatsServers(read(env, "NATS_URL") ?? "ws://127.0.0.1:8080"),
-    natsAuth: parseNatsAuth(env),
-    stream: check(
-      "NATS_STREAM",
-      read(env, "NATS_STREAM") ?? "DEVICE_EVENTS",
-      v.pipe(
-        v.string(),
-        v.regex(NAME, "must be a stream name (letters, digits, - and _)"),
-      ),
-    ),
-    subject: check(
-      "NATS_SUBJECT",
-      read(env, "NATS_SUBJECT") ?? "audit.session.end.>",
-      v.pipe(v.string(), v.regex(SUBJECT, "must be a NATS subject")),
-    ),
-    durable: check(
-      "NATS_DURABLE",
-      read(env, "NATS_DURABLE") ?? "api-session-audit-consumer",
-      v.pipe(
-        v.string(),
-        v.regex(NAME, "must be a consumer name (letters, digits, - and _)"),
-      ),
-    ),
+    ...parseNats(env),
     databaseUrl,
     databaseAuthToken: read(env, "DATABASE_AUTH_TOKEN"),
     databaseEncryptionKey: parseEncryptionKey(env, databaseUrl),
@@ -358,11 +209,6 @@ export function loadConfig(env: Env): Config {
         v.maxValue(1, "must be a number from 0 to 1"),
       ),
     ),
-    natsAckWaitMs: check(
-      "NATS_ACK_WAIT_MS",
-      read(env, "NATS_ACK_WAIT_MS") ?? "30000",
-      integerIn(1_000, 3_600_000, "milliseconds from 1000 to 3600000"),
-    ),
     retentionDays: check(
       "RETENTION_DAYS",
       read(env, "RETENTION_DAYS") ?? "365",
@@ -373,6 +219,7 @@ export function loadConfig(env: Env): Config {
       read(env, "CLOCK_SKEW_SECONDS") ?? "300",
       integerIn(0, 86_400, "seconds from 0 to 86400"),
     ),
+    ...parseLimits(env),
     ...parseIntegrity(env, (read(env, "ROLE") ?? "all").toLowerCase() !== "api"),
   };
 }

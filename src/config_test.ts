@@ -100,10 +100,7 @@ Deno.test("each NATS authentication method is read on its own", () => {
     user: "u",
     password: "p",
   });
-  deepStrictEqual(loadConfig({ NATS_CREDS_FILE: "/etc/nats/a.creds" }).natsAuth, {
-    kind: "credsFile",
-    path: "/etc/nats/a.creds",
-  });
+  // NATS_CREDS_FILE: with a real file, in "NATS_CREDS_FILE must be a readable credentials file".
 });
 
 Deno.test("a file: DATABASE_URL may have a DATABASE_SYNC_URL (embedded replica)", () => {
@@ -282,6 +279,62 @@ Deno.test("a bad NATS_URL is reported without the password it carries", () => {
   assertNames(err, "NATS_URL");
   ok(!err.message.includes("hunter2"), `password echoed: ${err.message}`);
   match(err.message, /\*\*\*@nats\.example/);
+});
+
+Deno.test("NATS_CREDS_FILE must be a readable credentials file, checked while loading", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = configError({ NATS_CREDS_FILE: `${dir}/missing.creds` });
+    assertNames(missing, "NATS_CREDS_FILE");
+    match(missing.message, /no such file/);
+    assertNames(configError({ NATS_CREDS_FILE: dir }), "NATS_CREDS_FILE");
+    await Deno.writeTextFile(`${dir}/garbage.creds`, "hello\n");
+    match(
+      configError({ NATS_CREDS_FILE: `${dir}/garbage.creds` }).message,
+      /not a NATS credentials file/,
+    );
+    const block = (name: string, body: string) =>
+      `-----BEGIN ${name}-----\n${body}\n------END ${name}------\n`;
+    const jwt = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJVIn0.c2ln";
+    await Deno.writeTextFile(
+      `${dir}/bad-seed.creds`,
+      block("NATS USER JWT", jwt) + "\n" + block("USER NKEY SEED", "SUNOTASEED"),
+    );
+    const badSeed = configError({ NATS_CREDS_FILE: `${dir}/bad-seed.creds` });
+    match(badSeed.message, /not a user NKey seed/);
+    ok(!badSeed.message.includes("SUNOTASEED"), "the seed is not echoed");
+    const { nkeys } = await import("@nats-io/nats-core");
+    const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
+    await Deno.writeTextFile(
+      `${dir}/good.creds`,
+      block("NATS USER JWT", jwt) + "\n" + block("USER NKEY SEED", seed),
+    );
+    deepStrictEqual(loadConfig({ NATS_CREDS_FILE: `${dir}/good.creds` }).natsAuth, {
+      kind: "credsFile",
+      path: `${dir}/good.creds`,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("DENO_CERT, when set, must name a readable file holding a PEM certificate", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    match(
+      configError({ DENO_CERT: `${dir}/none.pem` }).message,
+      /^DENO_CERT: ".*" cannot be read: no such file/,
+    );
+    await Deno.writeTextFile(`${dir}/garbage.pem`, "garbage");
+    match(configError({ DENO_CERT: `${dir}/garbage.pem` }).message, /holds no PEM certificate/);
+    await Deno.writeTextFile(
+      `${dir}/ca.pem`,
+      "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n",
+    );
+    ok(loadConfig({ DENO_CERT: `${dir}/ca.pem` }));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("the read API's token settings default to HS256 only, leeway 60 s, admin and super_admin", () => {

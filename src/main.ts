@@ -13,7 +13,7 @@ import { runIngest } from "./ingest/pipeline.ts";
 import { watchLag } from "./nats/lag.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { connectNats, watchConnection } from "./nats/connect.ts";
+import { connectNats, NatsRefusedError, watchConnection } from "./nats/connect.ts";
 import { Readiness } from "./readiness.ts";
 import { runRetention } from "./retention.ts";
 import { Database, DatabaseKeyError } from "./store/client.ts";
@@ -21,10 +21,11 @@ import { startIntegrityWork } from "./integrity/background.ts";
 import { type Keyring, keyringFrom } from "./integrity/keyring.ts";
 import { migrate } from "./store/migrations.ts";
 import { StoredSignal } from "./store/stored_signal.ts";
+import { DEADLINE_PASSED, shutdownDeadline } from "./shutdown.ts";
 
 /** Exit code for a configuration that stops start-up. */
 export const EXIT_CONFIG = 2;
-/** Exit code for a dependency that cannot be set up at start (database), or ingest failing unexpectedly. */
+/** Exit code for a dependency that cannot be set up at start (database), or ingest failing unexpectedly or not stopping within the shutdown deadline. */
 export const EXIT_STARTUP = 1;
 
 function onShutdownSignal(controller: AbortController, logger: Logger): void {
@@ -35,20 +36,6 @@ function onShutdownSignal(controller: AbortController, logger: Logger): void {
       controller.abort();
     });
   }
-}
-
-/** Connects to NATS, or gives up quietly when shutdown comes first. */
-async function connectUnlessShutdown(
-  config: Config,
-  signal: AbortSignal,
-): Promise<NatsConnection | undefined> {
-  const connecting = connectNats(config);
-  const aborted = new Promise<undefined>((resolve) =>
-    signal.addEventListener("abort", () => resolve(undefined), { once: true })
-  );
-  const nc = await Promise.race([connecting, aborted]);
-  if (nc === undefined) connecting.then((late) => late.close()).catch(() => {});
-  return nc;
 }
 
 /** Runs the service until a shutdown signal; resolves to the exit code. */
@@ -110,6 +97,8 @@ export async function main(
     return EXIT_STARTUP;
   }
 
+  // From SIGTERM: long responses until the cut-off, everything until the deadline.
+  const deadline = shutdownDeadline(shutdown.signal, config.shutdownDeadlineSeconds * 1000);
   const integrity = startIntegrityWork(
     { config, db, keyring, metrics, logger, writes: ingests },
     shutdown.signal,
@@ -125,6 +114,7 @@ export async function main(
     checkpointCopy: integrity.copy,
     stored,
     shutdown: shutdown.signal,
+    cutoff: deadline.cutoff,
   });
   const server = Deno.serve({
     hostname: config.host,
@@ -134,6 +124,7 @@ export async function main(
 
   let nc: NatsConnection | undefined;
   let exitCode = 0;
+  let ingest: Promise<void> | undefined;
   const work: Promise<void>[] = [];
   if (ingests) {
     // Retention and checkpoints write: only the roles that ingest run them, not ROLE=api replicas.
@@ -144,7 +135,14 @@ export async function main(
       servers: config.natsServers,
       transport: config.natsTransport,
     });
-    nc = await connectUnlessShutdown(config, shutdown.signal);
+    try {
+      nc = await connectNats(config, { logger, readiness, signal: shutdown.signal });
+    } catch (err) {
+      if (!(err instanceof NatsRefusedError)) throw err;
+      console.error(`session-audit: configuration error: ${err.message}`);
+      exitCode = EXIT_CONFIG;
+      shutdown.abort();
+    }
     if (nc) {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
       const js = jetstream(nc);
@@ -162,7 +160,7 @@ export async function main(
           warnShare: config.lagWarnShare,
         }),
       );
-      const ingest = runIngest({
+      ingest = runIngest({
         js,
         jsm,
         db,
@@ -179,24 +177,36 @@ export async function main(
         exitCode = EXIT_STARTUP;
         shutdown.abort();
       });
-      await ingest;
     }
   }
   await new Promise<void>((resolve) => {
     if (shutdown.signal.aborted) resolve();
     shutdown.signal.addEventListener("abort", () => resolve(), { once: true });
   });
+  // No new connections from now on; open responses go on until the cut-off.
+  const serverClosed = server.shutdown();
 
-  // Ingest has committed and acked what it had; now let go of everything else.
-  if (nc) {
-    try {
-      await nc.drain();
-    } catch (err) {
-      logger.warn("nats drain failed", { error: err });
-    }
+  // Ingest commits and acks what it had, then the rest lets go, all within the deadline.
+  if (ingest && await deadline.within(ingest) === DEADLINE_PASSED) {
+    logger.error(
+      "ingest did not stop within the shutdown deadline; unacknowledged messages will be redelivered",
+      {
+        deadline_seconds: config.shutdownDeadlineSeconds,
+      },
+    );
+    exitCode = EXIT_STARTUP;
   }
-  await Promise.allSettled([...work, integrity.done]);
-  await server.shutdown();
+  if (nc) {
+    const drained = nc.drain().catch((err) => logger.warn("nats drain failed", { error: err }));
+    await deadline.within(drained);
+  }
+  await deadline.within(Promise.allSettled([...work, integrity.done]));
+  if (await deadline.within(serverClosed) === DEADLINE_PASSED) {
+    logger.warn("shutdown deadline reached: open HTTP responses are cut", {
+      deadline_seconds: config.shutdownDeadlineSeconds,
+    });
+  }
+  deadline.dispose();
   db.close();
   logger.info("stopped", { exit_code: exitCode });
   return exitCode;

@@ -9,6 +9,19 @@ import { BATCH_SIZE_BUCKETS, DURATION_BUCKETS, Histogram, LAG_BUCKETS } from "./
 import { QUARANTINE_CLASSES, type QuarantineClass } from "./quarantine.ts";
 import { SECONDARY_FIELDS, type StoredAnomaly } from "./secondary_fields.ts";
 
+/** The `limit` label of `session_audit_http_rejected_total`: the read API's limits (src/api/fair_share.ts). */
+export const REJECTION_LIMITS = [
+  "concurrent",
+  "concurrent_per_tenant",
+  "concurrent_per_subject",
+  "live_feeds",
+  "live_feeds_per_tenant",
+  "rate_per_tenant",
+  "query_budget",
+] as const;
+/** One of {@linkcode REJECTION_LIMITS}. */
+export type RejectionLimit = typeof REJECTION_LIMITS[number];
+
 /** Outcome of one consumed message. */
 export type IngestOutcome = "stored" | "corrected" | "duplicate" | "quarantined" | "retried";
 
@@ -179,6 +192,20 @@ export class Metrics {
       "counter",
       "Integrity self-checks completed (every tenant checked once each).",
     );
+    this.#define(
+      "session_audit_http_rejected_total",
+      "counter",
+      "Read API requests refused by a fair-sharing limit (429) or stopped by the query budget (503).",
+    );
+    for (const limit of REJECTION_LIMITS) {
+      this.add("session_audit_http_rejected_total", 0, { limit });
+    }
+    this.#define(
+      "session_audit_http_requests_in_flight",
+      "gauge",
+      "Read API requests in progress (streamed answers until their last byte; live feeds apart).",
+    );
+    this.#define("session_audit_live_feeds_open", "gauge", "Live feeds open.");
     this.#define(
       "process_resident_memory_bytes",
       "gauge",

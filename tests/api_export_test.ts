@@ -240,12 +240,13 @@ Deno.test("export of 100k rows streams in 1000-row queries, read only as the cli
     // how far ahead of the client the server read: queries issued minus chunks the client took
     let chunksTaken = 0;
     let mostAhead = 0;
-    const execute = store.db.execute.bind(store.db);
-    store.db.execute = (stmt: InStatement) => {
+    // Export pages are heavy reads: they go through readInterruptible.
+    const read = store.db.readInterruptible.bind(store.db);
+    store.db.readInterruptible = (stmt: InStatement, signal: AbortSignal) => {
       queries.push(stmt);
       mostAhead = Math.max(mostAhead, queries.length - chunksTaken);
       running++;
-      return execute(stmt).finally(() => running--);
+      return read(stmt, signal).finally(() => running--);
     };
     // A stream starts its next query in the promise jobs that follow the previous answer, and
     // all of those run before a timer fires: when no query runs at a timer tick, it stopped reading.

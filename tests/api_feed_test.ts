@@ -313,8 +313,9 @@ Deno.test("a live feed reads no further ahead than its client takes", async () =
     // What follows a finished step runs in promise jobs, before any timer: when no step runs
     // at a timer tick, the feed is waiting for its client.
     do await new Promise((resolve) => setTimeout(resolve, 0)); while (running > 0);
-    // 20,000 rows are 40 queries of 500: a client that took two events caused one
-    ok(queries <= 2, `a client that took two events caused ${queries} queries`);
+    // 20,000 rows are 40 queries of 500, each written as one chunk: a client that took the
+    // retry line and the first batch caused one query more, for the batch waiting to be taken.
+    ok(queries <= 3, `a client that took the first batch caused ${queries} queries`);
     shutdown.abort();
     await reader.cancel();
   } finally {

@@ -271,6 +271,8 @@ Deno.test("every response carries a request id, secure headers and one access-lo
       const same = await get(app, LIST, token, { Origin: "https://console.example" });
       deepStrictEqual(same.headers.get("Access-Control-Allow-Origin"), "https://console.example");
       match(same.headers.get("Access-Control-Expose-Headers") ?? "", /Link/);
+      // A browser client reads how long a 429 asks it to wait.
+      match(same.headers.get("Access-Control-Expose-Headers") ?? "", /Retry-After/);
       await same.body?.cancel();
     });
   } finally {

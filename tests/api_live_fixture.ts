@@ -6,7 +6,10 @@
  * @module
  */
 import type { Hono } from "hono";
+import type { Timers } from "../src/clock.ts";
+import type { Activity } from "../src/api/activity.ts";
 import { createApp } from "../src/api/app.ts";
+import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
@@ -32,6 +35,14 @@ export interface LiveAppOptions {
   pollMs?: number;
   heartbeatMs?: number;
   env?: Record<string, string>;
+  /** The time of query budgets. */
+  timers?: Timers;
+  /** Cuts long responses, as the shutdown deadline does. */
+  cutoff?: AbortSignal;
+  /** The checkpoints' independent copy that `/v1/integrity` compares. */
+  checkpointCopy?: CheckpointCopy;
+  /** Who is using the read API (watched by the test). */
+  activity?: Activity;
 }
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */
@@ -49,6 +60,10 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
     stored: options.withoutSignal ? undefined : stored,
     shutdown: shutdown.signal,
     feed: { pollMs: options.pollMs, heartbeatMs: options.heartbeatMs },
+    timers: options.timers,
+    cutoff: options.cutoff,
+    checkpointCopy: options.checkpointCopy,
+    activity: options.activity,
   });
   return { app, stored, shutdown, metrics, logs };
 }
@@ -59,7 +74,7 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
  * end times one second apart from `base`, 60 s durations.
  */
 export async function bulkInsert(
-  db: Database,
+  db: Pick<Database, "execute">,
   tenantId: string,
   count: number,
   base: number,

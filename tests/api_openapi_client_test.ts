@@ -22,7 +22,21 @@ const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 /** A client written against the generated types, as a developer would write it. */
 const CLIENT = `import createClient from "openapi-fetch";
-import type { paths } from "./schema.d.ts";
+import type { components, paths } from "./schema.d.ts";
+
+/** How long a refused request should wait (every /v1 operation may answer 429). */
+export function retryAfter(
+  refused: components["responses"]["TooManyRequests"]["headers"],
+): number {
+  return refused["Retry-After"];
+}
+
+/** Why a heavy query answered 503: the codes are typed. */
+export function stoppedBy(
+  body: components["schemas"]["QueryStopped"],
+): "query_budget_exceeded" | "shutting_down" {
+  return body.error.code;
+}
 
 /** Every session end the token may read, page by page, newest first. */
 export async function listSessionEnds(baseUrl: string, token: string): Promise<string[]> {

@@ -198,6 +198,40 @@ Deno.test("GET /openapi.json: OpenAPI 3.1 covering every route with its paramete
       },
     );
 
+    await t.step(
+      "429 with Retry-After on every /v1 operation; 503 where a heavy query runs",
+      () => {
+        const heavy = ["/v1/session-ends/export", "/v1/session-ends/stats", "/v1/integrity"];
+        for (const [path, item] of Object.entries(paths)) {
+          for (const [method, op] of Object.entries(item)) {
+            const responses = op.responses as Json;
+            const v1 = path.startsWith("/v1/");
+            deepStrictEqual(
+              responses["429"],
+              v1 ? { $ref: "#/components/responses/TooManyRequests" } : undefined,
+              `${method} ${path}`,
+            );
+            deepStrictEqual(
+              responses["503"],
+              heavy.includes(path)
+                ? { $ref: "#/components/responses/QueryStopped" }
+                : path === "/readyz"
+                ? responses["503"]
+                : undefined,
+              `${method} ${path}`,
+            );
+          }
+        }
+        const components = doc.components as { responses: Record<string, Json>; schemas: Json };
+        const tooMany = components.responses.TooManyRequests;
+        deepStrictEqual((tooMany.headers as Record<string, Json>)["Retry-After"].required, true);
+        const stopped = components.schemas.QueryStopped as Json;
+        const code = ((stopped.properties as Json).error as { properties: Json }).properties
+          .code as Json;
+        deepStrictEqual(code.enum, ["query_budget_exceeded", "shutting_down"]);
+      },
+    );
+
     await t.step("component schemas are sane and match a real item", async () => {
       const schemas = (doc.components as Json).schemas as Json;
       for (const [name, schema] of Object.entries(schemas)) checkSchema(schema, name);

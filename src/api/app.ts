@@ -8,6 +8,8 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import type { Timers } from "../clock.ts";
+import type { Activity } from "./activity.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -35,6 +37,12 @@ export interface AppDeps {
   stored?: StoredSignal;
   /** Aborted at process shutdown: ends live feeds so the server can stop. */
   shutdown?: AbortSignal;
+  /** Aborted when the shutdown deadline cuts long responses (exports, integrity walks). */
+  cutoff?: AbortSignal;
+  /** The time of heavy queries' budgets (tests drive it). @default systemTimers */
+  timers?: Timers;
+  /** Who is using the read API, which fair turns ask before pausing (tests watch it). */
+  activity?: Activity;
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
@@ -67,7 +75,7 @@ export function createApp(deps: AppDeps): Hono {
         origin: deps.config.apiCorsOrigins,
         allowMethods: ["GET"],
         allowHeaders: ["Authorization"],
-        exposeHeaders: ["Link", "X-Request-Id"],
+        exposeHeaders: ["Link", "X-Request-Id", "Retry-After"],
         maxAge: 600,
       }),
     );
@@ -91,6 +99,7 @@ export function createApp(deps: AppDeps): Hono {
         tokens,
         claims: apiAuth,
         skewMs: deps.config.clockSkewSeconds * 1000,
+        limits: deps.config.limits,
       }),
     );
   }

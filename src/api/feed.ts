@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { Database } from "../store/client.ts";
 import { feedSql } from "../store/feed.ts";
@@ -19,9 +19,12 @@ import { type SessionEndItem, toItem } from "../store/queries.ts";
 import { StoredSignal } from "../store/stored_signal.ts";
 import type { AuthEnv } from "./auth.ts";
 import { invalidParameter } from "./errors.ts";
+import type { Activity } from "./activity.ts";
+import { partyOf } from "./fair_share.ts";
 import type { PositionTokenCodec } from "./position_token.ts";
 import { parseFeedQuery } from "./query.ts";
 import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
+import type { FairTurns } from "../fair_turns.ts";
 
 /** How often a live feed looks for new rows when nothing wakes it, ms. */
 export const FEED_POLL_MS = 500;
@@ -30,7 +33,7 @@ export const FEED_HEARTBEAT_MS = 15_000;
 /** The reconnection delay a client's EventSource is told to use, ms. */
 const SSE_RETRY_MS = 2_000;
 /** Rows per query while a live feed replays. */
-const SSE_CHUNK = 500;
+const SSE_CHUNK = 100;
 
 /** A JSON feed page. */
 export interface FeedPage {
@@ -58,12 +61,21 @@ export interface FeedRoutesOptions {
    * @default {15000}
    */
   heartbeatMs?: number;
+  /** Turns for encoding a live feed's batches, shared by the read API's bulk work. */
+  turns?: FairTurns;
+  /** Who else is active: the turns pause only then. */
+  activity?: Activity;
   /**
    * Told when a live feed ends because the database failed (the client
    * reconnects with `Last-Event-ID` and loses nothing).
    * @default {() => {}}
    */
   onError?: (err: unknown) => void;
+}
+
+/** Whether a request asks for the live feed (server-sent events) rather than a JSON page. */
+export function wantsLiveFeed(c: Context): boolean {
+  return /\btext\/event-stream\b/i.test(c.req.header("Accept") ?? "");
 }
 
 /** What a feed token is bound to: the feed, and the tenant it reads (or every tenant). */
@@ -81,6 +93,8 @@ interface LiveFeed {
   shutdown?: AbortSignal;
   pollMs: number;
   heartbeatMs: number;
+  /** Runs one batch's encoding in a turn shared with the read API's other bulk work. */
+  turn<T>(step: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -103,14 +117,23 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
     let lastId = feed.afterId;
     let lastSent = Date.now();
     while (!stop.signal.aborted) {
-      const rs = await feed.db.execute(
-        feedSql({ tenantId: feed.tenantId, afterId: lastId, limit: SSE_CHUNK }),
-      );
-      for (const row of rs.rows) {
-        lastId = Number(row.id);
-        const id = await feed.tokens.encode(lastId, binding);
-        await stream.writeSSE({ id, data: JSON.stringify(toItem(row)) });
+      // Read and encoded in a turn (src/fair_turns.ts), written outside it: a slow client
+      // holds no turn.
+      const { rs, events } = await feed.turn(async () => {
+        const rs = await feed.db.execute(
+          feedSql({ tenantId: feed.tenantId, afterId: lastId, limit: SSE_CHUNK }),
+        );
+        const events = await Promise.all(rs.rows.map(async (row) => ({
+          id: await feed.tokens.encode(Number(row.id), binding),
+          data: JSON.stringify(toItem(row)),
+        })));
+        return { rs, events };
+      });
+      // One write per batch (`data` is one line of JSON: no line breaks to split).
+      if (events.length > 0) {
+        await stream.write(events.map(({ id, data }) => `data: ${data}\nid: ${id}\n\n`).join(""));
       }
+      if (rs.rows.length > 0) lastId = Number(rs.rows[rs.rows.length - 1].id);
       const silentFor = Date.now() - lastSent;
       if (rs.rows.length > 0) {
         lastSent = Date.now();
@@ -135,7 +158,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
     const query = valid(parseFeedQuery(searchParams(c)));
     const tenantId = tenantFor(c.get("auth"), query.tenantId);
     const binding = feedBinding(tenantId);
-    const live = /\btext\/event-stream\b/i.test(c.req.header("Accept") ?? "");
+    const live = wantsLiveFeed(c);
     const lastEventId = live ? c.req.header("Last-Event-ID") : undefined;
     // An EventSource reconnects to the same URL with Last-Event-ID: that position wins.
     const [param, token] = lastEventId ? ["Last-Event-ID", lastEventId] : ["after", query.after];
@@ -160,6 +183,10 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
         shutdown: options.shutdown,
         pollMs: options.pollMs ?? FEED_POLL_MS,
         heartbeatMs: options.heartbeatMs ?? FEED_HEARTBEAT_MS,
+        turn: (step) =>
+          options.turns
+            ? options.turns.run(partyOf(c.get("auth"), options.activity), step)
+            : step(),
       };
       const res = streamSSE(c, async (stream) => {
         try {

@@ -22,11 +22,13 @@ import {
   ErrorBodySchema,
   FeedPageSchema,
   HealthSchema,
+  QueryStoppedBodySchema,
   ReadySchema,
   ReplayAnswerSchema,
   SessionEndItemSchema,
   SessionEndPageSchema,
   StatsAnswerSchema,
+  TooManyRequestsBodySchema,
 } from "./schemas.ts";
 
 /** A JSON Schema (2020-12) or OpenAPI object: plain JSON. */
@@ -97,12 +99,22 @@ const json = (name: string, description: string) => ({
   description,
   content: { "application/json": { schema: ref(name) } },
 });
-/** The errors every `/v1` route may answer. */
+/** The errors every `/v1` route may answer (429: every route is behind the fair-sharing limits). */
 const V1_ERRORS = {
   "400": errorRef("InvalidParameter"),
   "401": errorRef("Unauthorized"),
   "403": errorRef("Forbidden"),
+  "429": errorRef("TooManyRequests"),
 };
+/** What a heavy query (stats, an export, an integrity walk) may answer besides. */
+const HEAVY_QUERY_ERRORS = { "503": errorRef("QueryStopped") };
+
+/** `Retry-After` in whole seconds, as the limits and shutdown send it. */
+const retryAfter = (description: string, required: boolean) => ({
+  description,
+  required,
+  schema: { type: "integer", minimum: 1 },
+});
 
 /** Every `/v1` operation takes any of the accepted bearer tokens. */
 const V1_SECURITY = [{ serviceToken: [] }, { platformToken: [] }, { identityProviderToken: [] }];
@@ -217,12 +229,14 @@ export function openApiDocument(): JsonObject {
             },
           },
         },
+        HEAVY_QUERY_ERRORS,
       ),
       "/v1/session-ends/stats": v1Get(
         "getSessionEndStats",
         "Sessions and durations per device, user, reason or UTC day",
         queryParameters(StatsQuerySchema),
         json("StatsAnswer", "groups by sessions descending, then key ascending (null last)"),
+        HEAVY_QUERY_ERRORS,
       ),
       "/v1/session-ends/feed": v1Get(
         "getSessionEndFeed",
@@ -268,6 +282,7 @@ export function openApiDocument(): JsonObject {
           description: "the verification result (ok, rows_checked, first_broken, head, …)",
           content: { "application/json": { schema: { type: "object" } } },
         },
+        HEAVY_QUERY_ERRORS,
       ),
       "/v1/dead-letters": v1Get(
         "listDeadLetters",
@@ -299,6 +314,25 @@ export function openApiDocument(): JsonObject {
         Unauthorized: errorResponse("no token or a bad one (WWW-Authenticate says why)"),
         Forbidden: errorResponse("the token may not read this"),
         NotFound: errorResponse("not found (also another tenant's)"),
+        TooManyRequests: {
+          description:
+            "a fair-sharing limit refused the request at once (requests in progress per tenant, per token subject or in total; live feeds per tenant or in total; requests per minute per tenant): the message names it; retry after Retry-After seconds",
+          headers: {
+            "Retry-After": retryAfter(
+              "seconds to wait: 1 for requests in progress, 10 for live feeds, the rest of the minute for the rate",
+              true,
+            ),
+          },
+          content: { "application/json": { schema: ref("TooManyRequests") } },
+        },
+        QueryStopped: {
+          description:
+            "the heavy query was interrupted: by its time budget (query_budget_exceeded) or by shutdown (shutting_down). An export already streaming is aborted instead.",
+          headers: {
+            "Retry-After": retryAfter("with shutting_down: seconds before retrying", false),
+          },
+          content: { "application/json": { schema: ref("QueryStopped") } },
+        },
       },
       schemas: {
         SessionEndItem: jsonSchema(SessionEndItemSchema, RESPONSE_CONVERSION),
@@ -308,6 +342,8 @@ export function openApiDocument(): JsonObject {
         DeadLetterPage: jsonSchema(DeadLetterPageSchema, RESPONSE_CONVERSION),
         ReplayAnswer: jsonSchema(ReplayAnswerSchema, RESPONSE_CONVERSION),
         Error: jsonSchema(ErrorBodySchema, RESPONSE_CONVERSION),
+        TooManyRequests: jsonSchema(TooManyRequestsBodySchema, RESPONSE_CONVERSION),
+        QueryStopped: jsonSchema(QueryStoppedBodySchema, RESPONSE_CONVERSION),
         Health: jsonSchema(HealthSchema, RESPONSE_CONVERSION),
         Ready: jsonSchema(ReadySchema, RESPONSE_CONVERSION),
       },

@@ -114,6 +114,32 @@ export const ErrorBodySchema = v.strictObject({
   }),
 });
 
+/** A 429 of a fair-sharing limit (src/api/fair_share.ts); its message names the limit. */
+export const TooManyRequestsBodySchema = v.strictObject({
+  error: v.strictObject({
+    code: v.literal("too_many_requests"),
+    message: v.string(),
+    param: v.null(),
+  }),
+});
+
+/**
+ * A 503 of a heavy query (stats, an export's first page, an integrity
+ * walk) stopped by its time budget or by shutdown (src/api/query_budget.ts).
+ */
+export const QueryStoppedBodySchema = v.strictObject({
+  error: v.strictObject({
+    code: v.pipe(
+      v.picklist(["query_budget_exceeded", "shutting_down"]),
+      v.description(
+        "query_budget_exceeded: it ran longer than API_QUERY_BUDGET_MS and was interrupted (narrow it rather than retry it as it is); shutting_down: the service is stopping (retry after Retry-After, on another instance)",
+      ),
+    ),
+    message: v.string(),
+    param: v.null(),
+  }),
+});
+
 /** `GET /healthz`. */
 export const HealthSchema = v.strictObject({ status: v.literal("ok") });
 

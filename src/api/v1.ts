@@ -6,9 +6,12 @@
  * @module
  */
 import { Hono } from "hono";
+import type { Timers } from "../clock.ts";
+import type { ApiLimits } from "../config_limits.ts";
 import type { Keyring } from "../integrity/keyring.ts";
 import type { CheckpointCopy } from "../integrity/verify.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import type { Database } from "../store/client.ts";
 import type { StoredSignal } from "../store/stored_signal.ts";
 import { type AuthEnv, bearerJwt } from "./auth.ts";
@@ -16,13 +19,22 @@ import type { ClaimPolicy } from "./claims.ts";
 import { CursorCodec } from "./cursor.ts";
 import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
-import { feedRoutes } from "./feed.ts";
+import { Activity } from "./activity.ts";
+import { fairShare } from "./fair_share.ts";
+import { feedRoutes, wantsLiveFeed } from "./feed.ts";
 import { integrityRoutes } from "./integrity.ts";
 import { malformedPathParameter } from "./path_params.ts";
 import { PositionTokenCodec } from "./position_token.ts";
+import type { QueryBudget } from "./query_budget.ts";
+import { FairTurns } from "../fair_turns.ts";
 import { sessionEndRoutes } from "./session_ends.ts";
 import { statsRoutes } from "./stats.ts";
 import type { TokenVerifier } from "./token_verifier.ts";
+
+/** Contended bulk work (export encoding, live-feed batches, integrity hashing) pauses 3× its time. */
+const BULK_PAUSE_FACTOR = 3;
+/** The routes whose work takes turns (live feeds apart): their requests are bulk, not quiet. */
+const BULK_PATH = /\/(?:session-ends\/(?:export|stats)|integrity)$/;
 
 /** Options of {@linkcode v1Routes}. */
 export interface V1RoutesOptions {
@@ -47,6 +59,22 @@ export interface V1RoutesOptions {
   checkpointCopy?: CheckpointCopy;
   /** `CLOCK_SKEW_SECONDS` in ms: a dead letter replayed is decoded as ingest decodes. */
   skewMs?: number;
+  /** Fair sharing: what one tenant, one subject and everyone may take (src/api/fair_share.ts). */
+  limits: ApiLimits;
+  /** Counts refusals. */
+  metrics: Metrics;
+  /** Aborted when long responses (exports, integrity walks, heavy queries) must end at shutdown. */
+  cutoff?: AbortSignal;
+  /**
+   * The time of query budgets.
+   * @default systemTimers
+   */
+  timers?: Timers;
+  /**
+   * Who is using the read API, which fair turns ask before pausing.
+   * @default a new one on `timers`
+   */
+  activity?: Activity;
 }
 
 /** Routes mounted under `/v1`. */
@@ -55,10 +83,33 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.use("*", bearerJwt({ tokens: options.tokens, claims: options.claims }));
   if (secret === undefined || !options.tokens.acceptsAny) return app;
+  const { limits, metrics } = options;
+  // Who else is active: a tenant's bulk work pauses between its steps only when someone is.
+  const activity = options.activity ?? new Activity({ clock: options.timers });
+  app.use(
+    "*",
+    ...fairShare({
+      limits,
+      metrics,
+      isLiveFeed: (c) => c.req.path.endsWith("/session-ends/feed") && wantsLiveFeed(c),
+      isBulk: (c) => BULK_PATH.test(c.req.path),
+      activity,
+    }),
+  );
+  const budget: QueryBudget = {
+    budgetMs: limits.queryBudgetMs,
+    cutoff: options.cutoff,
+    timers: options.timers,
+    onExceeded: () =>
+      metrics.add("session_audit_http_rejected_total", 1, { limit: "query_budget" }),
+  };
   // Path parameters are constrained to their patterns, so the order of these mounts does not matter.
+  // One step of bulk work at a time on the JavaScript thread, tenants in rotation; under
+  // contention at most a quarter of the thread's time: the rest stays with small requests.
+  const turns = new FairTurns({ pauseFactor: BULK_PAUSE_FACTOR });
   app.route("/session-ends", sessionEndRoutes({ db, cursors: new CursorCodec(secret) }));
-  app.route("/session-ends", exportRoutes({ db }));
-  app.route("/session-ends", statsRoutes({ db }));
+  app.route("/session-ends", exportRoutes({ db, budget, turns, activity }));
+  app.route("/session-ends", statsRoutes({ db, budget, activity }));
   app.route(
     "/session-ends",
     feedRoutes({
@@ -66,6 +117,8 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       tokens: new PositionTokenCodec(secret, "feed"),
       stored,
       shutdown: options.shutdown,
+      turns,
+      activity,
       pollMs: options.feed?.pollMs,
       heartbeatMs: options.feed?.heartbeatMs,
       onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
@@ -82,7 +135,14 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   );
   app.route(
     "/integrity",
-    integrityRoutes({ db, keyring: options.keyring, copy: options.checkpointCopy }),
+    integrityRoutes({
+      db,
+      keyring: options.keyring,
+      copy: options.checkpointCopy,
+      budget,
+      turns,
+      activity,
+    }),
   );
   // Last: a path id that no route's pattern took is a 400 naming it (a deeper path stays a 404).
   app.get("/session-ends/:session_id", malformedPathParameter("session_id", "must be a UUID"));

@@ -9,7 +9,7 @@
 import type { InStatement } from "@libsql/client";
 import { sleep } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import type { Database, ReadTx, WriteTx } from "../store/client.ts";
+import type { Database, RowSource, WriteTx } from "../store/client.ts";
 import type { ChainHead } from "./chain.ts";
 import {
   CHECKPOINT_VERSION,
@@ -159,7 +159,7 @@ export async function writePurgeCheckpoints(
 
 /** A tenant's checkpoints in chain order (by ordinal; a duplicate after its original). */
 export async function readCheckpoints(
-  db: ReadTx,
+  db: RowSource,
   tenantId: string,
 ): Promise<CheckpointRecord[]> {
   const rs = await db.execute({

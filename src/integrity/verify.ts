@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
-import type { Database, ReadTx } from "../store/client.ts";
+import type { RowSource, SnapshotSource } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { anomalies, nullableNumber, nullableText } from "../store/row.ts";
 import { type ChainBreak, ChainVerifier, firstBreak, type StoredChainRow } from "./chain.ts";
@@ -18,7 +18,7 @@ import { readCheckpoints } from "./checkpoints.ts";
 import type { Keyring } from "./keyring.ts";
 
 /** Rows read per query while walking a chain. */
-const WALK_CHUNK = 2_000;
+const WALK_CHUNK = 500;
 
 /** The verdict on one tenant's chain. */
 export interface TenantIntegrity {
@@ -91,7 +91,7 @@ export const ROW_COLUMNS = `session_id, tenant_id, device_id, user_id, start_tim
 
 /** Verifies one tenant's chain; with `copy`, against the independent copy of its checkpoints too. */
 export async function verifyTenant(
-  db: Database,
+  db: SnapshotSource,
   tenantId: string,
   keyring: Keyring,
   copy?: CheckpointCopy,
@@ -112,7 +112,7 @@ export interface TenantVerification {
  * do not tear it).
  */
 export async function verifyTenantInDepth(
-  db: Database,
+  db: SnapshotSource,
   tenantId: string,
   keyring: Keyring,
   copy?: CheckpointCopy,
@@ -122,7 +122,7 @@ export async function verifyTenantInDepth(
 }
 
 async function verifySnapshot(
-  db: ReadTx,
+  db: RowSource,
   tenantId: string,
   keyring: Keyring,
   copied: CheckpointRecord[] | undefined,
@@ -196,7 +196,7 @@ async function verifySnapshot(
  * Every tenant that has rows, a chain head or checkpoints, and those the
  * independent copy holds (a tenant deleted from the database shows there).
  */
-export async function listTenants(db: Database, copy?: CheckpointCopy): Promise<string[]> {
+export async function listTenants(db: RowSource, copy?: CheckpointCopy): Promise<string[]> {
   const rs = await db.execute(
     `SELECT tenant_id FROM chain_heads
      UNION SELECT DISTINCT tenant_id FROM session_ends
@@ -209,7 +209,7 @@ export async function listTenants(db: Database, copy?: CheckpointCopy): Promise<
 
 /** Verifies the given tenants (all of them by default) and sums the verdicts. */
 export async function verifyTenants(
-  db: Database,
+  db: SnapshotSource,
   keyring: Keyring,
   options: { tenants?: string[]; copy?: CheckpointCopy } = {},
 ): Promise<IntegrityReport> {

@@ -6,12 +6,22 @@
  * @module
  */
 import { createClient } from "@libsql/client";
-import type { Client, InStatement, ResultSet, Transaction, TransactionMode } from "@libsql/client";
+import type {
+  Client,
+  InStatement,
+  ResultSet,
+  Row,
+  Transaction,
+  TransactionMode,
+} from "@libsql/client";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
 import { mayBreakConnection } from "./db_errors.ts";
 import { IdKeyCache } from "./id_keys.ts";
+import type { Party } from "../fair_turns.ts";
+import { InterruptibleReader } from "./reader.ts";
+import { untilAborted } from "../until_aborted.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
 
 export type { WriteRow, WriteTx } from "./writer.ts";
@@ -46,6 +56,19 @@ function checkDurable(synchronous: unknown): void {
   }
 }
 
+/** Statements that resolve to rows: a {@linkcode Database}, or its reads under a time budget. */
+export interface RowSource {
+  execute(stmt: InStatement): Promise<{ rows: Row[] }>;
+}
+
+/**
+ * Where a verifier reads: single statements, and walks on one consistent
+ * snapshot. A {@linkcode Database}, or its reads under a time budget.
+ */
+export interface SnapshotSource extends RowSource {
+  readTransaction<T>(work: (tx: RowSource) => Promise<T>): Promise<T>;
+}
+
 /**
  * The database file cannot be read with the configured encryption key (or
  * lack of one). Start-up stops on it rather than create an empty database.
@@ -68,6 +91,7 @@ export class Database {
   #client: Client;
   readonly #config: DatabaseConfig;
   #writer: LocalWriter | undefined;
+  #reader: InterruptibleReader | undefined;
   /** True for a `file:` database without a sync URL. */
   readonly isLocalFile: boolean;
   /** The integer keys of ids this process has seen committed (src/store/id_keys.ts). */
@@ -197,6 +221,49 @@ export class Database {
   }
 
   /**
+   * Runs a read that `signal` may stop, rejecting with `signal.reason`. On a
+   * local file it runs off the JavaScript thread on a connection of its own,
+   * in a fair turn of `party` (the tenant), and is interrupted
+   * (src/store/reader.ts); elsewhere it runs as usual and its answer is
+   * dropped when `signal` aborts first.
+   */
+  async readInterruptible(stmt: InStatement, signal: AbortSignal, party?: Party): Promise<Row[]> {
+    const reader = this.#interruptibleReader();
+    if (reader) return await reader.execute(stmt, signal, party);
+    return (await untilAborted(this.execute(stmt), signal)).rows;
+  }
+
+  /**
+   * {@linkcode Database.readTransaction} that `signal` may stop, rejecting
+   * with `signal.reason`. On a local file the snapshot is read off the
+   * JavaScript thread on a connection of its own, each statement in a fair
+   * turn of `party` and interrupted when `signal` aborts; elsewhere each
+   * statement's answer is dropped when `signal` aborts first.
+   */
+  async readSnapshot<T>(
+    work: (tx: RowSource) => Promise<T>,
+    signal: AbortSignal,
+    party?: Party,
+  ): Promise<T> {
+    signal.throwIfAborted();
+    const reader = this.#interruptibleReader();
+    if (reader) return await reader.snapshot(work, signal, party);
+    return await this.readTransaction((tx) =>
+      work({ execute: (stmt) => untilAborted(tx.execute(stmt), signal) })
+    );
+  }
+
+  /** The reader of heavy queries, on a local file (not in memory) only. */
+  #interruptibleReader(): InterruptibleReader | undefined {
+    const path = localPath(this.#config.databaseUrl);
+    if (!this.isLocalFile || !path || path.startsWith(":memory:")) return undefined;
+    return this.#reader ??= new InterruptibleReader(path, {
+      timeoutMs: BUSY_TIMEOUT_MS,
+      encryptionKey: this.#config.databaseEncryptionKey,
+    });
+  }
+
+  /**
    * Runs `work` on one consistent snapshot of the database (a read
    * transaction, on a connection of its own), so that what it reads is not
    * torn by writes committed meanwhile. An in-memory database has one
@@ -241,6 +308,7 @@ export class Database {
 
   /** Closes the database (after the last write transaction has settled). */
   close(): void {
+    this.#reader?.close();
     this.#writer?.close();
     this.#client.close();
   }

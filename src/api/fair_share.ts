@@ -1,0 +1,207 @@
+/**
+ * Fair sharing of the read API (the policy; hono-rate-limiter does the
+ * counting of the rate limit): requests in progress per tenant, per token
+ * subject and in total, live feeds per tenant and in total, and requests
+ * per minute per tenant. Whatever goes beyond is refused at once with 429,
+ * `Retry-After` and the API's error shape, and counted in `/metrics` by the
+ * limit that refused it. Administrators count as the pseudo-tenant `*`.
+ * What is admitted is told to the {@linkcode Activity} that fair turns ask
+ * before a bulk step pauses.
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { rateLimiter } from "hono-rate-limiter";
+import { type Clock, wallClock } from "../clock.ts";
+import type { ApiLimits } from "../config_limits.ts";
+import type { Party } from "../fair_turns.ts";
+import type { Metrics, RejectionLimit } from "../metrics.ts";
+import type { Activity } from "./activity.ts";
+import { Admission, type AdmissionLimit } from "./admission.ts";
+import type { AuthEnv, AuthScope } from "./auth.ts";
+import { apiError } from "./errors.ts";
+import { FixedWindowStore } from "./rate_window.ts";
+
+/** Options of {@linkcode fairShare}. */
+export interface FairShareOptions {
+  limits: ApiLimits;
+  /** Counts refusals and what is in progress. */
+  metrics: Metrics;
+  /** Whether a request opens a live feed (counted against the live-feed limits instead). */
+  isLiveFeed(c: Context): boolean;
+  /** Whether a request does bulk work (an export, stats, an integrity walk). */
+  isBulk(c: Context): boolean;
+  /** Told of every request admitted (live feeds apart), by tenant and kind. */
+  activity: Activity;
+  /**
+   * The clock of the rate limit's one-minute windows.
+   * @default wallClock
+   */
+  clock?: Clock;
+}
+
+/** The tenant a caller counts under: its own, or `*` for an administrator. */
+export function tenantKey(scope: AuthScope): string {
+  return scope.kind === "admin" ? "*" : scope.tenantId;
+}
+
+/**
+ * The party a caller's bulk work takes turns as: its tenant, contended when
+ * `activity` sees anyone else (never, without one).
+ */
+export function partyOf(scope: AuthScope, activity?: Activity): Party {
+  const key = tenantKey(scope);
+  return activity ? activity.party(key) : { key };
+}
+
+/**
+ * The place a request's token subject (`sub`, from the verified claims)
+ * counts under, within its tenant: the same `sub` in two tenants is two
+ * subjects.
+ */
+export function subjectKey(scope: AuthScope): string | undefined {
+  return scope.subject === undefined ? undefined : `${tenantKey(scope)} ${scope.subject}`;
+}
+
+const REQUEST_LIMIT: Record<AdmissionLimit, RejectionLimit> = {
+  total: "concurrent",
+  tenant: "concurrent_per_tenant",
+  subject: "concurrent_per_subject",
+};
+const FEED_LIMIT: Record<AdmissionLimit, RejectionLimit> = {
+  total: "live_feeds",
+  tenant: "live_feeds_per_tenant",
+  subject: "live_feeds_per_tenant", // feeds are not counted by subject
+};
+const REFUSAL_TEXT: Record<AdmissionLimit, string> = {
+  total: "the service has",
+  tenant: "this tenant has",
+  subject: "this token's subject has",
+};
+
+/** A 429 in the API's error shape; counted by `limit`. */
+function tooMany(
+  metrics: Metrics,
+  limit: RejectionLimit,
+  message: string,
+  retryAfterSeconds: number,
+) {
+  metrics.add("session_audit_http_rejected_total", 1, { limit });
+  return apiError(429, "too_many_requests", message, {
+    headers: { "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  });
+}
+
+/**
+ * `body` passed through unchanged, calling `release` once when it ends,
+ * fails or is cancelled (the client left): a streamed answer holds its
+ * place until its last byte.
+ */
+export function releasingAtEnd(
+  body: ReadableStream<Uint8Array>,
+  release: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          release();
+          controller.close();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        release();
+        controller.error(err);
+      }
+    },
+    async cancel(reason) {
+      release();
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** A JSON answer is complete when the handler returns; anything else streams. */
+function streams(res: Response): boolean {
+  return res.body !== null && !/json/i.test(res.headers.get("Content-Type") ?? "");
+}
+
+/**
+ * The middlewares of the policy, to mount behind authentication: the rate
+ * limit per tenant, then the limits on what is in progress.
+ */
+export function fairShare(options: FairShareOptions): MiddlewareHandler<AuthEnv>[] {
+  const { limits, metrics } = options;
+  const requests = new Admission({
+    total: limits.concurrent,
+    perTenant: limits.concurrentPerTenant,
+    perSubject: limits.concurrentPerSubject,
+  });
+  const feeds = new Admission({ total: limits.liveFeeds, perTenant: limits.liveFeedsPerTenant });
+  const gauges = () => {
+    metrics.set("session_audit_http_requests_in_flight", requests.total);
+    metrics.set("session_audit_live_feeds_open", feeds.total);
+  };
+  gauges();
+
+  const inProgress: MiddlewareHandler<AuthEnv> = async function fairShareInProgress(c, next) {
+    const live = options.isLiveFeed(c);
+    const tenant = tenantKey(c.get("auth"));
+    const entry = live
+      ? feeds.tryEnter(tenant)
+      : requests.tryEnter(tenant, subjectKey(c.get("auth")));
+    if (!entry.admitted) {
+      const what = live ? "live feeds open" : "requests in progress";
+      throw tooMany(
+        metrics,
+        (live ? FEED_LIMIT : REQUEST_LIMIT)[entry.limit],
+        `${REFUSAL_TEXT[entry.limit]} ${entry.ceiling} ${what}, the most allowed: retry later`,
+        live ? 10 : 1,
+      );
+    }
+    gauges();
+    const active = live
+      ? () => {}
+      : options.activity.enter(tenant, options.isBulk(c) ? "bulk" : "quiet");
+    const leave = () => {
+      entry.leave();
+      active();
+      gauges();
+    };
+    try {
+      await next();
+    } catch (err) {
+      leave();
+      throw err;
+    }
+    if (streams(c.res)) {
+      c.res = new Response(releasingAtEnd(c.res.body!, leave), c.res);
+    } else {
+      leave();
+    }
+  };
+
+  if (limits.ratePerTenantPerMinute === 0) return [inProgress];
+  const windowMs = 60_000;
+  const store = new FixedWindowStore(windowMs, options.clock ?? wallClock);
+  const key = (c: Context<AuthEnv>) => tenantKey(c.get("auth"));
+  const perMinute = rateLimiter<AuthEnv>({
+    windowMs,
+    limit: limits.ratePerTenantPerMinute,
+    standardHeaders: false,
+    keyGenerator: key,
+    store,
+    handler: (c) => {
+      throw tooMany(
+        metrics,
+        "rate_per_tenant",
+        `this tenant made more than ${limits.ratePerTenantPerMinute} requests this minute: retry later`,
+        store.secondsToReset(key(c)),
+      );
+    },
+  });
+  return [perMinute, inProgress];
+}
