@@ -257,3 +257,33 @@ Deno.test("a checkpoint verified in an earlier round and changed since is report
     match(broken?.detail ?? "", /changed after it was verified/);
   });
 });
+
+Deno.test("a second row at the position where two reads of a walk meet is reported", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "session-audit-self-check-" });
+  const path = `${dir}/audit.db`;
+  const db = await Database.open({ databaseUrl: `file:${path}` });
+  try {
+    await migrate(db.client);
+    const rows = Array.from({ length: 600 }, (_, i) => incoming(i + 1));
+    await storeBatch(db, rows, [], NOW);
+    const attacker = await Attacker.open(path);
+    try {
+      await attacker.insertCopy(TENANT, 500, 500); // the walk reads 500 rows at a time
+    } finally {
+      attacker.close();
+    }
+    const check = new IntegritySelfCheck({
+      db,
+      keyring: NO_KEYS,
+      metrics: new Metrics(),
+      logger: createLogger("error", () => {}),
+      now: () => NOW + 1_000_000,
+    });
+    const round = await check.checkOnce();
+    equal(round.broken.get(TENANT)?.problem, "inserted");
+    equal(round.broken.get(TENANT)?.chain_seq, 500);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -183,6 +183,21 @@ const TAMPERING: Array<{ name: string; problem: string; apply: (path: string) =>
         ),
     },
     {
+      // The walk reads 500 rows at a time: a second row at the last position of one read must
+      // still be seen by the next.
+      name: "a row inserted at a position where the walk's reads meet",
+      problem: "inserted",
+      apply: (path) =>
+        tamper(
+          path,
+          `INSERT INTO session_ends (session_id, tenant_id, device_id, sort_time, stream_seq, recorded_at,
+           chain_seq, chain_hash)
+         SELECT '99999999-0000-4000-8000-000000000500', tenant_id, device_id, sort_time, stream_seq,
+           recorded_at, chain_seq, chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = 500`,
+          [TENANTS[0]],
+        ),
+    },
+    {
       name: "two rows swapped",
       problem: "altered",
       apply: async (path) => {

@@ -252,13 +252,17 @@ export async function walkRows(
   const targets = new Set<number>();
   let rows = 0;
   let more = true;
+  // Keyset on (chain_seq, id): a second row at the last position of one read is in the next.
+  let after = { seq: verifier.head.seq, id: Number.MAX_SAFE_INTEGER };
   while (more && rows < budget) {
     const limit = Math.min(CHUNK, budget - rows);
     const rs = await tx.execute({
-      sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq, id LIMIT ?`,
-      args: [...tenantArgs(tenantId), verifier.head.seq, limit],
+      sql: `SELECT ${ROW_COLUMNS}, id FROM session_ends
+            WHERE ${TENANT_IS} AND (chain_seq, id) > (?, ?) ORDER BY chain_seq, id LIMIT ?`,
+      args: [...tenantArgs(tenantId), after.seq, after.id, limit],
     });
+    const last = rs.rows.at(-1);
+    if (last) after = { seq: Number(last.chain_seq), id: Number(last.id) };
     for (const r of rs.rows) {
       const row = chainRowOf(r);
       verifier.push(row);

@@ -165,16 +165,18 @@ async function verifySnapshot(
     args: [tenantId],
   });
   const recordedHeadSeq = head.rows.length ? Number(head.rows[0].seq) : undefined;
-  let after = anchor.seq;
+  // Keyset on (chain_seq, id): a second row at the last position of one read is in the next.
+  let after = { seq: anchor.seq, id: Number.MAX_SAFE_INTEGER };
   for (;;) {
     const rs = await db.execute({
-      sql: `SELECT ${ROW_COLUMNS} FROM session_ends
-            WHERE ${TENANT_IS} AND chain_seq > ? ORDER BY chain_seq, id LIMIT ?`,
-      args: [...tenantArgs(tenantId), after, WALK_CHUNK],
+      sql: `SELECT ${ROW_COLUMNS}, id FROM session_ends
+            WHERE ${TENANT_IS} AND (chain_seq, id) > (?, ?) ORDER BY chain_seq, id LIMIT ?`,
+      args: [...tenantArgs(tenantId), after.seq, after.id, WALK_CHUNK],
     });
     for (const r of rs.rows) verifier.push(chainRowOf(r));
     if (rs.rows.length < WALK_CHUNK) break;
-    after = Number(rs.rows[rs.rows.length - 1].chain_seq);
+    const last = rs.rows[rs.rows.length - 1];
+    after = { seq: Number(last.chain_seq), id: Number(last.id) };
   }
   breaks.push(verifier.finish(recordedHeadSeq));
   const broken = firstBreak(breaks, checkpoints.breaks);
