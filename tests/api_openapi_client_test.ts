@@ -45,7 +45,7 @@ export async function listSessionEnds(baseUrl: string, token: string): Promise<s
   let cursor: string | undefined;
   do {
     const { data, error, response } = await client.GET("/v1/session-ends", {
-      params: { query: { limit: "2", cursor } },
+      params: { query: { limit: 2, cursor } },
     });
     if (error !== undefined) throw new Error(\`\${response.status}: \${error.error.message}\`);
     for (const item of data.items) ids.push(item.session_id);
@@ -61,6 +61,8 @@ export async function refusedByTheTypes(baseUrl: string): Promise<void> {
   await client.GET("/v1/sessions");
   // @ts-expect-error: no such query parameter
   await client.GET("/v1/session-ends", { params: { query: { page: "2" } } });
+  // @ts-expect-error: a page size is an integer
+  await client.GET("/v1/session-ends", { params: { query: { limit: "2" } } });
   const { data } = await client.GET("/v1/session-ends/{session_id}", {
     params: { path: { session_id: "00000000-0000-4000-8000-000000000000" } },
   });

@@ -179,6 +179,17 @@ Deno.test("GET /openapi.json: OpenAPI 3.1 covering every route with its paramete
       deepStrictEqual(replay.map((p) => [p.name, p.in, p.required]), [["id", "path", true]]);
       const one = paths["/v1/session-ends/{session_id}"].get.parameters as Json[];
       deepStrictEqual((one[0].schema as Json).format, "uuid");
+      // A parameter whose text is parsed says how to write it: clients send numbers and times.
+      const list = paths["/v1/session-ends"].get.parameters as Json[];
+      const schemaOf = (name: string) => (list.find((p) => p.name === name) as Json).schema;
+      deepStrictEqual(schemaOf("limit"), {
+        type: "integer",
+        minimum: 1,
+        maximum: 500,
+        default: 50,
+      });
+      deepStrictEqual(schemaOf("since"), { type: "string", format: "date-time" });
+      deepStrictEqual(schemaOf("until"), { type: "string", format: "date-time" });
     });
 
     await t.step(

@@ -17,6 +17,7 @@ import {
   ListQuerySchema,
   StatsQuerySchema,
 } from "./query.ts";
+import { wireForm } from "./query_values.ts";
 import {
   DeadLetterPageSchema,
   ErrorBodySchema,
@@ -34,11 +35,15 @@ import {
 /** A JSON Schema (2020-12) or OpenAPI object: plain JSON. */
 export type JsonObject = { [key: string]: unknown };
 
-/** Query parameters are converted as the strings they arrive as. */
+/**
+ * Query parameters are converted as the strings they arrive as, except
+ * those whose text is parsed (page sizes, times): these say how to write it.
+ */
 const QUERY_CONVERSION = {
   target: "draft-2020-12",
   typeMode: "input",
   errorMode: "ignore",
+  overrideSchema: ({ valibotSchema }: { valibotSchema: object }) => wireForm(valibotSchema),
 } as const;
 const RESPONSE_CONVERSION = { target: "draft-2020-12", errorMode: "ignore" } as const;
 
@@ -79,8 +84,13 @@ export function queryParameters(schema: v.GenericSchema): JsonObject[] {
     in: "query",
     required: required.has(name),
     ...(DESCRIPTIONS[name] ? { description: DESCRIPTIONS[name] } : {}),
-    schema: property,
+    schema: property.type === "integer" ? integerParameter(property) : property,
   }));
+}
+
+/** An integer parameter's schema without what its text's schema added (pattern, default as text). */
+function integerParameter({ pattern: _, ...schema }: JsonObject): JsonObject {
+  return schema.default === undefined ? schema : { ...schema, default: Number(schema.default) };
 }
 
 function pathParameter(name: string, schema: v.GenericSchema, description: string): JsonObject {

@@ -11,6 +11,30 @@ import { MAX_REASON_LENGTH, reasonProblem } from "../secondary_fields.ts";
 import { parseRfc3339 } from "../rfc3339.ts";
 import { MAX_CURSOR_LENGTH } from "./cursor.ts";
 
+/** How clients should write a parameter whose schema reads its text (OpenAPI). */
+const WIRE_FORMS = new WeakMap<object, Record<string, unknown>>();
+
+/**
+ * The JSON Schema of the text a client sends for `schema`, when the
+ * schema's own conversion cannot say it (it parses the text with a
+ * transform): e.g. an integer for a page size.
+ */
+export function wireForm(schema: object): Record<string, unknown> | undefined {
+  return WIRE_FORMS.get(schema);
+}
+
+/**
+ * Records `form` for `pipe`. The JSON Schema converter calls its override
+ * with the pipe's first schema, so that is the key.
+ */
+function withWireForm<T extends { pipe: readonly object[] }>(
+  pipe: T,
+  form: Record<string, unknown>,
+): T {
+  WIRE_FORMS.set(pipe.pipe[0], form);
+  return pipe;
+}
+
 /** A UUID in any letter case, lower-cased. */
 export const uuid = v.pipe(
   v.string(),
@@ -19,18 +43,21 @@ export const uuid = v.pipe(
 );
 
 /** An RFC 3339 time, checked strictly, as epoch milliseconds. */
-export const time = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const millis = parseRfc3339(dataset.value);
-    if (millis === undefined) {
-      addIssue({
-        message: "must be an RFC 3339 time such as 2026-03-12T10:00:00Z",
-      });
-      return NEVER;
-    }
-    return millis;
-  }),
+export const time = withWireForm(
+  v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const millis = parseRfc3339(dataset.value);
+      if (millis === undefined) {
+        addIssue({
+          message: "must be an RFC 3339 time such as 2026-03-12T10:00:00Z",
+        });
+        return NEVER;
+      }
+      return millis;
+    }),
+  ),
+  { type: "string", format: "date-time" },
 );
 
 /** A `reason` as the ingest path stores it: 1 to 64 characters, no control character. */
@@ -45,13 +72,16 @@ export const reason = v.pipe(
 /** A page size from 1 to `max`, given as decimal digits. */
 export function pageSize(max: number) {
   const message = `must be an integer from 1 to ${max}`;
-  return v.pipe(
-    v.string(),
-    v.regex(/^\d{1,4}$/, message),
-    v.transform(Number),
-    v.number(),
-    v.minValue(1, message),
-    v.maxValue(max, message),
+  return withWireForm(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,4}$/, message),
+      v.transform(Number),
+      v.number(),
+      v.minValue(1, message),
+      v.maxValue(max, message),
+    ),
+    { type: "integer", minimum: 1, maximum: max },
   );
 }
 
