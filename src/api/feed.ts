@@ -117,6 +117,8 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
     let lastId = feed.afterId;
     let lastSent = Date.now();
     while (!stop.signal.aborted) {
+      // Rows announced from here on are waited for no longer: the read may have missed them.
+      const seen = feed.stored.count;
       // Read and encoded in a turn (src/fair_turns.ts), written outside it: a slow client
       // holds no turn.
       const { rs, events } = await feed.turn(async () => {
@@ -142,7 +144,7 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
         lastSent = Date.now();
       } else {
         const wait = Math.min(feed.pollMs, feed.heartbeatMs - silentFor);
-        await feed.stored.wait(wait, stop.signal);
+        await feed.stored.wait(wait, stop.signal, seen);
       }
     }
   } finally {

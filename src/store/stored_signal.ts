@@ -9,9 +9,20 @@
 /** Wakes every waiter when rows are stored. */
 export class StoredSignal {
   readonly #waiters = new Set<() => void>();
+  #count = 0;
+
+  /**
+   * How many times rows were announced. A reader takes it before reading
+   * and passes it to {@linkcode wait}, so rows announced while it read are
+   * not waited for.
+   */
+  get count(): number {
+    return this.#count;
+  }
 
   /** Announces that a write transaction committed new rows. */
   notify(): void {
+    this.#count++;
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const wake of waiters) wake();
@@ -19,11 +30,12 @@ export class StoredSignal {
 
   /**
    * Resolves at the next {@linkcode notify}, after `timeoutMs`, or when
-   * `signal` aborts, whichever comes first. Never rejects.
+   * `signal` aborts, whichever comes first; at once when rows were
+   * announced since {@linkcode count} was `seen`. Never rejects.
    */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  wait(timeoutMs: number, signal?: AbortSignal, seen?: number): Promise<void> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
+      if (signal?.aborted || (seen !== undefined && seen !== this.#count)) return resolve();
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", done);
