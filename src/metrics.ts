@@ -124,7 +124,7 @@ export class Metrics {
     this.#define(
       "session_audit_batch_failures_total",
       "counter",
-      "Ingest batches whose transaction failed (then nak'd).",
+      "Ingest batches whose transaction failed: nak'd when transient, split to isolate the refused messages otherwise.",
     );
     this.add("session_audit_batch_failures_total", 0);
     this.#defineHistogram(
