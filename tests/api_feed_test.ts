@@ -259,6 +259,46 @@ Deno.test("feed as server-sent events: replay, live push, Last-Event-ID, failure
   }
 });
 
+Deno.test("a live feed carries only its tenant's rows, stored before it opened or while it is open", async () => {
+  const store = await openTestDb();
+  try {
+    const a = generateRows(TENANT_A, 15, 94, 0xad);
+    const b = generateRows(TENANT_B, 10, 95, 0xbd);
+    const ids = (rows: typeof a) => rows.map((r) => r.sessionId);
+    // in storage order, tenant B's rows come before some of A's, before and after the feeds open
+    await insertRows(store.db, a.slice(0, 5));
+    await insertRows(store.db, b.slice(0, 5));
+    await insertRows(store.db, a.slice(5, 10));
+    const live = makeLiveApp(store.db, { pollMs: HOUR, heartbeatMs: HOUR });
+    const feeds = [
+      ["tenant A's token", "/v1/session-ends/feed", await tenantToken(TENANT_A)],
+      ["an admin narrowed to A", `/v1/session-ends/feed?tenant_id=${TENANT_A}`, await adminToken()],
+    ] as const;
+    const readers = await Promise.all(feeds.map(async ([who, path, token]) => {
+      const res = await get(live.app, path, token, SSE);
+      deepStrictEqual(res.status, 200, who);
+      return new SseReader(res.body!);
+    }));
+    const sessionIds = (events: { data: string }[]) =>
+      events.map((e) =>
+        v.parse(v.object({ session_id: v.string() }), JSON.parse(e.data)).session_id
+      );
+    for (const [i, sse] of readers.entries()) {
+      deepStrictEqual(sessionIds(await sse.data(10)), ids(a.slice(0, 10)), feeds[i][0]);
+    }
+    await waitFor("both feeds to wait for new rows", () => live.stored.waiting === 2);
+    await insertRows(store.db, b.slice(5));
+    await insertRows(store.db, a.slice(10));
+    live.stored.notify();
+    for (const [i, sse] of readers.entries()) {
+      deepStrictEqual(sessionIds(await sse.data(5)), ids(a.slice(10)), feeds[i][0]);
+      await sse.cancel();
+    }
+  } finally {
+    await store.close();
+  }
+});
+
 Deno.test("feed as server-sent events without the ingest signal: polls, and sends heartbeats", async () => {
   const store = await openTestDb();
   try {

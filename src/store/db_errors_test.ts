@@ -78,12 +78,16 @@ Deno.test("real errors of a local database are classified as they come", async (
         }),
     );
     equal(classifyDbError(refusal), "deterministic", describeDbError(refusal));
-    // Another connection holds the write lock past the busy timeout.
+    // Another connection holds the write lock past the busy timeout: the writer tries once the
+    // other's INSERT has run (its BEGIN IMMEDIATE took the lock), not before.
+    const locked = Promise.withResolvers<void>();
     const held = Promise.withResolvers<void>();
     const holding = other.transaction(async (tx) => {
       await tx.execute({ sql: "INSERT INTO t VALUES (?)", args: ["held"] });
+      locked.resolve();
       await held.promise;
     });
+    await locked.promise;
     let busy: unknown;
     await rejects(
       writer.transaction((tx) => tx.execute("SELECT 1")).catch((err) => {
