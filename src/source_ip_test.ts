@@ -69,7 +69,7 @@ Deno.test("what X-Forwarded-For and hand-written headers bring is named as not a
   for (const [text, problem] of cases) equal(parsed(text), problem, JSON.stringify(text));
 });
 
-Deno.test("a bare address is accepted exactly when node:net's isIP accepts it (zones aside)", () => {
+Deno.test("a bare address is accepted exactly when node:net's isIP accepts it, and its canonical text is canonical again", () => {
   const samples = [
     "0.0.0.0",
     "255.255.255.255",
