@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import type { Row } from "@libsql/client";
 import type { RowSource, SnapshotSource } from "../store/client.ts";
+import { SESSION_END_COLUMNS } from "../store/columns.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { anomalies, nullableNumber, nullableText } from "../store/row.ts";
 import { type ChainBreak, ChainVerifier, firstBreak, type StoredChainRow } from "./chain.ts";
@@ -85,9 +86,7 @@ export function chainRowOf(row: Row): StoredChainRow {
 }
 
 /** The columns {@linkcode chainRowOf} reads. */
-export const ROW_COLUMNS = `session_id, tenant_id, device_id, user_id, start_time, end_time,
-  duration_seconds, source_ip, source_port, reason, anomalies, stream_seq, recorded_at,
-  chain_version, chain_seq, chain_hash, corrects, corrected_by`;
+export const ROW_COLUMNS = SESSION_END_COLUMNS;
 
 /** Verifies one tenant's chain; with `copy`, against the independent copy of its checkpoints too. */
 export async function verifyTenant(

@@ -32,11 +32,11 @@ export interface FeedRequest {
 export function feedSql({ tenantId, afterId, limit }: FeedRequest): InStatement {
   return tenantId === undefined
     ? {
-      sql: `SELECT id, ${ITEM_COLUMNS} FROM session_ends WHERE id > ? ORDER BY id LIMIT ?`,
+      sql: `SELECT ${ITEM_COLUMNS} FROM session_ends WHERE id > ? ORDER BY id LIMIT ?`,
       args: [afterId, limit],
     }
     : {
-      sql: `SELECT id, ${ITEM_COLUMNS} FROM session_ends
+      sql: `SELECT ${ITEM_COLUMNS} FROM session_ends
             WHERE ${TENANT_IS} AND id > ? ORDER BY id LIMIT ?`,
       args: [...tenantArgs(tenantId), afterId, limit],
     };

@@ -8,6 +8,7 @@
 import type { InStatement, Row } from "@libsql/client";
 import type { StoredAnomaly } from "../secondary_fields.ts";
 import { formatRfc3339 } from "../rfc3339.ts";
+import { SESSION_END_COLUMNS } from "./columns.ts";
 import { KEY_OF, TENANT_IS, tenantArgs } from "./id_keys.ts";
 import { anomalies, nullableNumber, nullableText, text } from "./row.ts";
 
@@ -76,28 +77,7 @@ export interface SessionEndItem {
 }
 
 /** The columns {@linkcode toItem} reads, comma-separated, for other queries of session ends. */
-export const ITEM_COLUMNS = [
-  "id",
-  "session_id",
-  "tenant_id",
-  "device_id",
-  "user_id",
-  "start_time",
-  "end_time",
-  "duration_seconds",
-  "source_ip",
-  "source_port",
-  "reason",
-  "anomalies",
-  "sort_time",
-  "stream_seq",
-  "recorded_at",
-  "chain_version",
-  "chain_seq",
-  "chain_hash",
-  "corrects",
-  "corrected_by",
-].join(", ");
+export const ITEM_COLUMNS = `id, ${SESSION_END_COLUMNS}`;
 
 /** The condition of a session's current version (what the list, the item and the stats read). */
 export const CURRENT = "corrected_by IS NULL";

@@ -11,6 +11,7 @@ import type { InStatement, InValue } from "@libsql/client";
 import type { SessionEnd } from "../event.ts";
 import { CHAIN_VERSION } from "../integrity/canonical.ts";
 import type { ChainHead } from "../integrity/chain.ts";
+import { STORED_COLUMNS } from "./columns.ts";
 import { type Execute, type IdKeyCache, resolveKeys } from "./id_keys.ts";
 
 /** Where a message came from: enough to store it, or to quarantine it verbatim. */
@@ -98,29 +99,7 @@ export function chunked<T>(items: readonly T[]): T[][] {
   return chunks;
 }
 
-const SESSION_COLUMNS = [
-  "session_id",
-  "tenant_id",
-  "device_id",
-  "user_id",
-  "start_time",
-  "end_time",
-  "duration_seconds",
-  "source_ip",
-  "source_port",
-  "reason",
-  "anomalies",
-  "sort_time",
-  "stream_seq",
-  "recorded_at",
-  "chain_version",
-  "chain_seq",
-  "chain_hash",
-  "corrects",
-  "tenant_key",
-  "device_key",
-  "user_key",
-] as const;
+const SESSION_COLUMNS = [...STORED_COLUMNS, "tenant_key", "device_key", "user_key"] as const;
 
 const DEAD_LETTER_COLUMNS = [
   "stream",
