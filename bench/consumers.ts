@@ -9,7 +9,8 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstrea
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeSessionEnd } from "../src/event.ts";
 import type { Database } from "../src/store/client.ts";
-import { insertSessionEndsSql, resolveRowKeys } from "../src/store/session_end_sql.ts";
+import { resolveRowKeys } from "../src/store/id_keys.ts";
+import { insertSessionEndsSql } from "../src/store/session_end_sql.ts";
 import { BENCH_STREAM } from "./events.ts";
 import { addServiceLikeConsumer } from "./nats.ts";
 

@@ -9,11 +9,8 @@ import { createClient, type InStatement } from "@libsql/client";
 import { Database } from "../src/store/client.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
-import {
-  type IncomingSessionEnd,
-  insertSessionEndsSql,
-  resolveRowKeys,
-} from "../src/store/session_end_sql.ts";
+import { type IncomingSessionEnd, insertSessionEndsSql } from "../src/store/session_end_sql.ts";
+import { resolveRowKeys } from "../src/store/id_keys.ts";
 import { type Rate, rate } from "./consumers.ts";
 
 /** Opens (creating) a database file with the service's settings and schema. */

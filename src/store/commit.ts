@@ -28,9 +28,9 @@ import {
   insertDeadLettersSql,
   insertSessionEndsSql,
   markCorrectedSql,
-  resolveRowKeys,
   upsertChainHeadsSql,
 } from "./session_end_sql.ts";
+import { resolveRowKeys } from "./id_keys.ts";
 
 /** What one committed batch did. */
 export interface BatchOutcome {

@@ -87,3 +87,30 @@ export async function resolveKeys(
   }
   return keys;
 }
+
+/** The ids a session end's row is indexed by (see {@linkcode resolveRowKeys}). */
+export interface KeyedIds {
+  event: { tenantId: string; deviceId: string; userId: string | null };
+}
+
+/** The ids of `rows` that have integer keys in the indexes. */
+function* keyedIds(rows: Iterable<KeyedIds>): Generator<string> {
+  for (const { event } of rows) {
+    yield event.tenantId;
+    yield event.deviceId;
+    if (event.userId !== null) yield event.userId;
+  }
+}
+
+/**
+ * The integer keys of the tenant, device and user ids of `rows`, for the
+ * session-end INSERTs ({@linkcode resolveKeys}: from `cache` when known,
+ * created and read with `execute` otherwise).
+ */
+export function resolveRowKeys(
+  execute: Execute,
+  rows: Iterable<KeyedIds>,
+  cache?: IdKeyCache,
+): Promise<Map<string, number>> {
+  return resolveKeys(execute, keyedIds(rows), cache);
+}

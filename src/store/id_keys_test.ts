@@ -1,7 +1,8 @@
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
-import type { InValue } from "@libsql/client";
+import type { InStatement, InValue } from "@libsql/client";
 import { storeBatch } from "./commit.ts";
 import { Database } from "./client.ts";
+import { type Execute, IdKeyCache, resolveRowKeys } from "./id_keys.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
 import {
   count,
@@ -17,6 +18,8 @@ import {
   TENANT,
   withDb,
 } from "../../tests/store_fixture.ts";
+
+const USER = "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e9f";
 
 // Integer keys of the ids (src/store/id_keys.ts): given on insert by the writer, by the
 // migration's trigger for a row written without them, and by migration 4 to the rows before it.
@@ -101,4 +104,41 @@ Deno.test("migrating to version 4 gives the rows already stored their keys", asy
     db.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** `stmt` as SQL text and positional arguments. */
+function parts(stmt: InStatement): { sql: string; args: InValue[] } {
+  if (typeof stmt === "string") return { sql: stmt, args: [] };
+  if (!Array.isArray(stmt.args)) throw new Error("positional arguments expected");
+  return { sql: stmt.sql, args: stmt.args };
+}
+
+/** An {@linkcode Execute} over an empty `id_keys` that numbers ids in the order it is asked. */
+function fakeKeyTable(): { execute: Execute; asked: string[][] } {
+  const asked: string[][] = [];
+  const execute: Execute = (stmt) => {
+    const { sql, args } = parts(stmt);
+    const values = JSON.parse(String(args[0])) as string[];
+    if (sql.startsWith("INSERT")) {
+      asked.push(values);
+      return Promise.resolve({ rows: [] });
+    }
+    return Promise.resolve({ rows: values.map((value, i) => ({ value, key: 10 + i })) });
+  };
+  return { execute, asked };
+}
+
+Deno.test("keys are resolved for the tenant, device and user of each row, once, cached ones not asked", async () => {
+  const { execute, asked } = fakeKeyTable();
+  const rows = [incoming(1, { userId: USER }), incoming(2), incoming(3, { userId: USER })];
+  const keys = await resolveRowKeys(execute, rows);
+  deepStrictEqual(asked, [[TENANT, DEVICE, USER]], "no null user, no id twice");
+  deepStrictEqual(keys, new Map([[TENANT, 10], [DEVICE, 11], [USER, 12]]));
+
+  const cache = new IdKeyCache();
+  cache.learn(new Map([[TENANT, 1], [DEVICE, 2]]));
+  const again = fakeKeyTable();
+  const cached = await resolveRowKeys(again.execute, rows, cache);
+  deepStrictEqual(again.asked, [[USER]]);
+  deepStrictEqual(cached, new Map([[TENANT, 1], [DEVICE, 2], [USER, 10]]));
 });

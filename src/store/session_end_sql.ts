@@ -2,8 +2,8 @@
  * The SQL of storing session ends and dead letters: pure builders of the
  * multi-row INSERTs (a few fixed statement sizes, arguments in arrays sized
  * once), the reads that confirm a batch's chain, and the upsert of the chain
- * heads. No I/O except {@linkcode resolveRowKeys}, which reads keys through
- * the `execute` it is given.
+ * heads. No I/O: the integer keys of the ids come from id_keys.ts's
+ * `resolveRowKeys`.
  *
  * @module
  */
@@ -12,7 +12,6 @@ import type { SessionEnd } from "../event.ts";
 import { CHAIN_VERSION } from "../integrity/canonical.ts";
 import type { ChainHead } from "../integrity/chain.ts";
 import { STORED_COLUMNS } from "./columns.ts";
-import { type Execute, type IdKeyCache, resolveKeys } from "./id_keys.ts";
 
 /** Where a message came from: enough to store it, or to quarantine it verbatim. */
 export interface MessageOrigin {
@@ -116,31 +115,9 @@ function placeholders(columns: number, rows: number): string {
   return new Array(rows).fill(row).join(", ");
 }
 
-/** The ids of `rows` that have integer keys in the indexes (see src/store/id_keys.ts). */
-function* keyedIds(rows: Iterable<IncomingSessionEnd>): Generator<string> {
-  for (const { event } of rows) {
-    yield event.tenantId;
-    yield event.deviceId;
-    if (event.userId !== null) yield event.userId;
-  }
-}
-
-/**
- * The integer keys of the ids of `rows`, for {@linkcode insertSessionEndsSql}
- * ({@linkcode resolveKeys}: from `cache` when known, created and read with
- * `execute` otherwise).
- */
-export function resolveRowKeys(
-  execute: Execute,
-  rows: Iterable<IncomingSessionEnd>,
-  cache?: IdKeyCache,
-): Promise<Map<string, number>> {
-  return resolveKeys(execute, keyedIds(rows), cache);
-}
-
 /**
  * Builds the multi-row INSERTs for session ends, with the integer `keys` of
- * their ids ({@linkcode resolveRowKeys}). Rows keep their order, so of two events for one
+ * their ids (`resolveRowKeys` in id_keys.ts). Rows keep their order, so of two events for one
  * session in a batch the earlier one is kept. A row that breaks a constraint
  * (a session already stored, a chain position taken) is skipped, not an
  * error: `INSERT OR IGNORE`, so that SQLite keeps no statement journal (the

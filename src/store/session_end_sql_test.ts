@@ -1,6 +1,5 @@
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import type { InStatement, InValue } from "@libsql/client";
-import { type Execute, IdKeyCache } from "./id_keys.ts";
 import {
   chainHeadsSql,
   chunked,
@@ -11,7 +10,6 @@ import {
   insertDeadLettersSql,
   insertSessionEndsSql,
   markCorrectedSql,
-  resolveRowKeys,
   TAIL_SIZES,
   upsertChainHeadsSql,
 } from "./session_end_sql.ts";
@@ -201,34 +199,4 @@ Deno.test("the reads that confirm a chain bind one JSON list however many ids", 
   deepStrictEqual(parts(currentVersionsSql(ids)).args, [JSON.stringify(ids)]);
   match(parts(currentVersionsSql(ids)).sql, /AND corrected_by IS NULL/, "current versions only");
   deepStrictEqual(parts(chainHeadsSql([TENANT])).args, [JSON.stringify([TENANT])]);
-});
-
-/** An {@linkcode Execute} over an empty `id_keys` that numbers ids in the order it is asked. */
-function fakeKeyTable(): { execute: Execute; asked: string[][] } {
-  const asked: string[][] = [];
-  const execute: Execute = (stmt) => {
-    const { sql, args } = parts(stmt);
-    const values = JSON.parse(String(args[0])) as string[];
-    if (sql.startsWith("INSERT")) {
-      asked.push(values);
-      return Promise.resolve({ rows: [] });
-    }
-    return Promise.resolve({ rows: values.map((value, i) => ({ value, key: 10 + i })) });
-  };
-  return { execute, asked };
-}
-
-Deno.test("keys are resolved for the tenant, device and user of each row, once, cached ones not asked", async () => {
-  const { execute, asked } = fakeKeyTable();
-  const rows = [incoming(1, { userId: USER }), incoming(2), incoming(3, { userId: USER })];
-  const keys = await resolveRowKeys(execute, rows);
-  deepStrictEqual(asked, [[TENANT, DEVICE, USER]], "no null user, no id twice");
-  deepStrictEqual(keys, new Map([[TENANT, 10], [DEVICE, 11], [USER, 12]]));
-
-  const cache = new IdKeyCache();
-  cache.learn(new Map([[TENANT, 1], [DEVICE, 2]]));
-  const again = fakeKeyTable();
-  const cached = await resolveRowKeys(again.execute, rows, cache);
-  deepStrictEqual(again.asked, [[USER]]);
-  deepStrictEqual(cached, new Map([[TENANT, 1], [DEVICE, 2], [USER, 10]]));
 });
