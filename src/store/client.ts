@@ -1,11 +1,10 @@
 /**
- * The libSQL connection: opening it from the configuration (local file,
- * embedded replica or remote), durability settings for a local file, and
- * recovery of a client that a failed write left unusable.
+ * The database handle: one libSQL client (opened by open.ts) and, on a local
+ * file, the off-thread writer and reader; it replaces a client that a failed
+ * statement left unusable.
  *
  * @module
  */
-import { createClient } from "@libsql/client";
 import type {
   Client,
   InStatement,
@@ -14,46 +13,29 @@ import type {
   Transaction,
   TransactionMode,
 } from "@libsql/client";
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { Config } from "../config.ts";
 import { mayBreakConnection } from "./db_errors.ts";
 import { IdKeyCache } from "./id_keys.ts";
+import {
+  BUSY_TIMEOUT_MS,
+  checkDurable,
+  createLibsqlClient,
+  type DatabaseConfig,
+  explainOpenFailure,
+  localPath,
+  makeDirectoryOf,
+} from "./open.ts";
 import type { Party } from "../fair_turns.ts";
 import { InterruptibleReader } from "./reader.ts";
 import { untilAborted } from "../until_aborted.ts";
 import { LocalWriter, type WriteTx } from "./writer.ts";
 
 export type { WriteRow, WriteTx } from "./writer.ts";
+export { BUSY_TIMEOUT_MS, DatabaseKeyError, localPath } from "./open.ts";
+export type { DatabaseConfig } from "./open.ts";
 
 /** Statements run inside {@linkcode Database.readTransaction}. */
 export interface ReadTx {
   execute(stmt: InStatement): Promise<ResultSet>;
-}
-
-/** Busy timeout of every local connection, in milliseconds. */
-export const BUSY_TIMEOUT_MS = 2_000;
-/** How often an embedded replica pulls from its primary, in seconds. */
-export const SYNC_INTERVAL_SECONDS = 60;
-
-/** Where a `file:` URL points, relative paths resolved against the working directory. */
-export function localPath(url: string): string | undefined {
-  if (!url.startsWith("file:")) return undefined;
-  const rest = url.slice("file:".length).split("?")[0];
-  if (rest.startsWith("//")) return fileURLToPath(url.split("?")[0]);
-  return rest;
-}
-
-/** What {@linkcode Database.open} needs from the configuration. */
-export type DatabaseConfig =
-  & Pick<Config, "databaseUrl">
-  & Partial<Pick<Config, "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey">>;
-
-function checkDurable(synchronous: unknown): void {
-  const level = Number(synchronous);
-  if (!(level >= 2)) {
-    throw new Error(`libSQL opened the database with synchronous=${level}; FULL (2) is required`);
-  }
 }
 
 /** Statements that resolve to rows: a {@linkcode Database}, or its reads under a time budget. */
@@ -67,17 +49,6 @@ export interface RowSource {
  */
 export interface SnapshotSource extends RowSource {
   readTransaction<T>(work: (tx: RowSource) => Promise<T>): Promise<T>;
-}
-
-/**
- * The database file cannot be read with the configured encryption key (or
- * lack of one). Start-up stops on it rather than create an empty database.
- */
-export class DatabaseKeyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatabaseKeyError";
-  }
 }
 
 /**
@@ -107,17 +78,14 @@ export class Database {
   /** Opens the database; creates a local file's directory; sets WAL and checks durability. */
   static async open(config: DatabaseConfig): Promise<Database> {
     const path = localPath(config.databaseUrl);
-    if (path && path !== ":memory:") {
-      const dir = dirname(path);
-      if (dir && dir !== ".") await Deno.mkdir(dir, { recursive: true });
-    }
+    await makeDirectoryOf(path);
     let client: Client;
     try {
-      client = Database.#create(config);
+      client = createLibsqlClient(config);
       // Opening is lazy for some URLs; the first statement reads the file header.
       await client.execute("SELECT count(*) FROM sqlite_schema");
     } catch (err) {
-      throw Database.#explainOpenFailure(config, err);
+      throw explainOpenFailure(config, err);
     }
     const db = new Database(config, client);
     if (db.isLocalFile) {
@@ -129,28 +97,6 @@ export class Database {
       }
     }
     return db;
-  }
-
-  static #explainOpenFailure(config: DatabaseConfig, err: unknown): Error {
-    const code = (err as { code?: string }).code ?? "";
-    if (code !== "SQLITE_NOTADB" || !config.databaseUrl.startsWith("file:")) return err as Error;
-    const path = localPath(config.databaseUrl);
-    return new DatabaseKeyError(
-      config.databaseEncryptionKey
-        ? `DATABASE_ENCRYPTION_KEY: ${path} cannot be decrypted with this key (wrong key, or the file is not encrypted)`
-        : `DATABASE_ENCRYPTION_KEY: ${path} is encrypted (or not a database): set the key it was created with`,
-    );
-  }
-
-  static #create(config: DatabaseConfig): Client {
-    return createClient({
-      url: config.databaseUrl,
-      authToken: config.databaseAuthToken,
-      syncUrl: config.databaseSyncUrl,
-      syncInterval: config.databaseSyncUrl ? SYNC_INTERVAL_SECONDS : undefined,
-      encryptionKey: config.databaseEncryptionKey,
-      timeout: BUSY_TIMEOUT_MS,
-    });
   }
 
   async #configureLocalFile(path: string | undefined): Promise<void> {
@@ -293,7 +239,7 @@ export class Database {
     if (mayBreakConnection(err)) {
       const broken = this.#client;
       try {
-        this.#client = Database.#create(this.#config);
+        this.#client = createLibsqlClient(this.#config);
       } catch {
         // cannot reopen now (file gone, directory read-only): keep the old one and retry later
         return;
