@@ -84,6 +84,36 @@ export async function signatureStatus(c: CheckpointRecord, keyring: Keyring): Pr
     : { kind: "forged", detail: `checkpoint ${c.ordinal} has an invalid signature` };
 }
 
+/**
+ * Why a new signed checkpoint must not chain over `last`, the tenant's
+ * latest (undefined when it may): its signature would vouch for `last`
+ * through the link. Only what the verifier trusts is chained over: a
+ * checkpoint whose signature verifies, or an unsigned one written before
+ * any signed one (`signedBefore` false). One signed by a key that is not
+ * configured is chained over: the verifier reports it whatever follows.
+ */
+export async function refusalToChainOver(
+  last: CheckpointRecord,
+  signedBefore: boolean,
+  keyring: Keyring,
+): Promise<string | undefined> {
+  const s = await signatureStatus(last, keyring);
+  if (s.kind === "forged") return s.detail;
+  if (s.kind === "unsigned" && !unsignedMayBeVouched(signedBefore)) {
+    return `checkpoint ${last.ordinal} (${last.kind}, position ${last.seq}) is unsigned and follows a signed one`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a later signature may vouch for an unsigned checkpoint: only for
+ * one written before the chain's first signed checkpoint (before a key was
+ * configured). One appended after a signed checkpoint is a forgery.
+ */
+function unsignedMayBeVouched(signedBefore: boolean): boolean {
+  return !signedBefore;
+}
+
 /** A checkpoint accepted into the walk, with its link digest. */
 interface Walked {
   c: CheckpointRecord;
@@ -184,7 +214,7 @@ export async function verifyCheckpoints(
   const firstSigned = walked.findIndex((w) => w.c.algorithm !== "none");
   /** Before any signed checkpoint, and covered by a later valid signature through intact links. */
   const vouchedUnsigned = async (i: number): Promise<boolean> => {
-    if (firstSigned !== -1 && i > firstSigned) return false;
+    if (!unsignedMayBeVouched(firstSigned !== -1 && i > firstSigned)) return false;
     for (let j = i + 1; j < walked.length && walked[j].linked; j++) {
       if ((await status(j)).kind === "valid") return true;
     }
