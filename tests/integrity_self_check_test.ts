@@ -8,10 +8,12 @@
  */
 import { equal, match } from "node:assert/strict";
 import type { ChainBreak } from "../src/integrity/chain.ts";
-import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
+import type { CheckpointRecord } from "../src/integrity/checkpoint_record.ts";
+import { readCheckpoints, writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
 import { type Keyring, keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
 import { FULL_CHECK_EVERY_MS, IntegritySelfCheck } from "../src/integrity/self_check.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
+import { verifyTenant } from "../src/integrity/verify.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { purgeWithCheckpoints } from "../src/retention.ts";
@@ -285,5 +287,48 @@ Deno.test("a second row at the position where two reads of a walk meet is report
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a copy whose last checkpoint carries another signature is reported by the self-check, at its first round and later ones, and by the verifier", async () => {
+  const p = await prepared(signed);
+  try {
+    const genuine = (await readCheckpoints(p.db, TENANT)).at(-1) as CheckpointRecord;
+    const other = {
+      ...genuine,
+      signature: genuine.signature.replace(/^./, (c) => c === "A" ? "B" : "A"),
+    };
+    let copied = genuine;
+    // Without a key nothing verifies a signature: only the comparison with the copy sees it.
+    const check = new IntegritySelfCheck({
+      db: p.db,
+      keyring: NO_KEYS,
+      metrics: new Metrics(),
+      logger: createLogger("error", () => {}),
+      latestInCopy: () => Promise.resolve(copied),
+      now: () => p.clock.now,
+    });
+    equal((await check.checkOnce()).broken.size, 0, "the copy as published");
+    copied = other;
+    const later = (await check.checkOnce()).broken.get(TENANT);
+    equal(later?.problem, "altered", "an incremental round");
+    match(later?.detail ?? "", /differs from the checkpoint \d+ of the independent copy/);
+
+    const fresh = new IntegritySelfCheck({
+      db: p.db,
+      keyring: NO_KEYS,
+      metrics: new Metrics(),
+      logger: createLogger("error", () => {}),
+      latestInCopy: () => Promise.resolve(other),
+      now: () => p.clock.now,
+    });
+    equal((await fresh.checkOnce()).broken.get(TENANT)?.problem, "altered", "a first round");
+
+    const copy = { read: () => Promise.resolve([other]), tenants: () => Promise.resolve([TENANT]) };
+    const verified = await verifyTenant(p.db, TENANT, NO_KEYS, copy);
+    equal(verified.ok, false);
+    equal(verified.first_broken?.problem, "altered");
+  } finally {
+    await p.close();
   }
 });

@@ -45,7 +45,8 @@ export interface CheckpointVerdict {
   last?: { checkpoint: CheckpointRecord; link: string };
 }
 
-type Status =
+/** What a checkpoint's signature says of it under a keyring. */
+export type Status =
   | { kind: "unsigned" | "valid" | "unchecked" }
   | { kind: "forged" | "unverifiable"; detail: string };
 
@@ -114,8 +115,13 @@ function unsignedMayBeVouched(signedBefore: boolean): boolean {
   return !signedBefore;
 }
 
+/** Whether two checkpoints are the same one: the text they sign, and the signature. */
+export function sameCheckpoint(a: CheckpointRecord, b: CheckpointRecord): boolean {
+  return checkpointText(a) === checkpointText(b) && a.signature === b.signature;
+}
+
 /** A checkpoint accepted into the walk, with its link digest. */
-interface Walked {
+export interface Walked {
   c: CheckpointRecord;
   link: string;
   /** Its link to the previous checkpoint holds. */
@@ -128,21 +134,29 @@ function breakAt(c: CheckpointRecord, problem: ChainBreak["problem"], detail: st
 
 const KINDS = new Set(["periodic", "purge"]);
 
-/** Walks the checkpoints in ordinal order: numbers, links, versions. */
-function walk(checkpoints: readonly CheckpointRecord[], breaks: ChainBreak[]): Walked[] {
+/**
+ * Walks the checkpoints in ordinal order: numbers, links, versions. From
+ * the start of the chain, or resuming after `from`, a checkpoint walked
+ * before (its record and link digest).
+ */
+export function walkCheckpoints(
+  checkpoints: readonly CheckpointRecord[],
+  breaks: ChainBreak[],
+  from?: { record: CheckpointRecord; link: string },
+): Walked[] {
   const walked: Walked[] = [];
-  let expected = 1;
-  let previous = NO_PREDECESSOR;
-  let sawVersion2 = false;
+  let expected = (from?.record.ordinal ?? 0) + 1;
+  let previous = from?.link ?? NO_PREDECESSOR;
+  let sawVersion2 = from?.record.version === 2;
   for (const c of checkpoints) {
     if (!Number.isSafeInteger(c.ordinal) || c.ordinal < 1) {
       breaks.push(breakAt(c, "inserted", "a checkpoint carries no number (ordinal)"));
       continue;
     }
     if (c.ordinal < expected) {
-      const original = walked.findLast((w) => w.c.ordinal === c.ordinal)?.c;
-      const same = original !== undefined &&
-        checkpointText(original) === checkpointText(c) && original.signature === c.signature;
+      const original = walked.findLast((w) => w.c.ordinal === c.ordinal)?.c ??
+        (from?.record.ordinal === c.ordinal ? from.record : undefined);
+      const same = original !== undefined && sameCheckpoint(original, c);
       breaks.push(breakAt(
         c,
         "inserted",
@@ -194,6 +208,65 @@ function walk(checkpoints: readonly CheckpointRecord[], breaks: ChainBreak[]): W
 }
 
 /**
+ * The break of a checkpoint its signature status (`s`) makes untrusted:
+ * forged, unverifiable, or unsigned with a key configured unless
+ * `unsignedTrusted` (see {@linkcode verifyCheckpoints}); undefined when it counts.
+ */
+export function untrustedBreak(
+  c: CheckpointRecord,
+  s: Status,
+  unsignedTrusted: boolean,
+): ChainBreak | undefined {
+  if (s.kind === "forged" || s.kind === "unverifiable") return breakAt(c, s.kind, s.detail);
+  if (s.kind === "unsigned" && !unsignedTrusted) {
+    return breakAt(
+      c,
+      "forged",
+      `checkpoint ${c.ordinal} (${c.kind}, position ${c.seq}) is unsigned: with a key configured only signed checkpoints count`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * The independent copy's checkpoint `entry` against the database's
+ * checkpoint of its number (`stored`): a bad signature, a checkpoint absent
+ * from the database or different from it (what it signs, or its signature)
+ * is a break. `vouches`: the rows must still reach its head.
+ */
+export async function checkCopyEntry(
+  entry: CheckpointRecord,
+  stored: CheckpointRecord | undefined,
+  keyring: Keyring,
+): Promise<{ broken?: ChainBreak; vouches: boolean }> {
+  const label = `checkpoint ${entry.ordinal} of the independent copy`;
+  const s = await signatureStatus(entry, keyring);
+  if (s.kind === "forged" || s.kind === "unverifiable") {
+    return {
+      broken: breakAt(entry, s.kind, `${s.detail} (in the independent copy)`),
+      vouches: false,
+    };
+  }
+  if (!stored) {
+    return {
+      broken: breakAt(
+        entry,
+        "missing",
+        `${label} (${entry.kind}, position ${entry.seq}) is not in the database`,
+      ),
+      vouches: true,
+    };
+  }
+  if (!sameCheckpoint(stored, entry)) {
+    return {
+      broken: breakAt(entry, "altered", `checkpoint ${entry.ordinal} differs from the ${label}`),
+      vouches: true,
+    };
+  }
+  return { vouches: true };
+}
+
+/**
  * Verifies a tenant's checkpoints (`checkpoints` in ordinal order, as the
  * database holds them) and, when given, the independent copy's (`copy`).
  */
@@ -203,7 +276,7 @@ export async function verifyCheckpoints(
   copy?: readonly CheckpointRecord[],
 ): Promise<CheckpointVerdict> {
   const breaks: ChainBreak[] = [];
-  const walked = walk(checkpoints, breaks);
+  const walked = walkCheckpoints(checkpoints, breaks);
   const keyed = keyring.keys.length > 0;
   const statuses = new Map<number, Status>();
   const status = async (i: number): Promise<Status> => {
@@ -245,14 +318,9 @@ export async function verifyCheckpoints(
     if (i < anchorIndex && c.seq <= anchor.seq) continue;
     const s = keyed ? await status(i) : { kind: "unchecked" as const };
     if (s.kind === "valid") verified++;
-    if (s.kind === "forged" || s.kind === "unverifiable") {
-      breaks.push(breakAt(c, s.kind, s.detail));
-    } else if (s.kind === "unsigned" && keyed && !await trusted(i)) {
-      breaks.push(breakAt(
-        c,
-        "forged",
-        `checkpoint ${c.ordinal} (${c.kind}, position ${c.seq}) is unsigned: with a key configured only signed checkpoints count`,
-      ));
+    const broken = untrustedBreak(c, s, s.kind !== "unsigned" || await trusted(i));
+    if (broken) {
+      breaks.push(broken);
     } else if (i !== anchorIndex && c.seq > anchor.seq && await trusted(i)) {
       heads.push({ seq: c.seq, hash: c.hash, label: `checkpoint ${c.ordinal}` });
     }
@@ -288,11 +356,9 @@ async function compareWithCopy(
   const seen = new Map<number, CheckpointRecord>();
   for (const entry of [...copy].sort((a, b) => a.ordinal - b.ordinal)) {
     const label = `checkpoint ${entry.ordinal} of the independent copy`;
-    const identical = (a: CheckpointRecord, b: CheckpointRecord) =>
-      checkpointText(a) === checkpointText(b) && a.signature === b.signature;
     const twin = seen.get(entry.ordinal);
     if (twin) {
-      if (!identical(twin, entry)) {
+      if (!sameCheckpoint(twin, entry)) {
         breaks.push(breakAt(entry, "altered", `the copy holds two different ${label}s`));
       }
       continue;
@@ -300,23 +366,8 @@ async function compareWithCopy(
     seen.set(entry.ordinal, entry);
     const relevant = entry.ordinal >= anchorOrdinal || entry.seq > anchor.seq;
     if (!relevant) continue;
-    const s = await signatureStatus(entry, keyring);
-    if (s.kind === "forged" || s.kind === "unverifiable") {
-      breaks.push(breakAt(entry, s.kind, `${s.detail} (in the independent copy)`));
-      continue;
-    }
-    const inDatabase = stored.get(entry.ordinal);
-    if (!inDatabase) {
-      breaks.push(breakAt(
-        entry,
-        "missing",
-        `${label} (${entry.kind}, position ${entry.seq}) is not in the database`,
-      ));
-    } else if (!identical(inDatabase, entry)) {
-      breaks.push(
-        breakAt(entry, "altered", `checkpoint ${entry.ordinal} differs from the ${label}`),
-      );
-    }
-    if (entry.seq > anchor.seq) heads.push({ seq: entry.seq, hash: entry.hash, label });
+    const { broken, vouches } = await checkCopyEntry(entry, stored.get(entry.ordinal), keyring);
+    if (broken) breaks.push(broken);
+    if (vouches && entry.seq > anchor.seq) heads.push({ seq: entry.seq, hash: entry.hash, label });
   }
 }
