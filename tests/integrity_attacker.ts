@@ -47,6 +47,16 @@ export class Attacker {
     return new Attacker(raw);
   }
 
+  /** Opens `path`, makes the moves of `move` on it, and closes it. */
+  static async with<T>(path: string, move: (a: Attacker) => Promise<T>): Promise<T> {
+    const attacker = await Attacker.open(path);
+    try {
+      return await move(attacker);
+    } finally {
+      attacker.close();
+    }
+  }
+
   /** Closes the connection. */
   close(): void {
     this.#raw.close();

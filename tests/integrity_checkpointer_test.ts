@@ -32,16 +32,6 @@ async function store(db: Database, n: number, at: number): Promise<void> {
   await storeBatch(db, rows, [], at);
 }
 
-/** Runs `move` on the database file through a raw connection. */
-async function attack(path: string, move: (a: Attacker) => Promise<void>): Promise<void> {
-  const attacker = await Attacker.open(path);
-  try {
-    await move(attacker);
-  } finally {
-    attacker.close();
-  }
-}
-
 /** A periodic round, with the tenants it refused. */
 async function periodic(db: Database, at: number) {
   const refused: RefusedCheckpoint[] = [];
@@ -72,7 +62,7 @@ for (
       await store(db, 10, AT);
       deepStrictEqual(await periodic(db, AT + 1), { written: [1], refused: [] });
       await store(db, 5, AT + 60_000);
-      await attack(path, forge);
+      await Attacker.with(path, forge);
 
       deepStrictEqual(await periodic(db, AT + 61_000), { written: [], refused: [T] });
       deepStrictEqual((await readCheckpoints(db, T)).map((c) => c.ordinal), [1, 2]);
