@@ -12,7 +12,7 @@ import type { RowSource, SnapshotSource } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { anomalies, nullableNumber, nullableText } from "../store/row.ts";
 import { type ChainBreak, ChainVerifier, firstBreak, type StoredChainRow } from "./chain.ts";
-import { type CheckpointVerdict, verifyCheckpoints } from "./checkpoint_chain.ts";
+import { verifyCheckpoints } from "./checkpoint_chain.ts";
 import type { CheckpointRecord } from "./checkpoint_record.ts";
 import { readCheckpoints } from "./checkpoints.ts";
 import type { Keyring } from "./keyring.ts";
@@ -89,34 +89,17 @@ export const ROW_COLUMNS = `session_id, tenant_id, device_id, user_id, start_tim
   duration_seconds, source_ip, source_port, reason, anomalies, stream_seq, recorded_at,
   chain_version, chain_seq, chain_hash, corrects, corrected_by`;
 
-/** Verifies one tenant's chain; with `copy`, against the independent copy of its checkpoints too. */
+/**
+ * Verifies one tenant's chain; with `copy`, against the independent copy of
+ * its checkpoints too. Everything is read from one snapshot of the database
+ * (rows stored or purged meanwhile do not tear it).
+ */
 export async function verifyTenant(
   db: SnapshotSource,
   tenantId: string,
   keyring: Keyring,
   copy?: CheckpointCopy,
 ): Promise<TenantIntegrity> {
-  return (await verifyTenantInDepth(db, tenantId, keyring, copy)).integrity;
-}
-
-/** A tenant's verdict, and where its chains ended (for an incremental check to resume). */
-export interface TenantVerification {
-  integrity: TenantIntegrity;
-  /** The verdict on its checkpoints (anchor, last checkpoint). */
-  checkpoints: CheckpointVerdict;
-}
-
-/**
- * {@linkcode verifyTenant}, with the checkpoints' verdict. Everything is
- * read from one snapshot of the database (rows stored or purged meanwhile
- * do not tear it).
- */
-export async function verifyTenantInDepth(
-  db: SnapshotSource,
-  tenantId: string,
-  keyring: Keyring,
-  copy?: CheckpointCopy,
-): Promise<TenantVerification> {
   const copied = copy ? await copy.read(tenantId) : undefined;
   return await db.readTransaction((tx) => verifySnapshot(tx, tenantId, keyring, copied));
 }
@@ -126,7 +109,7 @@ async function verifySnapshot(
   tenantId: string,
   keyring: Keyring,
   copied: CheckpointRecord[] | undefined,
-): Promise<TenantVerification> {
+): Promise<TenantIntegrity> {
   const checkpoints = await verifyCheckpoints(
     await readCheckpoints(db, tenantId),
     keyring,
@@ -180,7 +163,7 @@ async function verifySnapshot(
   }
   breaks.push(verifier.finish(recordedHeadSeq));
   const broken = firstBreak(breaks, checkpoints.breaks);
-  const integrity = {
+  return {
     tenant_id: tenantId,
     ok: broken === null,
     rows_checked: verifier.rowsChecked,
@@ -191,7 +174,6 @@ async function verifySnapshot(
     checkpoint_seq: verifier.vouchedSeq,
     copy_checked: copied !== undefined,
   };
-  return { integrity, checkpoints };
 }
 
 /**
