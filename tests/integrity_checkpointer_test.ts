@@ -3,20 +3,25 @@
  * signing key it never chains a signed checkpoint over an unsigned one
  * appended after signed ones, nor over a forged one (a periodic round skips
  * the tenant, a purge rolls back), while the unsigned checkpoints written
- * before a key was configured are still chained over.
+ * before a key was configured are still chained over. Its rounds follow
+ * its timers.
  */
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
 import {
   readCheckpoints,
   type RefusedCheckpoint,
+  runCheckpointer,
   UntrustedCheckpointError,
   writePeriodicCheckpoints,
 } from "../src/integrity/checkpoints.ts";
 import { keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
+import { createLogger } from "../src/log.ts";
 import { purgeWithCheckpoints } from "../src/retention.ts";
+import { FakeTimers } from "../src/testing/fake_timers.ts";
 import type { Database } from "../src/store/client.ts";
 import { storeBatch } from "../src/store/commit.ts";
+import { waitFor } from "./harness.ts";
 import { Attacker } from "./integrity_attacker.ts";
 import { arriving, count, tenantEvent, withDb } from "./store_fixture.ts";
 
@@ -69,7 +74,7 @@ for (
 
       const rows = await count(db, "session_ends");
       await rejects(
-        purgeWithCheckpoints(db, AT + 30_000, { keyring, now: () => AT + 200_000 }),
+        purgeWithCheckpoints(db, AT + 30_000, { keyring, clock: { now: () => AT + 200_000 } }),
         UntrustedCheckpointError,
       );
       equal(await count(db, "session_ends"), rows, "the purge rolled back");
@@ -85,5 +90,43 @@ Deno.test("the unsigned checkpoints written before a key was configured are chai
     await writePeriodicCheckpoints(db, NO_KEYS, AT + 61_000);
     await store(db, 5, AT + 120_000);
     deepStrictEqual(await periodic(db, AT + 121_000), { written: [3], refused: [] });
+  });
+});
+
+Deno.test("the checkpointer writes at once, then once per interval on its timers, and a last time when stopped", async () => {
+  await withDb(async (db) => {
+    await store(db, 10, AT);
+    const timers = new FakeTimers(AT + 1_000);
+    const stop = new AbortController();
+    const rounds: number[][] = [];
+    const running = runCheckpointer({
+      db,
+      keyring,
+      intervalMs: 60_000,
+      logger: createLogger("error", () => {}),
+      onWritten: (written) => rounds.push(written.map((c) => c.seq)),
+      clock: timers,
+      timers,
+    }, stop.signal);
+    /** The checkpointer has armed its `n`th wait. */
+    const waiting = (n: number) => waitFor(`wait ${n}`, () => timers.armed === n, 10_000, 5);
+
+    await waiting(1);
+    deepStrictEqual(rounds, [[10]], "a checkpoint at once");
+    await store(db, 5, AT + 2_000);
+    timers.advance(59_999);
+    equal(timers.armed, 1, "the interval has not passed");
+    timers.advance(1);
+    await waiting(2);
+    deepStrictEqual(rounds, [[10], [15]]);
+    await store(db, 5, AT + 70_000);
+    stop.abort();
+    await running;
+    deepStrictEqual(rounds, [[10], [15], [20]], "a last one once stopped");
+    deepStrictEqual(
+      (await readCheckpoints(db, T)).map((c) => c.createdAt),
+      [AT + 1_000, AT + 61_000, AT + 61_000],
+      "stamped by its clock",
+    );
   });
 });

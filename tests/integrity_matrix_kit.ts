@@ -94,7 +94,10 @@ export async function buildFixture(
         sql: "SELECT * FROM session_ends WHERE tenant_id = ? AND chain_seq = 5",
         args: [T],
       })).rows[0] as unknown as Record<string, unknown>;
-      await purgeWithCheckpoints(db, BASE + 30_000, { keyring, now: () => BASE + 300_000 });
+      await purgeWithCheckpoints(db, BASE + 30_000, {
+        keyring,
+        clock: { now: () => BASE + 300_000 },
+      });
     }
     await batch(5, 5, 2);
     const copy = [...await readCheckpoints(db, T), ...await readCheckpoints(db, U)];

@@ -17,8 +17,10 @@ import { verifyTenant } from "../src/integrity/verify.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { purgeWithCheckpoints } from "../src/retention.ts";
+import { FakeTimers } from "../src/testing/fake_timers.ts";
 import type { Database } from "../src/store/client.ts";
 import { storeBatch } from "../src/store/commit.ts";
+import { waitFor } from "./harness.ts";
 import { Attacker } from "./integrity_attacker.ts";
 import { incoming, NOW, TENANT, withDb } from "./store_fixture.ts";
 
@@ -46,7 +48,7 @@ async function withPrepared(keyring: Keyring, body: (p: Prepared) => Promise<voi
       keyring,
       metrics,
       logger: createLogger("info", (line) => logs.push(line)),
-      now: () => clock.now,
+      clock: { now: () => clock.now },
     });
     for (let n = 1; n <= 20; n++) await storeBatch(db, [incoming(n)], [], NOW + n * 1000);
     await writePeriodicCheckpoints(db, keyring, NOW + 30_000);
@@ -163,7 +165,10 @@ Deno.test("a plain edit below the verified head waits for the daily full walk, w
 
 Deno.test("a retention purge between rounds is no alarm: the tenant is walked again from its new anchor", async () => {
   await withPrepared(signed, async (p) => {
-    await purgeWithCheckpoints(p.db, NOW + 10_500, { keyring: p.keyring, now: () => NOW + 70_000 });
+    await purgeWithCheckpoints(p.db, NOW + 10_500, {
+      keyring: p.keyring,
+      clock: { now: () => NOW + 70_000 },
+    });
     const round = await p.check.checkOnce();
     equal(round.broken.size, 0, JSON.stringify([...round.broken]));
     equal(round.fullWalks, 1);
@@ -226,7 +231,7 @@ Deno.test("a second row at the position where two reads of a walk meet is report
       keyring: NO_KEYS,
       metrics: new Metrics(),
       logger: createLogger("error", () => {}),
-      now: () => NOW + 1_000_000,
+      clock: { now: () => NOW + 1_000_000 },
     });
     const round = await check.checkOnce();
     equal(round.broken.get(TENANT)?.problem, "inserted");
@@ -249,7 +254,7 @@ Deno.test("a copy whose last checkpoint carries another signature is reported by
       metrics: new Metrics(),
       logger: createLogger("error", () => {}),
       latestInCopy: () => Promise.resolve(copied),
-      now: () => p.clock.now,
+      clock: { now: () => p.clock.now },
     });
     equal((await check.checkOnce()).broken.size, 0, "the copy as published");
     copied = other;
@@ -263,7 +268,7 @@ Deno.test("a copy whose last checkpoint carries another signature is reported by
       metrics: new Metrics(),
       logger: createLogger("error", () => {}),
       latestInCopy: () => Promise.resolve(other),
-      now: () => p.clock.now,
+      clock: { now: () => p.clock.now },
     });
     equal((await fresh.checkOnce()).broken.get(TENANT)?.problem, "altered", "a first round");
 
@@ -271,5 +276,45 @@ Deno.test("a copy whose last checkpoint carries another signature is reported by
     const verified = await verifyTenant(p.db, TENANT, NO_KEYS, copy);
     equal(verified.ok, false);
     equal(verified.first_broken?.problem, "altered");
+  });
+});
+
+Deno.test("the self-check's first round comes one interval after its start, then one each interval, on its timers", async () => {
+  await withDb(async (db) => {
+    for (let n = 1; n <= 5; n++) await storeBatch(db, [incoming(n)], [], NOW + n * 1000);
+    const timers = new FakeTimers(NOW + 100_000);
+    const metrics = new Metrics();
+    const rounds = () => metrics.get("session_audit_integrity_checks_total");
+    const check = new IntegritySelfCheck({
+      db,
+      keyring: NO_KEYS,
+      metrics,
+      logger: createLogger("error", () => {}),
+      clock: timers,
+      timers,
+    });
+    const stop = new AbortController();
+    const running = check.run(60_000, stop.signal);
+    /** The self-check has armed its `n`th wait. */
+    const waiting = (n: number) => waitFor(`wait ${n}`, () => timers.armed === n, 10_000, 5);
+
+    await waiting(1);
+    timers.advance(59_999);
+    equal(timers.armed, 1, "the first interval has not passed");
+    equal(rounds(), 0);
+    timers.advance(1);
+    await waiting(2);
+    equal(rounds(), 1);
+    equal(
+      metrics.get("session_audit_integrity_last_check_timestamp_seconds"),
+      Math.floor((NOW + 160_000) / 1000),
+      "stamped by its clock",
+    );
+    timers.advance(60_000);
+    await waiting(3);
+    equal(rounds(), 2);
+    stop.abort();
+    await running;
+    equal(rounds(), 2, "no round once stopped");
   });
 });

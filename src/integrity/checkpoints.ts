@@ -8,6 +8,7 @@
  */
 import type { InStatement } from "@libsql/client";
 import { sleep } from "../backoff.ts";
+import { type Clock, type Timers, wallClock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Database, RowSource, WriteTx } from "../store/client.ts";
 import type { ChainHead } from "./chain.ts";
@@ -231,6 +232,10 @@ export interface CheckpointerOptions {
   logger: Logger;
   /** Called with the checkpoints of each round that wrote some (after their commit). */
   onWritten?: (checkpoints: readonly CheckpointRecord[]) => void;
+  /** The wall clock of the checkpoints' `created_at`. @default wallClock */
+  clock?: Clock;
+  /** The timers it waits on between rounds. @default systemTimers */
+  timers?: Timers;
 }
 
 /** Writes periodic checkpoints at once, then every interval, and a last time once `signal` aborts. */
@@ -239,12 +244,13 @@ export async function runCheckpointer(
   signal: AbortSignal,
 ): Promise<void> {
   const interval = options.intervalMs ?? 300_000;
+  const clock = options.clock ?? wallClock;
   const once = async () => {
     try {
       const written = await writePeriodicCheckpoints(
         options.db,
         options.keyring,
-        Date.now(),
+        clock.now(),
         ({ tenantId, reason }) =>
           options.logger.error("not chaining a checkpoint over an untrusted one", {
             tenant_id: tenantId,
@@ -262,6 +268,6 @@ export async function runCheckpointer(
   for (;;) {
     await once();
     if (signal.aborted) return;
-    await sleep(interval, signal);
+    await sleep(interval, signal, options.timers);
   }
 }
