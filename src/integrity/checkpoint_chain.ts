@@ -1,8 +1,9 @@
 /**
  * Trusting checkpoints: walks a tenant's checkpoint chain (numbers and
- * links), checks signatures against the keyring, compares with the
- * independent copy, and decides where verification of the rows starts (the
- * anchor) and which heads the rows must pass through. No I/O.
+ * links), checks signatures against the keyring (by the rules of
+ * `checkpoint_trust.ts`), compares with the independent copy, and decides
+ * where verification of the rows starts (the anchor) and which heads the
+ * rows must pass through. No I/O.
  *
  * With a key configured, a checkpoint is trusted when its signature
  * verifies under a configured key. An unsigned one is trusted only before
@@ -15,13 +16,17 @@
  * @module
  */
 import { type ChainAnchor, type ChainBreak, GENESIS_HEAD } from "./chain.ts";
+import { type CheckpointRecord, linkDigest, NO_PREDECESSOR } from "./checkpoint_record.ts";
+import type { Keyring } from "./keyring.ts";
 import {
-  type CheckpointRecord,
-  checkpointText,
-  linkDigest,
-  NO_PREDECESSOR,
-} from "./checkpoint_record.ts";
-import { keyById, type Keyring, keysOf } from "./keyring.ts";
+  checkCopyEntry,
+  checkpointBreak,
+  sameCheckpoint,
+  signatureStatus,
+  type Status,
+  unsignedMayBeVouched,
+  untrustedBreak,
+} from "./checkpoint_trust.ts";
 
 /** A chain position the rows must reach with this hash. */
 export interface VouchedHead {
@@ -45,91 +50,12 @@ export interface CheckpointVerdict {
   last?: { checkpoint: CheckpointRecord; link: string };
 }
 
-/** What a checkpoint's signature says of it under a keyring. */
-export type Status =
-  | { kind: "unsigned" | "valid" | "unchecked" }
-  | { kind: "forged" | "unverifiable"; detail: string };
-
-/** Whether `c`'s signature verifies under the keyring. */
-export async function signatureStatus(c: CheckpointRecord, keyring: Keyring): Promise<Status> {
-  if (c.algorithm === "none") return { kind: "unsigned" };
-  if (keyring.keys.length === 0) return { kind: "unchecked" };
-  const text = checkpointText(c);
-  if (c.version === 1) {
-    for (const key of keysOf(keyring, c.algorithm)) {
-      if (await key.verify(text, c.signature)) return { kind: "valid" };
-    }
-    return {
-      kind: "unverifiable",
-      detail:
-        `checkpoint ${c.ordinal} was written before key ids and no configured ${c.algorithm} key verifies it`,
-    };
-  }
-  const key = c.keyId === null ? undefined : keyById(keyring, c.keyId);
-  if (!key) {
-    return {
-      kind: "unverifiable",
-      detail:
-        `checkpoint ${c.ordinal} is signed by key ${c.keyId} (${c.algorithm}), which is not configured`,
-    };
-  }
-  if (key.algorithm !== c.algorithm) {
-    return {
-      kind: "forged",
-      detail:
-        `checkpoint ${c.ordinal} claims ${c.algorithm} with key ${c.keyId}, an ${key.algorithm} key`,
-    };
-  }
-  return await key.verify(text, c.signature)
-    ? { kind: "valid" }
-    : { kind: "forged", detail: `checkpoint ${c.ordinal} has an invalid signature` };
-}
-
-/**
- * Why a new signed checkpoint must not chain over `last`, the tenant's
- * latest (undefined when it may): its signature would vouch for `last`
- * through the link. Only what the verifier trusts is chained over: a
- * checkpoint whose signature verifies, or an unsigned one written before
- * any signed one (`signedBefore` false). One signed by a key that is not
- * configured is chained over: the verifier reports it whatever follows.
- */
-export async function refusalToChainOver(
-  last: CheckpointRecord,
-  signedBefore: boolean,
-  keyring: Keyring,
-): Promise<string | undefined> {
-  const s = await signatureStatus(last, keyring);
-  if (s.kind === "forged") return s.detail;
-  if (s.kind === "unsigned" && !unsignedMayBeVouched(signedBefore)) {
-    return `checkpoint ${last.ordinal} (${last.kind}, position ${last.seq}) is unsigned and follows a signed one`;
-  }
-  return undefined;
-}
-
-/**
- * Whether a later signature may vouch for an unsigned checkpoint: only for
- * one written before the chain's first signed checkpoint (before a key was
- * configured). One appended after a signed checkpoint is a forgery.
- */
-function unsignedMayBeVouched(signedBefore: boolean): boolean {
-  return !signedBefore;
-}
-
-/** Whether two checkpoints are the same one: the text they sign, and the signature. */
-export function sameCheckpoint(a: CheckpointRecord, b: CheckpointRecord): boolean {
-  return checkpointText(a) === checkpointText(b) && a.signature === b.signature;
-}
-
 /** A checkpoint accepted into the walk, with its link digest. */
 export interface Walked {
   c: CheckpointRecord;
   link: string;
   /** Its link to the previous checkpoint holds. */
   linked: boolean;
-}
-
-function breakAt(c: CheckpointRecord, problem: ChainBreak["problem"], detail: string): ChainBreak {
-  return { session_id: null, problem, chain_seq: c.seq, detail };
 }
 
 const KINDS = new Set(["periodic", "purge"]);
@@ -150,14 +76,14 @@ export function walkCheckpoints(
   let sawVersion2 = from?.record.version === 2;
   for (const c of checkpoints) {
     if (!Number.isSafeInteger(c.ordinal) || c.ordinal < 1) {
-      breaks.push(breakAt(c, "inserted", "a checkpoint carries no number (ordinal)"));
+      breaks.push(checkpointBreak(c, "inserted", "a checkpoint carries no number (ordinal)"));
       continue;
     }
     if (c.ordinal < expected) {
       const original = walked.findLast((w) => w.c.ordinal === c.ordinal)?.c ??
         (from?.record.ordinal === c.ordinal ? from.record : undefined);
       const same = original !== undefined && sameCheckpoint(original, c);
-      breaks.push(breakAt(
+      breaks.push(checkpointBreak(
         c,
         "inserted",
         same
@@ -168,7 +94,7 @@ export function walkCheckpoints(
     }
     let linked = true;
     if (c.ordinal > expected) {
-      breaks.push(breakAt(
+      breaks.push(checkpointBreak(
         c,
         "missing",
         `checkpoints ${expected}..${c.ordinal - 1} are absent (checkpoint ${c.ordinal} follows ${
@@ -179,14 +105,16 @@ export function walkCheckpoints(
     }
     if (c.version !== 1 && c.version !== 2) {
       breaks.push(
-        breakAt(c, "altered", `checkpoint ${c.ordinal} has unknown version ${c.version}`),
+        checkpointBreak(c, "altered", `checkpoint ${c.ordinal} has unknown version ${c.version}`),
       );
       linked = false;
     } else if (c.version === 1 && sawVersion2) {
-      breaks.push(breakAt(c, "altered", `checkpoint ${c.ordinal} is of version 1 after version 2`));
+      breaks.push(
+        checkpointBreak(c, "altered", `checkpoint ${c.ordinal} is of version 1 after version 2`),
+      );
       linked = false;
     } else if (c.version === 2 && linked && c.prevDigest !== previous) {
-      breaks.push(breakAt(
+      breaks.push(checkpointBreak(
         c,
         "altered",
         `checkpoint ${c.ordinal} does not name checkpoint ${
@@ -196,7 +124,9 @@ export function walkCheckpoints(
       linked = false;
     }
     if (!KINDS.has(c.kind)) {
-      breaks.push(breakAt(c, "altered", `checkpoint ${c.ordinal} has unknown kind ${c.kind}`));
+      breaks.push(
+        checkpointBreak(c, "altered", `checkpoint ${c.ordinal} has unknown kind ${c.kind}`),
+      );
     }
     const link = linkDigest(previous, c);
     walked.push({ c, link, linked });
@@ -205,65 +135,6 @@ export function walkCheckpoints(
     if (c.version === 2) sawVersion2 = true;
   }
   return walked;
-}
-
-/**
- * The break of a checkpoint its signature status (`s`) makes untrusted:
- * forged, unverifiable, or unsigned with a key configured unless
- * `unsignedTrusted` (see {@linkcode verifyCheckpoints}); undefined when it counts.
- */
-export function untrustedBreak(
-  c: CheckpointRecord,
-  s: Status,
-  unsignedTrusted: boolean,
-): ChainBreak | undefined {
-  if (s.kind === "forged" || s.kind === "unverifiable") return breakAt(c, s.kind, s.detail);
-  if (s.kind === "unsigned" && !unsignedTrusted) {
-    return breakAt(
-      c,
-      "forged",
-      `checkpoint ${c.ordinal} (${c.kind}, position ${c.seq}) is unsigned: with a key configured only signed checkpoints count`,
-    );
-  }
-  return undefined;
-}
-
-/**
- * The independent copy's checkpoint `entry` against the database's
- * checkpoint of its number (`stored`): a bad signature, a checkpoint absent
- * from the database or different from it (what it signs, or its signature)
- * is a break. `vouches`: the rows must still reach its head.
- */
-export async function checkCopyEntry(
-  entry: CheckpointRecord,
-  stored: CheckpointRecord | undefined,
-  keyring: Keyring,
-): Promise<{ broken?: ChainBreak; vouches: boolean }> {
-  const label = `checkpoint ${entry.ordinal} of the independent copy`;
-  const s = await signatureStatus(entry, keyring);
-  if (s.kind === "forged" || s.kind === "unverifiable") {
-    return {
-      broken: breakAt(entry, s.kind, `${s.detail} (in the independent copy)`),
-      vouches: false,
-    };
-  }
-  if (!stored) {
-    return {
-      broken: breakAt(
-        entry,
-        "missing",
-        `${label} (${entry.kind}, position ${entry.seq}) is not in the database`,
-      ),
-      vouches: true,
-    };
-  }
-  if (!sameCheckpoint(stored, entry)) {
-    return {
-      broken: breakAt(entry, "altered", `checkpoint ${entry.ordinal} differs from the ${label}`),
-      vouches: true,
-    };
-  }
-  return { vouches: true };
 }
 
 /**
@@ -359,7 +230,7 @@ async function compareWithCopy(
     const twin = seen.get(entry.ordinal);
     if (twin) {
       if (!sameCheckpoint(twin, entry)) {
-        breaks.push(breakAt(entry, "altered", `the copy holds two different ${label}s`));
+        breaks.push(checkpointBreak(entry, "altered", `the copy holds two different ${label}s`));
       }
       continue;
     }

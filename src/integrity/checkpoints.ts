@@ -21,7 +21,7 @@ import {
   linkDigest,
   NO_PREDECESSOR,
 } from "./checkpoint_record.ts";
-import { refusalToChainOver } from "./checkpoint_chain.ts";
+import { refusalToChainOver } from "./checkpoint_trust.ts";
 import type { Keyring } from "./keyring.ts";
 
 export type { CheckpointKind, CheckpointRecord };

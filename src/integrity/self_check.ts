@@ -9,7 +9,7 @@
  * shows there, even without a key or a copy), the checkpoints added since
  * are numbered, linked and signed, and the independent copy's last
  * checkpoint is in the database, unchanged (each by the verifier's own
- * rules, `checkpoint_chain.ts`). Then the rows: at most
+ * rules, `checkpoint_trust.ts`). Then the rows: at most
  * {@linkcode ROWS_PER_SECOND} rows per second of interval are hashed, the
  * rest carried to the next rounds, so that the check never takes more than
  * a small share of the process (behind a backlog it falls behind and

@@ -9,15 +9,13 @@
 import type { ReadTx } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { type ChainBreak, type ChainHead, ChainVerifier, firstBreak } from "./chain.ts";
+import { verifyCheckpoints, type VouchedHead, walkCheckpoints } from "./checkpoint_chain.ts";
 import {
   checkCopyEntry,
   sameCheckpoint,
   signatureStatus,
   untrustedBreak,
-  verifyCheckpoints,
-  type VouchedHead,
-  walkCheckpoints,
-} from "./checkpoint_chain.ts";
+} from "./checkpoint_trust.ts";
 import type { CheckpointRecord } from "./checkpoint_record.ts";
 import { CHECKPOINT_COLUMNS, checkpointOf, readCheckpoints } from "./checkpoints.ts";
 import type { Keyring } from "./keyring.ts";
@@ -178,7 +176,7 @@ export async function checkSince(
 
 /**
  * Checks the checkpoints added since the last verified one, by the
- * verifier's rules (`checkpoint_chain.ts`); their heads join `pending`.
+ * verifier's rules (`checkpoint_chain.ts`, `checkpoint_trust.ts`); their heads join `pending`.
  */
 async function newCheckpoints(
   keyring: Keyring,
