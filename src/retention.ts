@@ -12,6 +12,7 @@
  * @module
  */
 import { sleep } from "./backoff.ts";
+import { type Clock, systemTimers, type Timers, wallClock } from "./clock.ts";
 import {
   type CheckpointRecord,
   logCheckpoints,
@@ -50,13 +51,16 @@ export interface RetentionDeps {
    * @default {30000}
    */
   firstDelayMs?: number;
-  /** Current time (tests). */
-  now?: () => number;
   /**
-   * Waits `ms` or until `signal` aborts, whichever comes first (tests).
-   * @default {sleep}
+   * The wall clock: the cutoff, and the purge checkpoints' `created_at`.
+   * @default {wallClock}
    */
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  clock?: Clock;
+  /**
+   * The timers the runner waits on between purges.
+   * @default {systemTimers}
+   */
+  timers?: Timers;
   /** Signs the purge checkpoints. */
   keyring?: Keyring;
 }
@@ -68,10 +72,10 @@ export interface CheckpointedPurgeOptions extends Omit<PurgeOptions, "recordCut"
   /** Logs each purge checkpoint once its chunk committed. */
   logger?: Logger;
   /**
-   * The checkpoints' `created_at`, epoch ms.
-   * @default {Date.now}
+   * The wall clock of the checkpoints' `created_at`, epoch ms.
+   * @default {wallClock}
    */
-  now?: () => number;
+  clock?: Clock;
 }
 
 /**
@@ -84,13 +88,13 @@ export function purgeWithCheckpoints(
   cutoffMs: number,
   options: CheckpointedPurgeOptions = {},
 ): Promise<PurgeResult> {
-  const { keyring = NO_KEYS, now = Date.now, logger, onChunk, ...purge } = options;
+  const { keyring = NO_KEYS, clock = wallClock, logger, onChunk, ...purge } = options;
   // One cut per chunk: the checkpoint of the chunk in progress, logged once it commits.
   let written: CheckpointRecord[] = [];
   return purgeExpired(db, cutoffMs, {
     ...purge,
     recordCut: async (tx, cut) => {
-      written = await writePurgeCheckpoints(tx, [cut], keyring, now());
+      written = await writePurgeCheckpoints(tx, [cut], keyring, clock.now());
     },
     onChunk: async (chunk) => {
       if (logger) logCheckpoints(logger, written);
@@ -104,15 +108,15 @@ export async function purgeOnce(
   deps: RetentionDeps,
   signal?: AbortSignal,
 ): Promise<PurgeResult | undefined> {
-  const now = deps.now ?? Date.now;
-  const cutoff = retentionCutoff(deps.days, now());
+  const clock = deps.clock ?? wallClock;
+  const cutoff = retentionCutoff(deps.days, clock.now());
   if (cutoff === undefined) return undefined;
   try {
     const result = await purgeWithCheckpoints(deps.db, cutoff, {
       signal,
       keyring: deps.keyring,
       logger: deps.logger,
-      now,
+      clock,
       onChunk: (chunk) => deps.metrics.add("session_audit_retention_purged_total", chunk.deleted),
     });
     if (result.deleted > 0) {
@@ -137,10 +141,10 @@ export async function runRetention(deps: RetentionDeps, signal: AbortSignal): Pr
     deps.logger.info("retention disabled (RETENTION_DAYS=0): session ends are kept forever");
     return;
   }
-  const wait = deps.sleep ?? sleep;
-  await wait(deps.firstDelayMs ?? RETENTION_FIRST_DELAY_MS, signal);
+  const timers = deps.timers ?? systemTimers;
+  await sleep(deps.firstDelayMs ?? RETENTION_FIRST_DELAY_MS, signal, timers);
   while (!signal.aborted) {
     await purgeOnce(deps, signal);
-    await wait(deps.intervalMs ?? RETENTION_INTERVAL_MS, signal);
+    await sleep(deps.intervalMs ?? RETENTION_INTERVAL_MS, signal, timers);
   }
 }

@@ -12,6 +12,7 @@ import { canonicalRow } from "../src/integrity/canonical.ts";
 import { chainHash, GENESIS_HASH, type StoredChainRow } from "../src/integrity/chain.ts";
 import {
   type CheckpointRecord,
+  checkpointText,
   linkDigest,
   NO_PREDECESSOR,
 } from "../src/integrity/checkpoint_record.ts";
@@ -20,6 +21,7 @@ import {
   checkpointOf,
   insertCheckpointSql,
 } from "../src/integrity/checkpoints.ts";
+import type { Keyring } from "../src/integrity/keyring.ts";
 import { chainRowOf, ROW_COLUMNS } from "../src/integrity/verify.ts";
 
 /** A raw connection to a database file, and the moves made with it. */
@@ -43,6 +45,16 @@ export class Attacker {
       await raw.execute(`DROP INDEX IF EXISTS ${index}`);
     }
     return new Attacker(raw);
+  }
+
+  /** Opens `path`, makes the moves of `move` on it, and closes it. */
+  static async with<T>(path: string, move: (a: Attacker) => Promise<T>): Promise<T> {
+    const attacker = await Attacker.open(path);
+    try {
+      return await move(attacker);
+    } finally {
+      attacker.close();
+    }
   }
 
   /** Closes the connection. */
@@ -192,6 +204,36 @@ export class Attacker {
       prevDigest: link,
       signature: "",
     };
+  }
+
+  /**
+   * A checkpoint that follows the tenant's last one, signed with `keyring`'s
+   * signer (unsigned without one): what the service's checkpointer would
+   * write if it chained over whatever came last. The attacker holds no key:
+   * this is the service's signature, made over the attacker's checkpoint.
+   */
+  async nextSigned(
+    tenantId: string,
+    kind: string,
+    head: { seq: number; hash: string },
+    keyring: Keyring,
+  ): Promise<CheckpointRecord> {
+    const next = await this.nextUnsigned(tenantId, kind, head);
+    const signer = keyring.signer;
+    if (!signer) return next;
+    const signed = { ...next, algorithm: signer.algorithm, keyId: signer.keyId };
+    return { ...signed, signature: await signer.sign(checkpointText(signed)) };
+  }
+
+  /** The position and hash of the row at a tenant's position. */
+  async rowAt(tenantId: string, seq: number): Promise<{ seq: number; hash: string }> {
+    const [row] = await this.sql(
+      "SELECT chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = ?",
+      tenantId,
+      seq,
+    );
+    if (!row) throw new Error(`no row at ${tenantId}:${seq}`);
+    return { seq, hash: String(row.chain_hash) };
   }
 
   /**

@@ -350,6 +350,22 @@ export const MOVES: readonly Move[] = [
   },
   {
     group: "forge an unsigned checkpoint of each kind, with a key configured",
+    name:
+      "rows up to 53 deleted, an unsigned purge checkpoint at 53 appended after the signed ones, then a signed periodic checkpoint at the head chained over it",
+    tamper: async (a, f) => {
+      const cut = await a.rowAt(T, 53);
+      await a.deleteAt(T, "chain_seq <= 53");
+      await a.insertCheckpoint(await a.nextUnsigned(T, "purge", cut));
+      // The service's checkpointer refuses to chain over it; this one is signed with its key.
+      await a.insertCheckpoint(await a.nextSigned(T, "periodic", await a.head(T), f.keyring));
+    },
+    db: withKey("missing@1"),
+    export: nowhere,
+    purged: { db: withKey("missing@11") },
+    why: "without a key a purge checkpoint anyone wrote is as good as the service's",
+  },
+  {
+    group: "forge an unsigned checkpoint of each kind, with a key configured",
     name: "a checkpoint signed by another key under the real key id",
     signedOnly: true,
     tamper: async (a) => {

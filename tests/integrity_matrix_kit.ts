@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { createClient } from "@libsql/client";
 import { checkpointJson, type CheckpointRecord } from "../src/integrity/checkpoint_record.ts";
 import { readCheckpoints, writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
 import { type Keyring, keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
@@ -20,7 +19,7 @@ import { storeBatch } from "../src/store/commit.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { runVerify } from "../scripts/verify.ts";
 import { adminToken, get, makeApp } from "./api_fixture.ts";
-import { arriving, tenantEvent } from "./store_fixture.ts";
+import { arriving, copyDatabaseFile, tenantEvent } from "./store_fixture.ts";
 
 /** The tenant every move targets. */
 export const T = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -95,7 +94,10 @@ export async function buildFixture(
         sql: "SELECT * FROM session_ends WHERE tenant_id = ? AND chain_seq = 5",
         args: [T],
       })).rows[0] as unknown as Record<string, unknown>;
-      await purgeWithCheckpoints(db, BASE + 30_000, { keyring, now: () => BASE + 300_000 });
+      await purgeWithCheckpoints(db, BASE + 30_000, {
+        keyring,
+        clock: { now: () => BASE + 300_000 },
+      });
     }
     await batch(5, 5, 2);
     const copy = [...await readCheckpoints(db, T), ...await readCheckpoints(db, U)];
@@ -121,15 +123,8 @@ export async function buildFixture(
 }
 
 /** A fresh copy of the fixture's database file, to tamper with. */
-export async function copyDatabase(fixture: Fixture, name: string): Promise<string> {
-  const to = `${fixture.dir}/${name}.db`;
-  const raw = createClient({ url: `file:${fixture.path}` });
-  try {
-    await raw.execute({ sql: "VACUUM INTO ?", args: [to] });
-  } finally {
-    raw.close();
-  }
-  return to;
+export function copyDatabase(fixture: Fixture, name: string): Promise<string> {
+  return copyDatabaseFile(fixture.path, `${fixture.dir}/${name}.db`);
 }
 
 /** A verdict: `ok`, or the first break as `problem@position`. */

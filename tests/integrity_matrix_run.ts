@@ -36,14 +36,8 @@ export function matrixTest(signing: "ed25519" | "none", purged: boolean): void {
         if (!applies(move, purged) || (move.signedOnly && signing === "none")) continue;
         await t.step(`${move.group}: ${move.name}`, async () => {
           const path = await copyDatabase(fixture, `move-${i}`);
-          if (move.tamper) {
-            const attacker = await Attacker.open(path);
-            try {
-              await move.tamper(attacker, fixture);
-            } finally {
-              attacker.close();
-            }
-          }
+          const tamper = move.tamper;
+          if (tamper) await Attacker.with(path, (a) => tamper(a, fixture));
           const want = expected(move, purged);
           const verdict = (o: string) => (o === NA ? "ok" : o);
           const found: Record<string, unknown> = {};

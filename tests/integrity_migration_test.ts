@@ -13,6 +13,7 @@ import { verifyTenants } from "../src/integrity/verify.ts";
 import { Database } from "../src/store/client.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { migrate, MIGRATIONS } from "../src/store/migrations.ts";
+import { Attacker } from "./integrity_attacker.ts";
 import { incoming, NOW, TENANT } from "./store_fixture.ts";
 
 const SECRET = "the-signing-secret-of-schema-5-0123456789";
@@ -104,12 +105,12 @@ Deno.test("a schema 5 database with checkpoints migrates: they start the checkpo
       await db.execute({ sql: "VACUUM INTO ?", args: [copy] });
       const tampered = await Database.open({ databaseUrl: `file:${copy}` });
       try {
-        await tampered.execute("DELETE FROM chain_checkpoints WHERE ordinal = 2");
+        await Attacker.with(copy, (a) => a.sql("DELETE FROM chain_checkpoints WHERE ordinal = 2"));
         const gap = await verifyTenants(tampered, keyring);
         equal(gap.first_broken?.problem, "missing");
-        await tampered.execute("DROP INDEX chain_checkpoints_by_ordinal");
-        await tampered.execute(
-          "UPDATE chain_checkpoints SET ordinal = ordinal - 1 WHERE ordinal > 2",
+        await Attacker.with(
+          copy,
+          (a) => a.sql("UPDATE chain_checkpoints SET ordinal = ordinal - 1 WHERE ordinal > 2"),
         );
         const closed = await verifyTenants(tampered, keyring);
         equal(closed.first_broken?.problem, "altered");

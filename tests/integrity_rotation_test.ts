@@ -15,6 +15,7 @@ import { storeBatch } from "../src/store/commit.ts";
 import { migrate } from "../src/store/migrations.ts";
 import { runVerify } from "../scripts/verify.ts";
 import { adminToken, get, makeApp } from "./api_fixture.ts";
+import { Attacker } from "./integrity_attacker.ts";
 import { incoming, TENANT } from "./store_fixture.ts";
 
 const OLD_SECRET = "the-secret-before-the-rotation-0123456789";
@@ -137,12 +138,10 @@ for (
         equal(oldOnly.first_broken.chain_seq, 4);
 
         // A checkpoint of the old key whose signature is not its own is forged, not unverifiable.
-        const raw = await Database.open({ databaseUrl: `file:${dir}/audit.db` });
-        await raw.execute({
-          sql: "UPDATE chain_checkpoints SET signature = ? WHERE ordinal = 2",
-          args: [checkpoints[0].signature],
-        });
-        raw.close();
+        await Attacker.with(
+          `${dir}/audit.db`,
+          (a) => a.updateCheckpoint(TENANT, 2, { signature: checkpoints[0].signature }),
+        );
         const forged = await verifyCli(`${dir}/audit.db`, env.auditor);
         equal(forged.code, 1);
         equal(forged.broken.problem, "forged");

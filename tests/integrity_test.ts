@@ -5,7 +5,6 @@
  * and by `deno task verify`.
  */
 import { equal, match, ok } from "node:assert/strict";
-import { createClient } from "@libsql/client";
 import { createApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { writePeriodicCheckpoints } from "../src/integrity/checkpoints.ts";
@@ -16,10 +15,10 @@ import { Metrics } from "../src/metrics.ts";
 import { Readiness } from "../src/readiness.ts";
 import { purgeWithCheckpoints } from "../src/retention.ts";
 import { Database } from "../src/store/client.ts";
-import { migrate } from "../src/store/migrations.ts";
 import { storeBatch } from "../src/store/commit.ts";
 import { adminToken, get, SECRET, tenantToken } from "./api_fixture.ts";
-import { arriving, tenantEvent } from "./store_fixture.ts";
+import { Attacker } from "./integrity_attacker.ts";
+import { arriving, copyDatabaseFile, tenantEvent, withDb } from "./store_fixture.ts";
 import { countRows, publishAll, sessionEnd, startService, startWorld, waitFor } from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -32,14 +31,11 @@ const TENANTS = [
 
 const event = tenantEvent;
 
-/** When {@linkcode filledDb} stores its first batch; each later batch a minute after. */
+/** When {@linkcode fill} stores its first batch; each later batch a minute after. */
 const FILLED_AT = Date.UTC(2026, 2, 12, 12);
 
-/** A database with `perTenant` chained rows for each tenant, written in batches of 50 a tenant. */
-async function filledDb(dir: string, perTenant: number): Promise<{ db: Database; path: string }> {
-  const path = `${dir}/audit.db`;
-  const db = await Database.open({ databaseUrl: `file:${path}` });
-  await migrate(db.client);
+/** Stores `perTenant` chained rows for each tenant, in batches of 50 a tenant. */
+async function fill(db: Database, perTenant: number): Promise<void> {
   for (let batch = 0; batch < perTenant / 50; batch++) {
     const rows = [];
     for (let i = 0; i < 50; i++) {
@@ -49,7 +45,6 @@ async function filledDb(dir: string, perTenant: number): Promise<{ db: Database;
     }
     await storeBatch(db, rows, [], FILLED_AT + batch * 60_000);
   }
-  return { db, path };
 }
 
 /** Runs `deno task verify --json` on `path` (`--export` in `flags` for an NDJSON export). */
@@ -83,28 +78,15 @@ function appOver(db: Database, keyring?: Keyring) {
   });
 }
 
-async function tamper(path: string, sql: string, args: (string | number)[] = []): Promise<void> {
-  // A raw connection, as someone with file access would use.
-  const raw = createClient({ url: `file:${path}` });
-  // and drops what would stop the edit: one row per chain position, one current version a session
-  await raw.execute("DROP INDEX IF EXISTS session_ends_by_chain");
-  await raw.execute("DROP INDEX IF EXISTS session_ends_current");
-  await raw.execute({ sql, args });
-  raw.close();
-}
-
+/** A migrated database with `perTenant` rows for each tenant (see {@linkcode fill}). */
 async function withFilled(
   body: (ctx: { db: Database; path: string }) => Promise<void>,
   perTenant = 1000,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "session-audit-integrity-" });
-  const ctx = await filledDb(dir, perTenant);
-  try {
-    await body(ctx);
-  } finally {
-    ctx.db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await withDb(async (db, path) => {
+    await fill(db, perTenant);
+    await body({ db, path });
+  });
 }
 
 Deno.test(
@@ -147,97 +129,51 @@ Deno.test("a tenant cannot verify another tenant's chain", opts, async () => {
   }
 });
 
-const TAMPERING: Array<{ name: string; problem: string; apply: (path: string) => Promise<void> }> =
+const T0 = TENANTS[0];
+const TAMPERING: Array<{ name: string; problem: string; move: (a: Attacker) => Promise<unknown> }> =
   [
     {
       name: "a changed field",
       problem: "altered",
-      apply: (path) =>
-        tamper(
-          path,
-          "UPDATE session_ends SET duration_seconds = 1 WHERE tenant_id = ? AND chain_seq = 500",
-          [
-            TENANTS[0],
-          ],
-        ),
+      move: (a) => a.update(T0, 500, { duration_seconds: 1 }),
     },
     {
       name: "a deleted row",
       problem: "missing",
-      apply: (path) =>
-        tamper(path, "DELETE FROM session_ends WHERE tenant_id = ? AND chain_seq = 321", [
-          TENANTS[0],
-        ]),
+      move: (a) => a.deleteAt(T0, "chain_seq = 321"),
     },
     {
       name: "an inserted row",
       problem: "inserted",
-      apply: (path) =>
-        tamper(
-          path,
-          `INSERT INTO session_ends (session_id, tenant_id, device_id, sort_time, stream_seq, recorded_at,
-           chain_seq, chain_hash)
-         SELECT '99999999-0000-4000-8000-000000000009', tenant_id, device_id, sort_time, stream_seq,
-           recorded_at, chain_seq, chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = 700`,
-          [TENANTS[0]],
-        ),
+      move: (a) => a.insertCopy(T0, 700, 700),
     },
     {
       // The walk reads 500 rows at a time: a second row at the last position of one read must
       // still be seen by the next.
       name: "a row inserted at a position where the walk's reads meet",
       problem: "inserted",
-      apply: (path) =>
-        tamper(
-          path,
-          `INSERT INTO session_ends (session_id, tenant_id, device_id, sort_time, stream_seq, recorded_at,
-           chain_seq, chain_hash)
-         SELECT '99999999-0000-4000-8000-000000000500', tenant_id, device_id, sort_time, stream_seq,
-           recorded_at, chain_seq, chain_hash FROM session_ends WHERE tenant_id = ? AND chain_seq = 500`,
-          [TENANTS[0]],
-        ),
+      move: (a) => a.insertCopy(T0, 500, 500),
     },
     {
       name: "two rows swapped",
       problem: "altered",
-      apply: async (path) => {
-        await tamper(
-          path,
-          "UPDATE session_ends SET chain_seq = -1 WHERE tenant_id = ? AND chain_seq = 100",
-          [
-            TENANTS[0],
-          ],
-        );
-        await tamper(
-          path,
-          "UPDATE session_ends SET chain_seq = 100 WHERE tenant_id = ? AND chain_seq = 200",
-          [
-            TENANTS[0],
-          ],
-        );
-        await tamper(
-          path,
-          "UPDATE session_ends SET chain_seq = 200 WHERE tenant_id = ? AND chain_seq = -1",
-          [
-            TENANTS[0],
-          ],
-        );
+      move: async (a) => {
+        const [x, y] = [await a.idAt(T0, 100), await a.idAt(T0, 200)];
+        await a.sql("UPDATE session_ends SET chain_seq = 200 WHERE id = ?", x);
+        await a.sql("UPDATE session_ends SET chain_seq = 100 WHERE id = ?", y);
       },
     },
     {
       name: "rows deleted at the end of the chain",
       problem: "missing",
-      apply: (path) =>
-        tamper(path, "DELETE FROM session_ends WHERE tenant_id = ? AND chain_seq > 990", [
-          TENANTS[0],
-        ]),
+      move: (a) => a.deleteAt(T0, "chain_seq > 990"),
     },
   ];
 
 for (const t of TAMPERING) {
   Deno.test(`${t.name} is detected and named ${t.problem}`, opts, async () => {
     await withFilled(async ({ db, path }) => {
-      await t.apply(path);
+      await Attacker.with(path, t.move);
       const app = appOver(db);
       const body =
         await (await get(app, `/v1/integrity?tenant_id=${TENANTS[0]}`, await adminToken())).json();
@@ -264,35 +200,11 @@ Deno.test(
       const signer = keyringOf(await hmacSigner(SIGNING_KEY));
       equal((await writePeriodicCheckpoints(db, signer)).length, 3);
       // Rewrite: change row 10, then recompute every later hash so the chain alone is consistent.
-      const { canonicalRowV2 } = await import("../src/integrity/canonical.ts");
-      const { chainHash } = await import("../src/integrity/chain.ts");
-      const { chainRowOf } = await import("../src/integrity/verify.ts");
-      const raw = createClient({ url: `file:${path}` });
-      await raw.execute({
-        sql: "UPDATE session_ends SET reason = 'shutdown' WHERE tenant_id = ? AND chain_seq = 10",
-        args: [TENANTS[2]],
+      const head = await Attacker.with(path, async (a) => {
+        await a.update(TENANTS[2], 10, { reason: "shutdown" });
+        await a.cover(TENANTS[2], 10);
+        return await a.head(TENANTS[2]);
       });
-      const rs = await raw.execute({
-        sql: "SELECT * FROM session_ends WHERE tenant_id = ? ORDER BY chain_seq",
-        args: [TENANTS[2]],
-      });
-      let previous = String(rs.rows[8].chain_hash);
-      for (const r of rs.rows.slice(9)) {
-        const row = chainRowOf(r);
-        previous = chainHash(
-          previous,
-          canonicalRowV2({ ...row, chainSeq: row.chainSeq as number }),
-        );
-        await raw.execute({
-          sql: "UPDATE session_ends SET chain_hash = ? WHERE session_id = ?",
-          args: [previous, row.sessionId],
-        });
-      }
-      await raw.execute({
-        sql: "UPDATE chain_heads SET hash = ? WHERE tenant_id = ?",
-        args: [previous, TENANTS[2]],
-      });
-      raw.close();
 
       const unsigned = await verifyCli(path);
       equal(unsigned.code, 1, "the checkpoint's hash is compared even without the key");
@@ -307,12 +219,11 @@ Deno.test(
 
       // The checkpoints moved to the rewritten hashes: without the key nothing proves who wrote
       // them; with it, their signatures no longer match.
-      const forged = createClient({ url: `file:${path}` });
-      await forged.execute({
-        sql: "UPDATE chain_checkpoints SET hash = ? WHERE tenant_id = ?",
-        args: [previous, TENANTS[2]],
-      });
-      forged.close();
+      await Attacker.with(
+        path,
+        (a) =>
+          a.sql("UPDATE chain_checkpoints SET hash = ? WHERE tenant_id = ?", head.hash, TENANTS[2]),
+      );
       equal((await verifyCli(path)).code, 0, "without a key an attacker rewrites checkpoints too");
       const again = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
       equal(again.code, 1);
@@ -409,9 +320,7 @@ Deno.test("a retention purge followed by verification still passes", opts, async
     equal(cli.code, 0, cli.stdout);
     equal(cli.report.rows_checked, 2100);
     // Deleting one more row by hand after the purge is still caught.
-    await tamper(path, "DELETE FROM session_ends WHERE tenant_id = ? AND chain_seq = 301", [
-      TENANTS[1],
-    ]);
+    await Attacker.with(path, (a) => a.deleteAt(TENANTS[1], "chain_seq = 301"));
     const after = await verifyCli(path, { AUDIT_SIGNING_KEY: SIGNING_KEY });
     equal(after.code, 1);
     equal(after.report.first_broken.problem, "missing");
@@ -472,14 +381,6 @@ async function withCorrections(db: Database): Promise<string[]> {
 }
 
 const DAY_MS = 86_400_000;
-
-/** A copy of the database file (`VACUUM INTO`), for one tampering each. */
-async function copyOf(path: string, to: string): Promise<string> {
-  const raw = createClient({ url: `file:${path}` });
-  await raw.execute({ sql: "VACUUM INTO ?", args: [to] });
-  raw.close();
-  return to;
-}
 
 /** Runs `deno task verify --export` on `text`. */
 async function verifyExportText(dir: string, text: string) {
@@ -557,8 +458,11 @@ Deno.test(
         ];
         for (const [name, sql, problem, detail] of cases) {
           await t.step(name, async () => {
-            const copy = await copyOf(path, `${dir}/${name.replaceAll(" ", "_").slice(0, 20)}.db`);
-            await tamper(copy, sql, [corrected[1]]);
+            const copy = await copyDatabaseFile(
+              path,
+              `${dir}/${name.replaceAll(" ", "_").slice(0, 20)}.db`,
+            );
+            await Attacker.with(copy, (a) => a.sql(sql, corrected[1]));
             const { online, cli, offline } = await verdicts(copy, dir);
             for (
               const [who, verdict] of [

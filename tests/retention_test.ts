@@ -14,6 +14,8 @@ import { hmacSigner } from "../src/integrity/signing.ts";
 import { createLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { purgeOnce, purgeWithCheckpoints, runRetention } from "../src/retention.ts";
+import { FakeTimers } from "../src/testing/fake_timers.ts";
+import { waitFor } from "./harness.ts";
 import type { Database } from "../src/store/client.ts";
 import { TENANT_IS, tenantArgs } from "../src/store/id_keys.ts";
 import {
@@ -243,7 +245,10 @@ Deno.test("each chunk's cut is recorded in the chunk's own transaction", async (
         await twelveExpired(db);
         const signer = await hmacSigner("retention-test-signing-key-0123456789");
         const stamp = BASE_TIME + 42;
-        await purgeWithCheckpoints(db, CUTOFF, { keyring: keyringOf(signer), now: () => stamp });
+        await purgeWithCheckpoints(db, CUTOFF, {
+          keyring: keyringOf(signer),
+          clock: { now: () => stamp },
+        });
         const [checkpoint, ...more] = await purgeCheckpoints(db);
         equal(more.length, 0);
         deepStrictEqual(
@@ -286,7 +291,7 @@ Deno.test("retention runner: RETENTION_DAYS, 0 keeps forever, counted in /metric
         days: 30,
         metrics,
         logger: createLogger("info", (line) => lines.push(line)),
-        now: () => now,
+        clock: { now: () => now },
       };
       const result = await purgeOnce(deps);
       equal(result?.deleted, 1);
@@ -295,57 +300,66 @@ Deno.test("retention runner: RETENTION_DAYS, 0 keeps forever, counted in /metric
       ok(lines.some((l) => JSON.parse(l).msg === "retention purge"), lines.join("\n"));
       deepStrictEqual((await purgeCheckpoints(db)).map((c) => c.createdAt), [now]);
       // 0 = keep forever: nothing is deleted, however old
-      const forever = await purgeOnce({ ...deps, days: 0, now: () => now + 1000 * DAY });
+      const forever = await purgeOnce({ ...deps, days: 0, clock: { now: () => now + 1000 * DAY } });
       equal(forever, undefined);
       equal((await remaining(db)).length, 2);
     });
   });
 
   await t.step(
-    "the runner waits the first delay, then purges once per interval until stopped",
+    "the runner waits the first delay, then purges once per interval, on its timers, until stopped",
     async () => {
       await withStore(async (db) => {
         await insertRows(db, [row(1, BASE_TIME)], BASE_TIME - 400 * DAY);
         await insertRows(db, [row(2, BASE_TIME)], BASE_TIME);
         const metrics = new Metrics();
+        const purged = () => metrics.get("session_audit_retention_purged_total");
         const stop = new AbortController();
-        // Each wait: how long, and what had been purged by then; the third one stops the runner.
-        const waits: Array<[number, number]> = [];
-        const sleep = (ms: number) => {
-          waits.push([ms, metrics.get("session_audit_retention_purged_total")]);
-          if (waits.length === 3) stop.abort();
-          return Promise.resolve();
-        };
-        await runRetention({
+        const timers = new FakeTimers(BASE_TIME);
+        const running = runRetention({
           db,
           days: 365,
           metrics,
           logger: createLogger("error", () => {}),
-          now: () => BASE_TIME,
-          sleep,
+          clock: timers,
+          timers,
           firstDelayMs: 10,
           intervalMs: 60_000,
         }, stop.signal);
-        deepStrictEqual(waits, [[10, 0], [60_000, 1], [60_000, 1]]);
+        /** The runner has armed its `n`th wait. */
+        const waiting = (n: number) => waitFor(`wait ${n}`, () => timers.armed === n, 10_000, 5);
+
+        await waiting(1);
+        timers.advance(9);
+        equal(timers.armed, 1, "the first delay has not passed");
+        equal(purged(), 0);
+        timers.advance(1);
+        await waiting(2);
+        equal(purged(), 1, "purged once the first delay passed, then waiting again");
         deepStrictEqual(await remaining(db), [row(2, 0).sessionId]);
+        timers.advance(59_999);
+        equal(timers.armed, 2, "the interval has not passed");
+        timers.advance(1);
+        await waiting(3);
+        stop.abort();
+        await running;
+        equal(timers.armed, 3, "no wait after the stop");
+        equal(purged(), 1);
       });
     },
   );
 
   await t.step("with RETENTION_DAYS=0 the runner returns at once, never waiting", async () => {
     await withStore(async (db) => {
-      const waits: number[] = [];
+      const timers = new FakeTimers();
       await runRetention({
         db,
         days: 0,
         metrics: new Metrics(),
         logger: createLogger("error", () => {}),
-        sleep: (ms) => {
-          waits.push(ms);
-          return Promise.resolve();
-        },
+        timers,
       }, new AbortController().signal);
-      deepStrictEqual(waits, []);
+      equal(timers.armed, 0);
     });
   });
 });

@@ -6,7 +6,7 @@
  * @module
  */
 import { deepStrictEqual, equal } from "node:assert/strict";
-import type { Row } from "@libsql/client";
+import { createClient, type Row } from "@libsql/client";
 import type { SessionEnd } from "../src/event.ts";
 import { canonicalRowV2 } from "../src/integrity/canonical.ts";
 import { chainHash, GENESIS_HASH } from "../src/integrity/chain.ts";
@@ -116,6 +116,17 @@ export async function withDb(fn: (db: Database, path: string) => Promise<void>):
     db.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** Copies the database file at `from` to `to` (`VACUUM INTO`), for one tampering each; returns `to`. */
+export async function copyDatabaseFile(from: string, to: string): Promise<string> {
+  const raw = createClient({ url: `file:${from}` });
+  try {
+    await raw.execute({ sql: "VACUUM INTO ?", args: [to] });
+  } finally {
+    raw.close();
+  }
+  return to;
 }
 
 /** Every stored session end, in insertion order. */

@@ -4,8 +4,6 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
-
 /**
  * Messages handled between two turns of the event loop while gathering,
  * decoding or settling a batch. The previous batch's statements run on the
@@ -15,10 +13,5 @@ import { setImmediate } from "node:timers";
  */
 export const SLICE = 100;
 
-/**
- * Lets the event loop run (I/O and database completions) before going on.
- * `setImmediate`, not `setTimeout(0)`: nested timers are clamped to 4 ms.
- */
-export function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+/** Lets the event loop run before going on (see `next_turn.ts`). */
+export { nextTurn } from "../next_turn.ts";

@@ -1,8 +1,9 @@
 /**
  * Trusting checkpoints: walks a tenant's checkpoint chain (numbers and
- * links), checks signatures against the keyring, compares with the
- * independent copy, and decides where verification of the rows starts (the
- * anchor) and which heads the rows must pass through. No I/O.
+ * links), checks signatures against the keyring (by the rules of
+ * `checkpoint_trust.ts`), compares with the independent copy, and decides
+ * where verification of the rows starts (the anchor) and which heads the
+ * rows must pass through. No I/O.
  *
  * With a key configured, a checkpoint is trusted when its signature
  * verifies under a configured key. An unsigned one is trusted only before
@@ -15,13 +16,17 @@
  * @module
  */
 import { type ChainAnchor, type ChainBreak, GENESIS_HEAD } from "./chain.ts";
+import { type CheckpointRecord, linkDigest, NO_PREDECESSOR } from "./checkpoint_record.ts";
+import type { Keyring } from "./keyring.ts";
 import {
-  type CheckpointRecord,
-  checkpointText,
-  linkDigest,
-  NO_PREDECESSOR,
-} from "./checkpoint_record.ts";
-import { keyById, type Keyring, keysOf } from "./keyring.ts";
+  checkCopyEntry,
+  checkpointBreak,
+  sameCheckpoint,
+  signatureStatus,
+  type Status,
+  unsignedMayBeVouched,
+  untrustedBreak,
+} from "./checkpoint_trust.ts";
 
 /** A chain position the rows must reach with this hash. */
 export interface VouchedHead {
@@ -45,75 +50,40 @@ export interface CheckpointVerdict {
   last?: { checkpoint: CheckpointRecord; link: string };
 }
 
-type Status =
-  | { kind: "unsigned" | "valid" | "unchecked" }
-  | { kind: "forged" | "unverifiable"; detail: string };
-
-/** Whether `c`'s signature verifies under the keyring. */
-export async function signatureStatus(c: CheckpointRecord, keyring: Keyring): Promise<Status> {
-  if (c.algorithm === "none") return { kind: "unsigned" };
-  if (keyring.keys.length === 0) return { kind: "unchecked" };
-  const text = checkpointText(c);
-  if (c.version === 1) {
-    for (const key of keysOf(keyring, c.algorithm)) {
-      if (await key.verify(text, c.signature)) return { kind: "valid" };
-    }
-    return {
-      kind: "unverifiable",
-      detail:
-        `checkpoint ${c.ordinal} was written before key ids and no configured ${c.algorithm} key verifies it`,
-    };
-  }
-  const key = c.keyId === null ? undefined : keyById(keyring, c.keyId);
-  if (!key) {
-    return {
-      kind: "unverifiable",
-      detail:
-        `checkpoint ${c.ordinal} is signed by key ${c.keyId} (${c.algorithm}), which is not configured`,
-    };
-  }
-  if (key.algorithm !== c.algorithm) {
-    return {
-      kind: "forged",
-      detail:
-        `checkpoint ${c.ordinal} claims ${c.algorithm} with key ${c.keyId}, an ${key.algorithm} key`,
-    };
-  }
-  return await key.verify(text, c.signature)
-    ? { kind: "valid" }
-    : { kind: "forged", detail: `checkpoint ${c.ordinal} has an invalid signature` };
-}
-
 /** A checkpoint accepted into the walk, with its link digest. */
-interface Walked {
+export interface Walked {
   c: CheckpointRecord;
   link: string;
   /** Its link to the previous checkpoint holds. */
   linked: boolean;
 }
 
-function breakAt(c: CheckpointRecord, problem: ChainBreak["problem"], detail: string): ChainBreak {
-  return { session_id: null, problem, chain_seq: c.seq, detail };
-}
-
 const KINDS = new Set(["periodic", "purge"]);
 
-/** Walks the checkpoints in ordinal order: numbers, links, versions. */
-function walk(checkpoints: readonly CheckpointRecord[], breaks: ChainBreak[]): Walked[] {
+/**
+ * Walks the checkpoints in ordinal order: numbers, links, versions. From
+ * the start of the chain, or resuming after `from`, a checkpoint walked
+ * before (its record and link digest).
+ */
+export function walkCheckpoints(
+  checkpoints: readonly CheckpointRecord[],
+  breaks: ChainBreak[],
+  from?: { record: CheckpointRecord; link: string },
+): Walked[] {
   const walked: Walked[] = [];
-  let expected = 1;
-  let previous = NO_PREDECESSOR;
-  let sawVersion2 = false;
+  let expected = (from?.record.ordinal ?? 0) + 1;
+  let previous = from?.link ?? NO_PREDECESSOR;
+  let sawVersion2 = from?.record.version === 2;
   for (const c of checkpoints) {
     if (!Number.isSafeInteger(c.ordinal) || c.ordinal < 1) {
-      breaks.push(breakAt(c, "inserted", "a checkpoint carries no number (ordinal)"));
+      breaks.push(checkpointBreak(c, "inserted", "a checkpoint carries no number (ordinal)"));
       continue;
     }
     if (c.ordinal < expected) {
-      const original = walked.findLast((w) => w.c.ordinal === c.ordinal)?.c;
-      const same = original !== undefined &&
-        checkpointText(original) === checkpointText(c) && original.signature === c.signature;
-      breaks.push(breakAt(
+      const original = walked.findLast((w) => w.c.ordinal === c.ordinal)?.c ??
+        (from?.record.ordinal === c.ordinal ? from.record : undefined);
+      const same = original !== undefined && sameCheckpoint(original, c);
+      breaks.push(checkpointBreak(
         c,
         "inserted",
         same
@@ -124,7 +94,7 @@ function walk(checkpoints: readonly CheckpointRecord[], breaks: ChainBreak[]): W
     }
     let linked = true;
     if (c.ordinal > expected) {
-      breaks.push(breakAt(
+      breaks.push(checkpointBreak(
         c,
         "missing",
         `checkpoints ${expected}..${c.ordinal - 1} are absent (checkpoint ${c.ordinal} follows ${
@@ -135,14 +105,16 @@ function walk(checkpoints: readonly CheckpointRecord[], breaks: ChainBreak[]): W
     }
     if (c.version !== 1 && c.version !== 2) {
       breaks.push(
-        breakAt(c, "altered", `checkpoint ${c.ordinal} has unknown version ${c.version}`),
+        checkpointBreak(c, "altered", `checkpoint ${c.ordinal} has unknown version ${c.version}`),
       );
       linked = false;
     } else if (c.version === 1 && sawVersion2) {
-      breaks.push(breakAt(c, "altered", `checkpoint ${c.ordinal} is of version 1 after version 2`));
+      breaks.push(
+        checkpointBreak(c, "altered", `checkpoint ${c.ordinal} is of version 1 after version 2`),
+      );
       linked = false;
     } else if (c.version === 2 && linked && c.prevDigest !== previous) {
-      breaks.push(breakAt(
+      breaks.push(checkpointBreak(
         c,
         "altered",
         `checkpoint ${c.ordinal} does not name checkpoint ${
@@ -152,7 +124,9 @@ function walk(checkpoints: readonly CheckpointRecord[], breaks: ChainBreak[]): W
       linked = false;
     }
     if (!KINDS.has(c.kind)) {
-      breaks.push(breakAt(c, "altered", `checkpoint ${c.ordinal} has unknown kind ${c.kind}`));
+      breaks.push(
+        checkpointBreak(c, "altered", `checkpoint ${c.ordinal} has unknown kind ${c.kind}`),
+      );
     }
     const link = linkDigest(previous, c);
     walked.push({ c, link, linked });
@@ -173,7 +147,7 @@ export async function verifyCheckpoints(
   copy?: readonly CheckpointRecord[],
 ): Promise<CheckpointVerdict> {
   const breaks: ChainBreak[] = [];
-  const walked = walk(checkpoints, breaks);
+  const walked = walkCheckpoints(checkpoints, breaks);
   const keyed = keyring.keys.length > 0;
   const statuses = new Map<number, Status>();
   const status = async (i: number): Promise<Status> => {
@@ -184,7 +158,7 @@ export async function verifyCheckpoints(
   const firstSigned = walked.findIndex((w) => w.c.algorithm !== "none");
   /** Before any signed checkpoint, and covered by a later valid signature through intact links. */
   const vouchedUnsigned = async (i: number): Promise<boolean> => {
-    if (firstSigned !== -1 && i > firstSigned) return false;
+    if (!unsignedMayBeVouched(firstSigned !== -1 && i > firstSigned)) return false;
     for (let j = i + 1; j < walked.length && walked[j].linked; j++) {
       if ((await status(j)).kind === "valid") return true;
     }
@@ -215,14 +189,9 @@ export async function verifyCheckpoints(
     if (i < anchorIndex && c.seq <= anchor.seq) continue;
     const s = keyed ? await status(i) : { kind: "unchecked" as const };
     if (s.kind === "valid") verified++;
-    if (s.kind === "forged" || s.kind === "unverifiable") {
-      breaks.push(breakAt(c, s.kind, s.detail));
-    } else if (s.kind === "unsigned" && keyed && !await trusted(i)) {
-      breaks.push(breakAt(
-        c,
-        "forged",
-        `checkpoint ${c.ordinal} (${c.kind}, position ${c.seq}) is unsigned: with a key configured only signed checkpoints count`,
-      ));
+    const broken = untrustedBreak(c, s, s.kind !== "unsigned" || await trusted(i));
+    if (broken) {
+      breaks.push(broken);
     } else if (i !== anchorIndex && c.seq > anchor.seq && await trusted(i)) {
       heads.push({ seq: c.seq, hash: c.hash, label: `checkpoint ${c.ordinal}` });
     }
@@ -258,35 +227,18 @@ async function compareWithCopy(
   const seen = new Map<number, CheckpointRecord>();
   for (const entry of [...copy].sort((a, b) => a.ordinal - b.ordinal)) {
     const label = `checkpoint ${entry.ordinal} of the independent copy`;
-    const identical = (a: CheckpointRecord, b: CheckpointRecord) =>
-      checkpointText(a) === checkpointText(b) && a.signature === b.signature;
     const twin = seen.get(entry.ordinal);
     if (twin) {
-      if (!identical(twin, entry)) {
-        breaks.push(breakAt(entry, "altered", `the copy holds two different ${label}s`));
+      if (!sameCheckpoint(twin, entry)) {
+        breaks.push(checkpointBreak(entry, "altered", `the copy holds two different ${label}s`));
       }
       continue;
     }
     seen.set(entry.ordinal, entry);
     const relevant = entry.ordinal >= anchorOrdinal || entry.seq > anchor.seq;
     if (!relevant) continue;
-    const s = await signatureStatus(entry, keyring);
-    if (s.kind === "forged" || s.kind === "unverifiable") {
-      breaks.push(breakAt(entry, s.kind, `${s.detail} (in the independent copy)`));
-      continue;
-    }
-    const inDatabase = stored.get(entry.ordinal);
-    if (!inDatabase) {
-      breaks.push(breakAt(
-        entry,
-        "missing",
-        `${label} (${entry.kind}, position ${entry.seq}) is not in the database`,
-      ));
-    } else if (!identical(inDatabase, entry)) {
-      breaks.push(
-        breakAt(entry, "altered", `checkpoint ${entry.ordinal} differs from the ${label}`),
-      );
-    }
-    if (entry.seq > anchor.seq) heads.push({ seq: entry.seq, hash: entry.hash, label });
+    const { broken, vouches } = await checkCopyEntry(entry, stored.get(entry.ordinal), keyring);
+    if (broken) breaks.push(broken);
+    if (vouches && entry.seq > anchor.seq) heads.push({ seq: entry.seq, hash: entry.hash, label });
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { InStatement } from "@libsql/client";
 import { sleep } from "../backoff.ts";
+import { type Clock, type Timers, wallClock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Database, RowSource, WriteTx } from "../store/client.ts";
 import type { ChainHead } from "./chain.ts";
@@ -20,6 +21,7 @@ import {
   linkDigest,
   NO_PREDECESSOR,
 } from "./checkpoint_record.ts";
+import { refusalToChainOver } from "./checkpoint_trust.ts";
 import type { Keyring } from "./keyring.ts";
 
 export type { CheckpointKind, CheckpointRecord };
@@ -74,13 +76,48 @@ export function insertCheckpointSql(c: CheckpointRecord): InStatement {
   };
 }
 
-/** Writes one checkpoint per head, each chained to its tenant's last, inside a transaction. */
+/** A tenant whose checkpoint was not written: its last one is not trusted. */
+export interface RefusedCheckpoint {
+  tenantId: string;
+  /** Why its last checkpoint cannot be chained over. */
+  reason: string;
+}
+
+/** A purge whose checkpoint would chain over one that is not trusted. */
+export class UntrustedCheckpointError extends Error {
+  /** The tenant, and why. */
+  constructor(readonly refused: RefusedCheckpoint) {
+    super(`no checkpoint chains over tenant ${refused.tenantId}'s last: ${refused.reason}`);
+    this.name = "UntrustedCheckpointError";
+  }
+}
+
+/** Why a signed checkpoint must not follow `previous` (see {@linkcode refusalToChainOver}). */
+async function refusalOver(
+  tx: WriteTx,
+  previous: CheckpointRecord,
+  keyring: Keyring,
+): Promise<string | undefined> {
+  const signedBefore = await tx.execute({
+    sql: `SELECT 1 FROM chain_checkpoints
+          WHERE tenant_id = ? AND ordinal < ? AND algorithm != 'none' LIMIT 1`,
+    args: [previous.tenantId, previous.ordinal],
+  });
+  return await refusalToChainOver(previous, signedBefore.rows.length > 0, keyring);
+}
+
+/**
+ * Writes one checkpoint per head, each chained to its tenant's last, inside
+ * a transaction. With a signing key, a tenant whose last checkpoint is not
+ * trusted gets none: it goes to `refused`.
+ */
 async function insertCheckpoints(
   tx: WriteTx,
   heads: Array<{ tenantId: string } & ChainHead>,
   kind: CheckpointKind,
   keyring: Keyring,
   now: number,
+  refused: (r: RefusedCheckpoint) => void,
 ): Promise<CheckpointRecord[]> {
   const written: CheckpointRecord[] = [];
   const signer = keyring.signer;
@@ -91,6 +128,11 @@ async function insertCheckpoints(
       args: [head.tenantId],
     });
     const previous = last.rows.length ? checkpointOf(last.rows[0]) : undefined;
+    const reason = signer && previous ? await refusalOver(tx, previous, keyring) : undefined;
+    if (reason) {
+      refused({ tenantId: head.tenantId, reason });
+      continue;
+    }
     const unsigned: CheckpointRecord = {
       version: CHECKPOINT_VERSION,
       tenantId: head.tenantId,
@@ -117,12 +159,14 @@ async function insertCheckpoints(
  * Checkpoints the head of every tenant whose chain moved since its last
  * checkpoint, and, with a signing key, of every tenant whose checkpoints
  * are all unsigned (written before a key was configured: the first signed
- * checkpoint vouches for them). Returns the checkpoints written.
+ * checkpoint vouches for them). Returns the checkpoints written; a tenant
+ * whose last checkpoint is not trusted gets none and goes to `refused`.
  */
 export async function writePeriodicCheckpoints(
   db: Database,
   keyring: Keyring,
   now: number = Date.now(),
+  refused: (r: RefusedCheckpoint) => void = () => {},
 ): Promise<CheckpointRecord[]> {
   return await db.writeTransaction(async (tx) => {
     const rs = await tx.execute({
@@ -140,13 +184,15 @@ export async function writePeriodicCheckpoints(
       seq: Number(r.seq),
       hash: String(r.hash),
     }));
-    return await insertCheckpoints(tx, heads, "periodic", keyring, now);
+    return await insertCheckpoints(tx, heads, "periodic", keyring, now, refused);
   });
 }
 
 /**
  * Records where a retention purge cut each tenant's chain, inside the
  * purge's own transaction: verification then starts after `seq`, from `hash`.
+ * Throws {@linkcode UntrustedCheckpointError} (the purge rolls back) when a
+ * tenant's last checkpoint is not trusted.
  */
 export async function writePurgeCheckpoints(
   tx: WriteTx,
@@ -154,7 +200,9 @@ export async function writePurgeCheckpoints(
   keyring: Keyring,
   now: number = Date.now(),
 ): Promise<CheckpointRecord[]> {
-  return await insertCheckpoints(tx, cuts, "purge", keyring, now);
+  return await insertCheckpoints(tx, cuts, "purge", keyring, now, (r) => {
+    throw new UntrustedCheckpointError(r);
+  });
 }
 
 /** A tenant's checkpoints in chain order (by ordinal; a duplicate after its original). */
@@ -184,6 +232,10 @@ export interface CheckpointerOptions {
   logger: Logger;
   /** Called with the checkpoints of each round that wrote some (after their commit). */
   onWritten?: (checkpoints: readonly CheckpointRecord[]) => void;
+  /** The wall clock of the checkpoints' `created_at`. @default wallClock */
+  clock?: Clock;
+  /** The timers it waits on between rounds. @default systemTimers */
+  timers?: Timers;
 }
 
 /** Writes periodic checkpoints at once, then every interval, and a last time once `signal` aborts. */
@@ -192,9 +244,19 @@ export async function runCheckpointer(
   signal: AbortSignal,
 ): Promise<void> {
   const interval = options.intervalMs ?? 300_000;
+  const clock = options.clock ?? wallClock;
   const once = async () => {
     try {
-      const written = await writePeriodicCheckpoints(options.db, options.keyring);
+      const written = await writePeriodicCheckpoints(
+        options.db,
+        options.keyring,
+        clock.now(),
+        ({ tenantId, reason }) =>
+          options.logger.error("not chaining a checkpoint over an untrusted one", {
+            tenant_id: tenantId,
+            reason,
+          }),
+      );
       if (written.length > 0) {
         logCheckpoints(options.logger, written);
         options.onWritten?.(written);
@@ -206,6 +268,6 @@ export async function runCheckpointer(
   for (;;) {
     await once();
     if (signal.aborted) return;
-    await sleep(interval, signal);
+    await sleep(interval, signal, options.timers);
   }
 }

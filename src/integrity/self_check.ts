@@ -8,7 +8,8 @@
  * still there with the same hash (a chain rewritten, cut short or rewound
  * shows there, even without a key or a copy), the checkpoints added since
  * are numbered, linked and signed, and the independent copy's last
- * checkpoint is in the database. Then the rows: at most
+ * checkpoint is in the database, unchanged (each by the verifier's own
+ * rules, `checkpoint_trust.ts`). Then the rows: at most
  * {@linkcode ROWS_PER_SECOND} rows per second of interval are hashed, the
  * rest carried to the next rounds, so that the check never takes more than
  * a small share of the process (behind a backlog it falls behind and
@@ -20,6 +21,7 @@
  * @module
  */
 import { sleep } from "../backoff.ts";
+import { type Clock, type Timers, wallClock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Database, ReadTx } from "../store/client.ts";
@@ -53,8 +55,10 @@ export interface SelfCheckDeps {
   logger: Logger;
   /** The independent copy's last checkpoint of a tenant; absent without a copy. */
   latestInCopy?: (tenantId: string) => Promise<CheckpointRecord | undefined>;
-  /** Wall clock, ms. @default Date.now */
-  now?: () => number;
+  /** The wall clock (when a walk started, the last check's timestamp). @default wallClock */
+  clock?: Clock;
+  /** The timers it waits on between rounds. @default systemTimers */
+  timers?: Timers;
 }
 
 /** The self-check; {@linkcode IntegritySelfCheck.run} repeats its rounds. */
@@ -70,7 +74,7 @@ export class IntegritySelfCheck {
 
   /** One round over every tenant, hashing at most `budget` rows. */
   async checkOnce(budget = Infinity): Promise<SelfCheckReport> {
-    const now = (this.#deps.now ?? Date.now)();
+    const now = (this.#deps.clock ?? wallClock).now();
     const report: SelfCheckReport = { broken: new Map(), rowsChecked: 0, fullWalks: 0, behind: 0 };
     const tenants = await this.#tenants();
     const first = tenants.length ? this.#round++ % tenants.length : 0;
@@ -116,7 +120,7 @@ export class IntegritySelfCheck {
   async run(intervalMs: number, signal: AbortSignal): Promise<void> {
     const budget = Math.max(1, Math.round(intervalMs / 1000 * ROWS_PER_SECOND));
     for (;;) {
-      await sleep(intervalMs, signal);
+      await sleep(intervalMs, signal, this.#deps.timers);
       if (signal.aborted) return;
       try {
         await this.checkOnce(budget);

@@ -9,13 +9,14 @@
 import type { ReadTx } from "../store/client.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { type ChainBreak, type ChainHead, ChainVerifier, firstBreak } from "./chain.ts";
-import { signatureStatus, verifyCheckpoints, type VouchedHead } from "./checkpoint_chain.ts";
+import { verifyCheckpoints, type VouchedHead, walkCheckpoints } from "./checkpoint_chain.ts";
 import {
-  type CheckpointRecord,
-  checkpointText,
-  linkDigest,
-  NO_PREDECESSOR,
-} from "./checkpoint_record.ts";
+  checkCopyEntry,
+  sameCheckpoint,
+  signatureStatus,
+  untrustedBreak,
+} from "./checkpoint_trust.ts";
+import type { CheckpointRecord } from "./checkpoint_record.ts";
 import { CHECKPOINT_COLUMNS, checkpointOf, readCheckpoints } from "./checkpoints.ts";
 import type { Keyring } from "./keyring.ts";
 import { chainRowOf, ROW_COLUMNS } from "./verify.ts";
@@ -146,22 +147,21 @@ export async function checkSince(
     }
   }
   if (copied) {
-    const label = `checkpoint ${copied.ordinal} of the independent copy`;
     const stored = await tx.execute({
       sql: `SELECT ${CHECKPOINT_COLUMNS} FROM chain_checkpoints
             WHERE tenant_id = ? AND ordinal = ? ORDER BY id LIMIT 1`,
       args: [tenantId, copied.ordinal],
     });
-    if (stored.rows.length === 0) {
-      breaks.push(
-        fail("missing", copied.seq, `${label} (position ${copied.seq}) is not in the database`),
-      );
-    } else if (checkpointText(checkpointOf(stored.rows[0])) !== checkpointText(copied)) {
-      breaks.push(
-        fail("altered", copied.seq, `checkpoint ${copied.ordinal} differs from the ${label}`),
-      );
+    const inDatabase = stored.rows.length ? checkpointOf(stored.rows[0]) : undefined;
+    const { broken, vouches } = await checkCopyEntry(copied, inDatabase, keyring);
+    if (broken) breaks.push(broken);
+    if (vouches && copied.seq > state.anchorSeq) {
+      wait(state, {
+        seq: copied.seq,
+        hash: copied.hash,
+        label: `checkpoint ${copied.ordinal} of the independent copy`,
+      });
     }
-    if (copied.seq > state.anchorSeq) wait(state, { seq: copied.seq, hash: copied.hash, label });
   }
   // Heads the walk has passed already are compared here; the others wait for it.
   const passed = state.pending.filter((h) => h.seq <= head.seq);
@@ -174,7 +174,10 @@ export async function checkSince(
   return false;
 }
 
-/** Checks the checkpoints added since the last verified one; their heads join `pending`. */
+/**
+ * Checks the checkpoints added since the last verified one, by the
+ * verifier's rules (`checkpoint_chain.ts`, `checkpoint_trust.ts`); their heads join `pending`.
+ */
 async function newCheckpoints(
   keyring: Keyring,
   state: TenantState,
@@ -182,47 +185,9 @@ async function newCheckpoints(
   breaks: ChainBreak[],
 ): Promise<void> {
   const known = state.checkpoint;
-  let expected = (known?.record.ordinal ?? 0) + 1;
-  let previous = known?.link ?? NO_PREDECESSOR;
-  for (const c of added) {
-    if (known && c.ordinal === known.record.ordinal) {
-      const same = checkpointText(c) === checkpointText(known.record) &&
-        c.signature === known.record.signature;
-      if (!same) {
-        breaks.push(
-          fail("altered", c.seq, `checkpoint ${c.ordinal} changed after it was verified`),
-        );
-      }
-      continue;
-    }
-    if (c.ordinal !== expected) {
-      breaks.push(fail("missing", c.seq, `checkpoint ${c.ordinal} follows ${expected - 1}`));
-    } else if (c.prevDigest !== previous) {
-      breaks.push(
-        fail(
-          "altered",
-          c.seq,
-          `checkpoint ${c.ordinal} does not name checkpoint ${c.ordinal - 1}`,
-        ),
-      );
-    }
-    previous = linkDigest(previous, c);
-    expected = c.ordinal + 1;
-    const s = await signatureStatus(c, keyring);
-    if (s.kind === "forged" || s.kind === "unverifiable") {
-      breaks.push(fail(s.kind, c.seq, s.detail));
-    } else if (s.kind === "unsigned" && keyring.keys.length > 0) {
-      breaks.push(
-        fail(
-          "forged",
-          c.seq,
-          `checkpoint ${c.ordinal} is unsigned: with a key configured only signed ones count`,
-        ),
-      );
-    } else wait(state, { seq: c.seq, hash: c.hash, label: `checkpoint ${c.ordinal}` });
-    state.checkpoint = { record: c, link: previous };
-  }
-  if (known && !added.some((c) => c.ordinal === known.record.ordinal)) {
+  // `added` starts at the last verified checkpoint's number: it must be there, unchanged.
+  const again = known && added[0]?.ordinal === known.record.ordinal ? added[0] : undefined;
+  if (known && !again) {
     breaks.push(
       fail(
         "missing",
@@ -230,6 +195,17 @@ async function newCheckpoints(
         `checkpoint ${known.record.ordinal}, verified before, is gone`,
       ),
     );
+  } else if (known && again && !sameCheckpoint(again, known.record)) {
+    breaks.push(
+      fail("altered", again.seq, `checkpoint ${again.ordinal} changed after it was verified`),
+    );
+  }
+  const keyed = keyring.keys.length > 0;
+  for (const { c, link } of walkCheckpoints(again ? added.slice(1) : added, breaks, known)) {
+    const broken = untrustedBreak(c, await signatureStatus(c, keyring), !keyed);
+    if (broken) breaks.push(broken);
+    else wait(state, { seq: c.seq, hash: c.hash, label: `checkpoint ${c.ordinal}` });
+    state.checkpoint = { record: c, link };
   }
 }
 

@@ -13,7 +13,7 @@ import { SESSION_END_COLUMNS } from "../store/columns.ts";
 import { TENANT_IS, tenantArgs } from "../store/id_keys.ts";
 import { anomalies, nullableNumber, nullableText } from "../store/row.ts";
 import { type ChainBreak, ChainVerifier, firstBreak, type StoredChainRow } from "./chain.ts";
-import { type CheckpointVerdict, verifyCheckpoints } from "./checkpoint_chain.ts";
+import { verifyCheckpoints } from "./checkpoint_chain.ts";
 import type { CheckpointRecord } from "./checkpoint_record.ts";
 import { readCheckpoints } from "./checkpoints.ts";
 import type { Keyring } from "./keyring.ts";
@@ -88,34 +88,17 @@ export function chainRowOf(row: Row): StoredChainRow {
 /** The columns {@linkcode chainRowOf} reads. */
 export const ROW_COLUMNS = SESSION_END_COLUMNS;
 
-/** Verifies one tenant's chain; with `copy`, against the independent copy of its checkpoints too. */
+/**
+ * Verifies one tenant's chain; with `copy`, against the independent copy of
+ * its checkpoints too. Everything is read from one snapshot of the database
+ * (rows stored or purged meanwhile do not tear it).
+ */
 export async function verifyTenant(
   db: SnapshotSource,
   tenantId: string,
   keyring: Keyring,
   copy?: CheckpointCopy,
 ): Promise<TenantIntegrity> {
-  return (await verifyTenantInDepth(db, tenantId, keyring, copy)).integrity;
-}
-
-/** A tenant's verdict, and where its chains ended (for an incremental check to resume). */
-export interface TenantVerification {
-  integrity: TenantIntegrity;
-  /** The verdict on its checkpoints (anchor, last checkpoint). */
-  checkpoints: CheckpointVerdict;
-}
-
-/**
- * {@linkcode verifyTenant}, with the checkpoints' verdict. Everything is
- * read from one snapshot of the database (rows stored or purged meanwhile
- * do not tear it).
- */
-export async function verifyTenantInDepth(
-  db: SnapshotSource,
-  tenantId: string,
-  keyring: Keyring,
-  copy?: CheckpointCopy,
-): Promise<TenantVerification> {
   const copied = copy ? await copy.read(tenantId) : undefined;
   return await db.readTransaction((tx) => verifySnapshot(tx, tenantId, keyring, copied));
 }
@@ -125,7 +108,7 @@ async function verifySnapshot(
   tenantId: string,
   keyring: Keyring,
   copied: CheckpointRecord[] | undefined,
-): Promise<TenantVerification> {
+): Promise<TenantIntegrity> {
   const checkpoints = await verifyCheckpoints(
     await readCheckpoints(db, tenantId),
     keyring,
@@ -179,7 +162,7 @@ async function verifySnapshot(
   }
   breaks.push(verifier.finish(recordedHeadSeq));
   const broken = firstBreak(breaks, checkpoints.breaks);
-  const integrity = {
+  return {
     tenant_id: tenantId,
     ok: broken === null,
     rows_checked: verifier.rowsChecked,
@@ -190,7 +173,6 @@ async function verifySnapshot(
     checkpoint_seq: verifier.vouchedSeq,
     copy_checked: copied !== undefined,
   };
-  return { integrity, checkpoints };
 }
 
 /**

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { nextTurn } from "../next_turn.ts";
 import type { Database, WriteTx } from "./client.ts";
 import { TENANT_IS, tenantArgs } from "./id_keys.ts";
 
@@ -119,7 +120,7 @@ export async function purgeExpired(
       await options.onChunk?.(chunk);
       if (chunk.deleted < chunkSize) break;
       // let a waiting ingest transaction in between chunks
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await nextTurn();
     }
   }
   return result;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Row } from "@libsql/client";
+import { NO_ANOMALIES } from "../event.ts";
 import type { StoredAnomaly } from "../secondary_fields.ts";
 
 /** The column as text (NULL becomes `"null"`: use it for NOT NULL columns). */
@@ -23,8 +24,6 @@ export function nullableNumber(row: Row, column: string): number | null {
   const value = row[column];
   return value === null || value === undefined ? null : Number(value);
 }
-
-const NO_ANOMALIES: readonly StoredAnomaly[] = Object.freeze([]);
 
 function isAnomaly(value: unknown): value is StoredAnomaly {
   if (typeof value !== "object" || value === null) return false;
