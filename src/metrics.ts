@@ -181,6 +181,12 @@ export class Metrics {
       "Session ends deleted by the retention purge (RETENTION_DAYS).",
     );
     this.add("session_audit_retention_purged_total", 0);
+    this.#define(
+      "session_audit_retention_failures_total",
+      "counter",
+      "Retention purges that failed and rolled back; the next is an hour later.",
+    );
+    this.add("session_audit_retention_failures_total", 0);
     for (const [name, help] of Object.entries(INTEGRITY_COUNTERS)) {
       this.#define(name, "counter", help);
       this.add(name, 0);

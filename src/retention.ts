@@ -2,7 +2,8 @@
  * The retention runner: purges session ends older than `RETENTION_DAYS`
  * shortly after start and then every hour, each chunk of the purge with its
  * purge checkpoint, counting what it deleted in
- * `session_audit_retention_purged_total`. Runs in the roles that write
+ * `session_audit_retention_purged_total` and the purges that failed in
+ * `session_audit_retention_failures_total`. Runs in the roles that write
  * (`all`, `ingest`), so `ROLE=api` replicas stay read-only.
  *
  * It joins the store's purge (`store/retention.ts`, which knows nothing of
@@ -130,6 +131,7 @@ export async function purgeOnce(
     }
     return result;
   } catch (err) {
+    deps.metrics.add("session_audit_retention_failures_total", 1);
     deps.logger.warn("retention purge failed; trying again at the next run", { error: err });
     return undefined;
   }

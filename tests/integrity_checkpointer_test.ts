@@ -6,7 +6,7 @@
  * before a key was configured are still chained over. Its rounds follow
  * its timers.
  */
-import { deepStrictEqual, equal, rejects } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   readCheckpoints,
   type RefusedCheckpoint,
@@ -16,8 +16,9 @@ import {
 } from "../src/integrity/checkpoints.ts";
 import { keyringOf, NO_KEYS } from "../src/integrity/keyring.ts";
 import { hmacSigner } from "../src/integrity/signing.ts";
-import { createLogger } from "../src/log.ts";
-import { purgeWithCheckpoints } from "../src/retention.ts";
+import { createLogger, type LogFields } from "../src/log.ts";
+import { Metrics } from "../src/metrics.ts";
+import { purgeOnce, purgeWithCheckpoints } from "../src/retention.ts";
 import { FakeTimers } from "../src/testing/fake_timers.ts";
 import type { Database } from "../src/store/client.ts";
 import { storeBatch } from "../src/store/commit.ts";
@@ -27,6 +28,7 @@ import { arriving, count, tenantEvent, withDb } from "./store_fixture.ts";
 
 const T = "aaaaaaaa-0000-4000-8000-00000000000a";
 const AT = Date.UTC(2026, 2, 12, 12);
+const DAY = 86_400_000;
 const keyring = keyringOf(await hmacSigner("checkpointer-signing-key-0123456789-abcdef"));
 
 /** Stores `n` rows of T, the batch recorded at `at`. */
@@ -78,6 +80,17 @@ for (
         UntrustedCheckpointError,
       );
       equal(await count(db, "session_ends"), rows, "the purge rolled back");
+
+      // The hourly runner's purge: refused the same way, counted for the alert, logged.
+      const metrics = new Metrics();
+      const logs: LogFields[] = [];
+      const logger = createLogger("warn", (line) => logs.push(JSON.parse(line)));
+      const clock = { now: () => AT + 2 * DAY };
+      equal(await purgeOnce({ db, days: 1, metrics, logger, keyring, clock }), undefined);
+      equal(metrics.get("session_audit_retention_failures_total"), 1);
+      equal(metrics.get("session_audit_retention_purged_total"), 0);
+      ok(logs.some((l) => l.msg === "retention purge failed; trying again at the next run"));
+      equal(await count(db, "session_ends"), rows, "nothing deleted");
     });
   });
 }
