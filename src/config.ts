@@ -34,6 +34,8 @@ export interface Config extends NatsConfig, IntegrityConfig, LimitsConfig {
   databaseAuthToken?: string;
   /** `DATABASE_SYNC_URL` */
   databaseSyncUrl?: string;
+  /** `DATABASE_BUSY_TIMEOUT_MS`: how long a statement waits for another writer's lock. */
+  databaseBusyTimeoutMs: number;
   /** `DATABASE_ENCRYPTION_KEY`: encrypts a local database file at rest. */
   databaseEncryptionKey?: string;
   /** `HOST` */
@@ -161,6 +163,11 @@ export function loadConfig(env: Env): Config {
     databaseAuthToken: read(env, "DATABASE_AUTH_TOKEN"),
     databaseEncryptionKey: parseEncryptionKey(env, databaseUrl),
     databaseSyncUrl,
+    databaseBusyTimeoutMs: check(
+      "DATABASE_BUSY_TIMEOUT_MS",
+      read(env, "DATABASE_BUSY_TIMEOUT_MS") ?? "2000",
+      integerIn(100, 600_000, "milliseconds from 100 to 600000"),
+    ),
     host: check(
       "HOST",
       read(env, "HOST") ?? "127.0.0.1",

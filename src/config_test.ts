@@ -412,3 +412,11 @@ Deno.test("bad token settings stop start-up naming their variable", () => {
   }
   ok(!configError({ API_CURSOR_SECRET: "hunter2" }).message.includes("hunter2"), "secret echoed");
 });
+
+Deno.test("DATABASE_BUSY_TIMEOUT_MS defaults to 2 s and is validated", () => {
+  equal(loadConfig({}).databaseBusyTimeoutMs, 2000);
+  equal(loadConfig({ DATABASE_BUSY_TIMEOUT_MS: "30000" }).databaseBusyTimeoutMs, 30000);
+  for (const bad of ["99", "600001", "2s", "-1"]) {
+    assertNames(configError({ DATABASE_BUSY_TIMEOUT_MS: bad }), "DATABASE_BUSY_TIMEOUT_MS");
+  }
+});

@@ -31,7 +31,7 @@ export interface ReadTx {
   execute(stmt: InStatement): Promise<ResultSet>;
 }
 
-/** Busy timeout of every local connection, in milliseconds. */
+/** Busy timeout of every local connection, in milliseconds, unless `DATABASE_BUSY_TIMEOUT_MS` says otherwise. */
 export const BUSY_TIMEOUT_MS = 2_000;
 /** How often an embedded replica pulls from its primary, in seconds. */
 export const SYNC_INTERVAL_SECONDS = 60;
@@ -47,7 +47,12 @@ export function localPath(url: string): string | undefined {
 /** What {@linkcode Database.open} needs from the configuration. */
 export type DatabaseConfig =
   & Pick<Config, "databaseUrl">
-  & Partial<Pick<Config, "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey">>;
+  & Partial<
+    Pick<
+      Config,
+      "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey" | "databaseBusyTimeoutMs"
+    >
+  >;
 
 function checkDurable(synchronous: unknown): void {
   const level = Number(synchronous);
@@ -149,7 +154,7 @@ export class Database {
       syncUrl: config.databaseSyncUrl,
       syncInterval: config.databaseSyncUrl ? SYNC_INTERVAL_SECONDS : undefined,
       encryptionKey: config.databaseEncryptionKey,
-      timeout: BUSY_TIMEOUT_MS,
+      timeout: config.databaseBusyTimeoutMs ?? BUSY_TIMEOUT_MS,
     });
   }
 
@@ -158,7 +163,7 @@ export class Database {
     // An in-memory database exists only on its own connection: no separate writer.
     if (path && path !== ":memory:" && !path.startsWith(":memory:")) {
       this.#writer = new LocalWriter(path, {
-        timeoutMs: BUSY_TIMEOUT_MS,
+        timeoutMs: this.#config.databaseBusyTimeoutMs ?? BUSY_TIMEOUT_MS,
         encryptionKey: this.#config.databaseEncryptionKey,
       });
       // An ack promises the row survives a crash: in WAL mode that takes
@@ -258,7 +263,7 @@ export class Database {
     const path = localPath(this.#config.databaseUrl);
     if (!this.isLocalFile || !path || path.startsWith(":memory:")) return undefined;
     return this.#reader ??= new InterruptibleReader(path, {
-      timeoutMs: BUSY_TIMEOUT_MS,
+      timeoutMs: this.#config.databaseBusyTimeoutMs ?? BUSY_TIMEOUT_MS,
       encryptionKey: this.#config.databaseEncryptionKey,
     });
   }
