@@ -8,6 +8,7 @@
 import type { Hono } from "hono";
 import type { Timers } from "../src/clock.ts";
 import type { Activity } from "../src/api/activity.ts";
+import type { Admission } from "../src/api/admission.ts";
 import { createApp } from "../src/api/app.ts";
 import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import { loadConfig } from "../src/config.ts";
@@ -41,8 +42,8 @@ export interface LiveAppOptions {
   cutoff?: AbortSignal;
   /** The checkpoints' independent copy that `/v1/integrity` compares. */
   checkpointCopy?: CheckpointCopy;
-  /** Who is using the read API (watched by the test). */
-  activity?: Activity;
+  /** Makes the record of who is using the read API (watched by the test). */
+  activity?: (requests: Admission) => Activity;
 }
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */

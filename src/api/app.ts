@@ -9,7 +9,6 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import type { Timers } from "../clock.ts";
-import type { Activity } from "./activity.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -24,7 +23,7 @@ import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
 import { requestMetrics } from "./request_metrics.ts";
 import { startTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
-import { v1Routes } from "./v1.ts";
+import { v1Routes, type V1RoutesOptions } from "./v1.ts";
 
 /** What the HTTP application needs from the rest of the process. */
 export interface AppDeps {
@@ -41,8 +40,8 @@ export interface AppDeps {
   cutoff?: AbortSignal;
   /** The time of heavy queries' budgets (tests drive it). @default systemTimers */
   timers?: Timers;
-  /** Who is using the read API, which fair turns ask before pausing (tests watch it). */
-  activity?: Activity;
+  /** Makes the record of who is using the read API (tests watch it). */
+  activity?: V1RoutesOptions["activity"];
   /** Live-feed timing (tests shorten it). */
   feed?: { pollMs?: number; heartbeatMs?: number };
   /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
