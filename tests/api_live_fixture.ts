@@ -6,7 +6,7 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { Timers } from "../src/clock.ts";
+import type { Clock, Timers } from "../src/clock.ts";
 import type { Activity } from "../src/api/activity.ts";
 import type { Admission } from "../src/api/admission.ts";
 import { createApp } from "../src/api/app.ts";
@@ -36,8 +36,10 @@ export interface LiveAppOptions {
   pollMs?: number;
   heartbeatMs?: number;
   env?: Record<string, string>;
-  /** The time of query budgets. */
+  /** The time of query budgets and live feeds. */
   timers?: Timers;
+  /** The wall clock of dead-letter replays. */
+  clock?: Clock;
   /** Cuts long responses, as the shutdown deadline does. */
   cutoff?: AbortSignal;
   /** The checkpoints' independent copy that `/v1/integrity` compares. */
@@ -48,7 +50,7 @@ export interface LiveAppOptions {
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */
 export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp {
-  const stored = new StoredSignal();
+  const stored = new StoredSignal(options.timers);
   const shutdown = new AbortController();
   const metrics = new Metrics();
   const logs: string[] = [];
@@ -62,6 +64,7 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
     shutdown: shutdown.signal,
     feed: { pollMs: options.pollMs, heartbeatMs: options.heartbeatMs },
     timers: options.timers,
+    clock: options.clock,
     cutoff: options.cutoff,
     checkpointCopy: options.checkpointCopy,
     activity: options.activity,

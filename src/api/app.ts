@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
-import type { Timers } from "../clock.ts";
+import type { Clock, Timers } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -38,8 +38,10 @@ export interface AppDeps {
   shutdown?: AbortSignal;
   /** Aborted when the shutdown deadline cuts long responses (exports, integrity walks). */
   cutoff?: AbortSignal;
-  /** The time of heavy queries' budgets (tests drive it). @default systemTimers */
+  /** The time of heavy queries' budgets and live feeds' heartbeats (tests drive it). @default systemTimers */
   timers?: Timers;
+  /** The wall clock of dead-letter replays (tests set it). @default wallClock */
+  clock?: Clock;
   /** Makes the record of who is using the read API (tests watch it). */
   activity?: V1RoutesOptions["activity"];
   /** Live-feed timing (tests shorten it). */

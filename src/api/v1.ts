@@ -6,7 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
-import type { Timers } from "../clock.ts";
+import type { Clock, Timers } from "../clock.ts";
 import type { ApiLimits } from "../config_limits.ts";
 import type { Keyring } from "../integrity/keyring.ts";
 import type { CheckpointCopy } from "../integrity/verify.ts";
@@ -67,10 +67,15 @@ export interface V1RoutesOptions {
   /** Aborted when long responses (exports, integrity walks, heavy queries) must end at shutdown. */
   cutoff?: AbortSignal;
   /**
-   * The time of query budgets.
+   * The time of query budgets and of live feeds' polls and heartbeats.
    * @default systemTimers
    */
   timers?: Timers;
+  /**
+   * The wall clock of dead-letter replays.
+   * @default wallClock
+   */
+  clock?: Clock;
   /**
    * Makes the record of who is using the read API, which fair turns ask
    * before pausing, from the admission of requests in progress.
@@ -117,6 +122,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       shutdown: options.shutdown,
       turns,
       activity,
+      timers: options.timers,
       pollMs: options.feed?.pollMs,
       heartbeatMs: options.feed?.heartbeatMs,
       onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
@@ -129,6 +135,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       cursors: new PositionTokenCodec(secret, "dead-letters"),
       stored,
       skewMs: options.skewMs,
+      clock: options.clock,
     }),
   );
   app.route(
