@@ -45,6 +45,7 @@ export interface V1RoutesOptions {
   tokens: TokenVerifier;
   /** Which roles read every tenant and which may read at all. */
   claims: ClaimPolicy;
+  /** The database the routes read (and a dead-letter replay writes). */
   db: Database;
   /** Where the live feed reports a database failure that ended a stream. */
   logger: Logger;
@@ -62,7 +63,7 @@ export interface V1RoutesOptions {
   skewMs?: number;
   /** Fair sharing: what one tenant, one subject and everyone may take (src/api/fair_share.ts). */
   limits: ApiLimits;
-  /** Counts refusals. */
+  /** Counts refusals and what is in progress. */
   metrics: Metrics;
   /** Aborted when long responses (exports, integrity walks, heavy queries) must end at shutdown. */
   cutoff?: AbortSignal;
