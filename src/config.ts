@@ -4,13 +4,23 @@
  *
  * @module
  */
-import * as v from "valibot";
 import { type ApiAuthConfig, parseApiAuth } from "./config_auth.ts";
 import { ConfigError } from "./config_error.ts";
 import { type IntegrityConfig, parseIntegrity } from "./config_integrity.ts";
 import { type LimitsConfig, parseLimits } from "./config_limits.ts";
 import { type NatsConfig, parseNats } from "./config_nats.ts";
-import { check, type Env, integerIn, quoted, read } from "./config_values.ts";
+import {
+  type Env,
+  integer,
+  list,
+  matching,
+  oneOf,
+  quoted,
+  read,
+  secret,
+  share,
+  url,
+} from "./config_values.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -34,6 +44,8 @@ export interface Config extends NatsConfig, IntegrityConfig, LimitsConfig {
   databaseAuthToken?: string;
   /** `DATABASE_SYNC_URL` */
   databaseSyncUrl?: string;
+  /** `DATABASE_BUSY_TIMEOUT_MS`: how long a statement waits for another writer's lock. */
+  databaseBusyTimeoutMs: number;
   /** `DATABASE_ENCRYPTION_KEY`: encrypts a local database file at rest. */
   databaseEncryptionKey?: string;
   /** `HOST` */
@@ -65,25 +77,13 @@ export interface Config extends NatsConfig, IntegrityConfig, LimitsConfig {
 
 export { ConfigError };
 
+const HOST = /^[A-Za-z0-9.:[\]-]+$/;
+const ORIGIN = /^https?:\/\/[^/\s]+$/;
 const DATABASE_SCHEMES = ["file:", "libsql:", "http:", "https:", "ws:", "wss:"];
 
 function parseDatabaseUrl(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(
-      name,
-      `${quoted(raw)} is not a URL (try file:data/audit.db)`,
-    );
-  }
-  if (!DATABASE_SCHEMES.includes(url.protocol)) {
-    throw new ConfigError(
-      name,
-      `${quoted(raw)} must start with file:, libsql://, http(s):// or ws(s)://`,
-    );
-  }
-  if (url.protocol === "file:" && url.pathname === "") {
+  const parsed = url(name, raw, DATABASE_SCHEMES, " (try file:data/audit.db)");
+  if (parsed.protocol === "file:" && parsed.pathname === "") {
     throw new ConfigError(name, `${quoted(raw)} names no file`);
   }
   return raw;
@@ -91,20 +91,15 @@ function parseDatabaseUrl(name: string, raw: string): string {
 
 /** Minimum length of `DATABASE_ENCRYPTION_KEY`. */
 export const MIN_ENCRYPTION_KEY_LENGTH = 16;
+/** Minimum length of `API_JWT_SECRET` (HS256). */
+export const MIN_JWT_SECRET_LENGTH = 32;
 
 function parseEncryptionKey(env: Env, databaseUrl: string): string | undefined {
-  const key = env["DATABASE_ENCRYPTION_KEY"] || undefined;
-  if (key === undefined) return undefined;
-  if (!databaseUrl.startsWith("file:")) {
+  const key = secret(env, "DATABASE_ENCRYPTION_KEY", MIN_ENCRYPTION_KEY_LENGTH);
+  if (key !== undefined && !databaseUrl.startsWith("file:")) {
     throw new ConfigError(
       "DATABASE_ENCRYPTION_KEY",
       "encrypts a local file: DATABASE_URL must be a file: URL (a remote database is encrypted by its server)",
-    );
-  }
-  if (key.length < MIN_ENCRYPTION_KEY_LENGTH) {
-    throw new ConfigError(
-      "DATABASE_ENCRYPTION_KEY",
-      `must be at least ${MIN_ENCRYPTION_KEY_LENGTH} characters: current length is ${key.length}`,
     );
   }
   return key;
@@ -121,105 +116,58 @@ export function loadConfig(env: Env): Config {
     "DATABASE_URL",
     read(env, "DATABASE_URL") ?? "file:data/audit.db",
   );
-  const databaseSyncUrlRaw = read(env, "DATABASE_SYNC_URL");
-  const databaseSyncUrl = databaseSyncUrlRaw === undefined
+  const syncRaw = read(env, "DATABASE_SYNC_URL");
+  const databaseSyncUrl = syncRaw === undefined
     ? undefined
-    : parseDatabaseUrl("DATABASE_SYNC_URL", databaseSyncUrlRaw);
+    : parseDatabaseUrl("DATABASE_SYNC_URL", syncRaw);
   if (databaseSyncUrl && !databaseUrl.startsWith("file:")) {
     throw new ConfigError(
       "DATABASE_SYNC_URL",
       "needs DATABASE_URL to be a local file: URL (the embedded replica)",
     );
   }
-  const apiJwtSecret = env["API_JWT_SECRET"] || undefined;
-  if (apiJwtSecret !== undefined && apiJwtSecret.length < 32) {
-    throw new ConfigError(
-      "API_JWT_SECRET",
-      `must be at least 32 characters for HS256: current length is ${apiJwtSecret.length}`,
-    );
-  }
-  const corsRaw = read(env, "API_CORS_ORIGINS");
-  const apiCorsOrigins = corsRaw === undefined
-    ? []
-    : corsRaw.split(",").map((o) => o.trim()).filter(Boolean).map((origin) =>
-      check(
-        "API_CORS_ORIGINS",
-        origin,
-        v.pipe(
-          v.string(),
-          v.regex(
-            /^https?:\/\/[^/\s]+$/,
-            "each origin must look like https://host[:port]",
-          ),
-        ),
-      )
-    );
-
+  const apiJwtSecret = secret(env, "API_JWT_SECRET", MIN_JWT_SECRET_LENGTH);
+  const role = oneOf(env, "ROLE", ROLES, "all");
   return {
     ...parseNats(env),
     databaseUrl,
     databaseAuthToken: read(env, "DATABASE_AUTH_TOKEN"),
     databaseEncryptionKey: parseEncryptionKey(env, databaseUrl),
     databaseSyncUrl,
-    host: check(
-      "HOST",
-      read(env, "HOST") ?? "127.0.0.1",
-      v.pipe(
-        v.string(),
-        v.regex(/^[A-Za-z0-9.:[\]-]+$/, "must be a host name or IP address"),
-      ),
-    ),
-    port: check(
-      "PORT",
-      read(env, "PORT") ?? "8000",
-      integerIn(0, 65535, "a port (0-65535)"),
-    ),
+    databaseBusyTimeoutMs: integer(env, "DATABASE_BUSY_TIMEOUT_MS", {
+      fallback: 2_000,
+      min: 100,
+      max: 600_000,
+      unit: "milliseconds",
+    }),
+    host: matching("HOST", read(env, "HOST") ?? "127.0.0.1", HOST, "a host name or IP address"),
+    port: integer(env, "PORT", { fallback: 8000, min: 0, max: 65535, unit: "a port" }),
     apiJwtSecret,
-    apiCorsOrigins,
+    apiCorsOrigins: list(
+      env,
+      "API_CORS_ORIGINS",
+      (name, origin) =>
+        matching(name, origin, ORIGIN, "origins that look like https://host[:port]"),
+    ) ?? [],
     apiAuth: parseApiAuth(env, apiJwtSecret),
-    logLevel: check(
-      "LOG_LEVEL",
-      (read(env, "LOG_LEVEL") ?? "info").toLowerCase(),
-      v.pipe(
-        v.string(),
-        v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`),
-      ),
-    ),
-    role: check(
-      "ROLE",
-      (read(env, "ROLE") ?? "all").toLowerCase(),
-      v.pipe(
-        v.string(),
-        v.picklist(ROLES, `must be one of ${ROLES.join(", ")}`),
-      ),
-    ),
-    ingestBatchSize: check(
-      "INGEST_BATCH_SIZE",
-      read(env, "INGEST_BATCH_SIZE") ?? "500",
-      integerIn(1, 5000, "an integer from 1 to 5000"),
-    ),
-    lagWarnShare: check(
-      "LAG_WARN_SHARE",
-      read(env, "LAG_WARN_SHARE") ?? "0.25",
-      v.pipe(
-        v.string(),
-        v.regex(/^(?:0|1|0?\.\d+|1\.0+)$/, "must be a number from 0 to 1"),
-        v.transform(Number),
-        v.number(),
-        v.maxValue(1, "must be a number from 0 to 1"),
-      ),
-    ),
-    retentionDays: check(
-      "RETENTION_DAYS",
-      read(env, "RETENTION_DAYS") ?? "365",
-      integerIn(0, 36_500, "a whole number of days from 0 (keep forever) to 36500"),
-    ),
-    clockSkewSeconds: check(
-      "CLOCK_SKEW_SECONDS",
-      read(env, "CLOCK_SKEW_SECONDS") ?? "300",
-      integerIn(0, 86_400, "seconds from 0 to 86400"),
-    ),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    role,
+    ingestBatchSize: integer(env, "INGEST_BATCH_SIZE", { fallback: 500, min: 1, max: 5000 }),
+    lagWarnShare: share(env, "LAG_WARN_SHARE", 0.25),
+    retentionDays: integer(env, "RETENTION_DAYS", {
+      fallback: 365,
+      min: 0,
+      max: 36_500,
+      unit: "days",
+      note: "0 keeps them forever",
+    }),
+    clockSkewSeconds: integer(env, "CLOCK_SKEW_SECONDS", {
+      fallback: 300,
+      min: 0,
+      max: 86_400,
+      unit: "seconds",
+    }),
     ...parseLimits(env),
-    ...parseIntegrity(env, (read(env, "ROLE") ?? "all").toLowerCase() !== "api"),
+    ...parseIntegrity(env, role !== "api"),
   };
 }

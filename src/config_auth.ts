@@ -6,6 +6,7 @@
  * @module
  */
 import { ConfigError } from "./config_error.ts";
+import { type Env, integer, list, matching, quoted, read, secret, url } from "./config_values.ts";
 
 /** How the read API accepts tokens, beyond `API_JWT_SECRET`. */
 export interface ApiAuthConfig {
@@ -40,68 +41,22 @@ export const MIN_SECRET_LENGTH = 32;
 const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const LOOPBACK = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
-type Env = Record<string, string | undefined>;
-
-function value(env: Env, name: string): string | undefined {
-  const text = env[name]?.trim();
-  return text === "" ? undefined : text;
-}
-
-function shown(text: string): string {
-  return JSON.stringify(text.length > 80 ? text.slice(0, 77) + "..." : text);
-}
-
-function roleList(env: Env, name: string): string[] | undefined {
-  const raw = value(env, name);
-  if (raw === undefined) return undefined;
-  const roles = raw.split(",").map((role) => role.trim()).filter(Boolean);
-  if (roles.length === 0) {
-    throw new ConfigError(name, `names no role: current value is ${shown(raw)}`);
-  }
-  for (const role of roles) {
-    if (!ROLE.test(role)) {
-      throw new ConfigError(
-        name,
-        `each role must be 1-64 letters, digits or _.:-: current value is ${shown(raw)}`,
-      );
-    }
-  }
-  return roles;
+function role(name: string, item: string): string {
+  return matching(name, item, ROLE, "roles of 1-64 letters, digits or _.:-");
 }
 
 function jwksUrl(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
+  const parsed = url("API_JWKS_URL", raw, ["https:", "http:"], " (http:// only on the loopback)");
+  if (parsed.protocol === "http:" && !LOOPBACK.has(parsed.hostname)) {
     throw new ConfigError(
       "API_JWKS_URL",
-      `must be an https:// URL: current value is ${shown(raw)}`,
+      `must be an https:// URL (http:// only on the loopback): current value is ${quoted(raw)}`,
     );
   }
-  const loopbackHttp = url.protocol === "http:" && LOOPBACK.has(url.hostname);
-  if (url.protocol !== "https:" && !loopbackHttp) {
-    throw new ConfigError(
-      "API_JWKS_URL",
-      `must be an https:// URL (http:// only on the loopback): current value is ${shown(raw)}`,
-    );
-  }
-  if (url.username || url.password) {
+  if (parsed.username || parsed.password) {
     throw new ConfigError("API_JWKS_URL", "must not carry credentials");
   }
-  return url.href;
-}
-
-function leeway(env: Env): number {
-  const raw = value(env, "API_JWT_LEEWAY_SECONDS");
-  if (raw === undefined) return DEFAULT_LEEWAY_SECONDS;
-  if (!/^\d{1,3}$/.test(raw) || Number(raw) > MAX_LEEWAY_SECONDS) {
-    throw new ConfigError(
-      "API_JWT_LEEWAY_SECONDS",
-      `must be whole seconds from 0 to ${MAX_LEEWAY_SECONDS}: current value is ${shown(raw)}`,
-    );
-  }
-  return Number(raw);
+  return parsed.href;
 }
 
 /**
@@ -112,37 +67,36 @@ function leeway(env: Env): number {
  * @throws {ConfigError} for the first bad value, naming its variable.
  */
 export function parseApiAuth(env: Env, jwtSecret: string | undefined): ApiAuthConfig {
-  const rawUrl = value(env, "API_JWKS_URL");
-  const url = rawUrl === undefined ? undefined : jwksUrl(rawUrl);
-  const jwksIssuer = value(env, "API_JWKS_ISSUER");
-  const jwksAudience = value(env, "API_JWKS_AUDIENCE");
+  const rawUrl = read(env, "API_JWKS_URL");
+  const jwks = rawUrl === undefined ? undefined : jwksUrl(rawUrl);
+  const jwksIssuer = read(env, "API_JWKS_ISSUER");
+  const jwksAudience = read(env, "API_JWKS_AUDIENCE");
   for (
     const [name, setting] of [["API_JWKS_ISSUER", jwksIssuer], ["API_JWKS_AUDIENCE", jwksAudience]]
   ) {
-    if (setting !== undefined && url === undefined) {
+    if (setting !== undefined && jwks === undefined) {
       throw new ConfigError(name as string, "pins identity-provider tokens: set API_JWKS_URL too");
     }
   }
-  const cursorSecret = env["API_CURSOR_SECRET"] || undefined;
-  if (cursorSecret !== undefined && cursorSecret.length < MIN_SECRET_LENGTH) {
-    throw new ConfigError(
-      "API_CURSOR_SECRET",
-      `must be at least ${MIN_SECRET_LENGTH} characters: current length is ${cursorSecret.length}`,
-    );
-  }
-  if (url !== undefined && jwtSecret === undefined && cursorSecret === undefined) {
+  const cursorSecret = secret(env, "API_CURSOR_SECRET", MIN_SECRET_LENGTH);
+  if (jwks !== undefined && jwtSecret === undefined && cursorSecret === undefined) {
     throw new ConfigError(
       "API_CURSOR_SECRET",
       "is needed to sign page cursors and feed tokens when API_JWKS_URL is set without API_JWT_SECRET",
     );
   }
   return {
-    jwksUrl: url,
+    jwksUrl: jwks,
     jwksIssuer,
     jwksAudience,
-    leewaySeconds: leeway(env),
-    adminRoles: roleList(env, "API_ADMIN_ROLES") ?? [...DEFAULT_ADMIN_ROLES],
-    readRoles: roleList(env, "API_READ_ROLES"),
+    leewaySeconds: integer(env, "API_JWT_LEEWAY_SECONDS", {
+      fallback: DEFAULT_LEEWAY_SECONDS,
+      min: 0,
+      max: MAX_LEEWAY_SECONDS,
+      unit: "seconds",
+    }),
+    adminRoles: list(env, "API_ADMIN_ROLES", role) ?? [...DEFAULT_ADMIN_ROLES],
+    readRoles: list(env, "API_READ_ROLES", role),
     cursorSecret: cursorSecret ?? jwtSecret,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { ConfigError } from "./config_error.ts";
+import { type Env, integer, list, longEnough, matching, read, secret } from "./config_values.ts";
 import type { SigningSettings } from "./integrity/keyring.ts";
 
 /** The tamper-evidence settings of one process. */
@@ -27,21 +28,8 @@ export const MIN_SIGNING_SECRET_LENGTH = 32;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 
-type Env = Record<string, string | undefined>;
-
-function value(env: Env, name: string): string | undefined {
-  const text = env[name]?.trim();
-  return text === "" ? undefined : text;
-}
-
-function secret(name: string, text: string): string {
-  if (text.length < MIN_SIGNING_SECRET_LENGTH) {
-    throw new ConfigError(
-      name,
-      `must be at least ${MIN_SIGNING_SECRET_LENGTH} characters: current length is ${text.length}`,
-    );
-  }
-  return text;
+function signingSecret(name: string, text: string): string {
+  return longEnough(name, text, MIN_SIGNING_SECRET_LENGTH);
 }
 
 function base64(name: string, text: string): string {
@@ -56,34 +44,14 @@ function publicKey(name: string, text: string): string {
   return text;
 }
 
-/** A comma-separated list, each item checked; an empty list when unset. */
-function list(env: Env, name: string, check: (name: string, item: string) => string): string[] {
-  const raw = value(env, name);
-  if (raw === undefined) return [];
-  return raw.split(",").map((item) => item.trim()).filter(Boolean).map((item) => check(name, item));
-}
-
-function seconds(env: Env, name: string, fallback: string, min: number, max: number): number {
-  const raw = value(env, name) ?? fallback;
-  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= min && n <= max)) {
-    throw new ConfigError(
-      name,
-      `must be seconds from ${min} to ${max}: current value is ${JSON.stringify(raw)}`,
-    );
-  }
-  return n;
-}
-
 /** The signing keys, checked for form (their import is checked by the keyring). */
 export function parseSigning(env: Env, writes: boolean): SigningSettings {
-  const rawHmac = env["AUDIT_SIGNING_KEY"] || undefined;
-  const hmacKey = rawHmac === undefined ? undefined : secret("AUDIT_SIGNING_KEY", rawHmac);
-  const privateRaw = value(env, "AUDIT_SIGNING_ED25519_PRIVATE_KEY");
+  const hmacKey = secret(env, "AUDIT_SIGNING_KEY", MIN_SIGNING_SECRET_LENGTH);
+  const privateRaw = read(env, "AUDIT_SIGNING_ED25519_PRIVATE_KEY");
   const ed25519PrivateKey = privateRaw === undefined
     ? undefined
     : base64("AUDIT_SIGNING_ED25519_PRIVATE_KEY", privateRaw);
-  const publicRaw = value(env, "AUDIT_SIGNING_ED25519_PUBLIC_KEY");
+  const publicRaw = read(env, "AUDIT_SIGNING_ED25519_PUBLIC_KEY");
   const ed25519PublicKey = publicRaw === undefined
     ? undefined
     : base64("AUDIT_SIGNING_ED25519_PUBLIC_KEY", publicRaw);
@@ -103,8 +71,9 @@ export function parseSigning(env: Env, writes: boolean): SigningSettings {
     hmacKey,
     ed25519PrivateKey,
     ed25519PublicKey,
-    hmacPreviousKeys: list(env, "AUDIT_SIGNING_PREVIOUS_KEYS", secret),
-    ed25519PreviousPublicKeys: list(env, "AUDIT_SIGNING_ED25519_PREVIOUS_PUBLIC_KEYS", publicKey),
+    hmacPreviousKeys: list(env, "AUDIT_SIGNING_PREVIOUS_KEYS", signingSecret) ?? [],
+    ed25519PreviousPublicKeys: list(env, "AUDIT_SIGNING_ED25519_PREVIOUS_PUBLIC_KEYS", publicKey) ??
+      [],
   };
 }
 
@@ -115,19 +84,26 @@ export function parseSigning(env: Env, writes: boolean): SigningSettings {
  * @throws {ConfigError} for the first bad value, naming its variable.
  */
 export function parseIntegrity(env: Env, writes: boolean): IntegrityConfig {
-  const stream = value(env, "CHECKPOINT_STREAM") ?? "SESSION_AUDIT_CHECKPOINTS";
-  if (!STREAM_NAME.test(stream)) {
-    throw new ConfigError(
-      "CHECKPOINT_STREAM",
-      `must be a stream name (letters, digits, - and _): current value is ${
-        JSON.stringify(stream)
-      }`,
-    );
-  }
   return {
     signing: parseSigning(env, writes),
-    checkpointIntervalSeconds: seconds(env, "CHECKPOINT_INTERVAL_SECONDS", "300", 1, 86_400),
-    checkpointStream: stream,
-    integrityCheckIntervalSeconds: seconds(env, "INTEGRITY_CHECK_INTERVAL_SECONDS", "0", 0, 86_400),
+    checkpointIntervalSeconds: integer(env, "CHECKPOINT_INTERVAL_SECONDS", {
+      fallback: 300,
+      min: 1,
+      max: 86_400,
+      unit: "seconds",
+    }),
+    checkpointStream: matching(
+      "CHECKPOINT_STREAM",
+      read(env, "CHECKPOINT_STREAM") ?? "SESSION_AUDIT_CHECKPOINTS",
+      STREAM_NAME,
+      "a stream name (letters, digits, - and _)",
+    ),
+    integrityCheckIntervalSeconds: integer(env, "INTEGRITY_CHECK_INTERVAL_SECONDS", {
+      fallback: 0,
+      min: 0,
+      max: 86_400,
+      unit: "seconds",
+      note: "0: no self-check",
+    }),
   };
 }

@@ -1,21 +1,8 @@
-import { deepStrictEqual, equal, fail, ok } from "node:assert/strict";
-import { ConfigError, loadConfig } from "./config.ts";
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { loadConfig } from "./config.ts";
+import { rejects } from "./testing/config_errors.ts";
 
 const PUBLIC_KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
-
-/** The ConfigError `env` raises: one line, naming `variable`. */
-function rejects(env: Record<string, string>, variable: string): void {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    ok(err instanceof ConfigError, String(err));
-    equal(err.variable, variable);
-    ok(err.message.startsWith(`${variable}: `), err.message);
-    ok(!/[\r\n]/.test(err.message), err.message);
-    return;
-  }
-  fail(`expected ${JSON.stringify(env)} to be rejected`);
-}
 
 Deno.test("tamper evidence defaults: the copy's stream, no self-check, no previous keys", () => {
   const config = loadConfig({});

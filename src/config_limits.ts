@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { check, type Env, integerIn, read } from "./config_values.ts";
+import { type Env, integer } from "./config_values.ts";
 
 /** How much of the read API one tenant, one token subject and everyone together may take. */
 export interface ApiLimits {
@@ -40,39 +40,38 @@ export interface LimitsConfig {
  */
 export function parseLimits(env: Env): LimitsConfig {
   return {
-    shutdownDeadlineSeconds: check(
-      "SHUTDOWN_DEADLINE_SECONDS",
-      read(env, "SHUTDOWN_DEADLINE_SECONDS") ?? "20",
-      integerIn(2, 3_600, "seconds from 2 to 3600 (keep it below the supervisor's stop timeout)"),
-    ),
+    shutdownDeadlineSeconds: integer(env, "SHUTDOWN_DEADLINE_SECONDS", {
+      fallback: 20,
+      min: 2,
+      max: 3_600,
+      unit: "seconds",
+      note: "keep it below the supervisor's stop timeout",
+    }),
     limits: parseApiLimits(env),
   };
 }
 
 function parseApiLimits(env: Env): ApiLimits {
-  const limit = (name: string, fallback: number, min: number, max: number, what: string) =>
-    check(name, read(env, name) ?? String(fallback), integerIn(min, max, what));
   const count = (name: string, fallback: number) =>
-    limit(name, fallback, 1, 100_000, "an integer from 1 to 100000");
+    integer(env, name, { fallback, min: 1, max: 100_000 });
   return {
     concurrent: count("API_MAX_CONCURRENT", 32),
     concurrentPerTenant: count("API_MAX_CONCURRENT_PER_TENANT", 4),
     concurrentPerSubject: count("API_MAX_CONCURRENT_PER_SUBJECT", 2),
     liveFeeds: count("API_MAX_LIVE_FEEDS", 64),
     liveFeedsPerTenant: count("API_MAX_LIVE_FEEDS_PER_TENANT", 4),
-    ratePerTenantPerMinute: limit(
-      "API_RATE_LIMIT_PER_TENANT",
-      1_200,
-      0,
-      1_000_000,
-      "requests per minute from 0 (no limit) to 1000000",
-    ),
-    queryBudgetMs: limit(
-      "API_QUERY_BUDGET_MS",
-      10_000,
-      100,
-      600_000,
-      "milliseconds from 100 to 600000",
-    ),
+    ratePerTenantPerMinute: integer(env, "API_RATE_LIMIT_PER_TENANT", {
+      fallback: 1_200,
+      min: 0,
+      max: 1_000_000,
+      unit: "requests per minute",
+      note: "0: no limit",
+    }),
+    queryBudgetMs: integer(env, "API_QUERY_BUDGET_MS", {
+      fallback: 10_000,
+      min: 100,
+      max: 600_000,
+      unit: "milliseconds",
+    }),
   };
 }

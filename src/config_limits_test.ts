@@ -1,20 +1,6 @@
-import { deepStrictEqual, equal, fail, ok } from "node:assert/strict";
-import { ConfigError, loadConfig } from "./config.ts";
-
-/** The ConfigError `env` raises: one line, naming `variable` and quoting `value`. */
-function rejects(env: Record<string, string>, variable: string, value: string): void {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    ok(err instanceof ConfigError, String(err));
-    equal(err.variable, variable);
-    ok(err.message.startsWith(`${variable}: `), err.message);
-    ok(!/[\r\n]/.test(err.message), err.message);
-    ok(err.message.includes(JSON.stringify(value)), err.message);
-    return;
-  }
-  fail(`expected ${JSON.stringify(env)} to be rejected`);
-}
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { loadConfig } from "./config.ts";
+import { rejects } from "./testing/config_errors.ts";
 
 Deno.test("SHUTDOWN_DEADLINE_SECONDS defaults below systemd's 30 s and is validated", () => {
   equal(loadConfig({}).shutdownDeadlineSeconds, 20);

@@ -6,10 +6,9 @@
  *
  * @module
  */
-import * as v from "valibot";
 import { ConfigError } from "./config_error.ts";
 import { caFileProblem, credsFileProblem } from "./config_files.ts";
-import { check, type Env, integerIn, quoted, read } from "./config_values.ts";
+import { type Env, integer, list, matching, quoted, read, url } from "./config_values.ts";
 
 /** How the process authenticates to NATS. */
 export type NatsAuth =
@@ -45,35 +44,15 @@ const NATS_SCHEMES = {
 const SUBJECT = /^(?:[^.\s*>]+|\*)(?:\.(?:[^.\s*>]+|\*))*(?:\.>)?$|^>$/;
 const NAME = /^[A-Za-z0-9_-]{1,255}$/;
 
-/** A URL with its user-info (`user:password@`) masked, for error messages. */
-function withoutCredentials(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1***@");
-}
-
-function parseNatsServers(
-  raw: string,
-): Pick<NatsConfig, "natsServers" | "natsTransport"> {
-  const servers = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (servers.length === 0) {
-    throw new ConfigError("NATS_URL", "names no server");
-  }
-  const transports = new Set<string>();
-  for (const server of servers) {
-    let url: URL;
-    try {
-      url = new URL(server);
-    } catch {
-      throw new ConfigError("NATS_URL", `${quoted(withoutCredentials(server))} is not a URL`);
-    }
-    const transport = NATS_SCHEMES[url.protocol as keyof typeof NATS_SCHEMES];
-    if (!transport) {
-      throw new ConfigError(
-        "NATS_URL",
-        `${quoted(withoutCredentials(server))} must start with ws://, wss://, nats:// or tls://`,
-      );
-    }
-    transports.add(transport);
-  }
+function parseNatsServers(env: Env): Pick<NatsConfig, "natsServers" | "natsTransport"> {
+  const schemes = Object.keys(NATS_SCHEMES);
+  const servers = list(env, "NATS_URL", (name, server) => {
+    url(name, server, schemes);
+    return server;
+  }) ?? ["ws://127.0.0.1:8080"];
+  const transports = new Set(
+    servers.map((server) => NATS_SCHEMES[new URL(server).protocol as keyof typeof NATS_SCHEMES]),
+  );
   if (transports.size > 1) {
     throw new ConfigError(
       "NATS_URL",
@@ -82,7 +61,7 @@ function parseNatsServers(
   }
   return {
     natsServers: servers,
-    natsTransport: [...transports][0] as NatsConfig["natsTransport"],
+    natsTransport: [...transports][0],
   };
 }
 
@@ -144,33 +123,31 @@ function checkDenoCert(env: Env): void {
 export function parseNats(env: Env): NatsConfig {
   checkDenoCert(env);
   return {
-    ...parseNatsServers(read(env, "NATS_URL") ?? "ws://127.0.0.1:8080"),
+    ...parseNatsServers(env),
     natsAuth: parseNatsAuth(env),
-    stream: check(
+    stream: matching(
       "NATS_STREAM",
       read(env, "NATS_STREAM") ?? "DEVICE_EVENTS",
-      v.pipe(
-        v.string(),
-        v.regex(NAME, "must be a stream name (letters, digits, - and _)"),
-      ),
+      NAME,
+      "a stream name (letters, digits, - and _)",
     ),
-    subject: check(
+    subject: matching(
       "NATS_SUBJECT",
       read(env, "NATS_SUBJECT") ?? "audit.session.end.>",
-      v.pipe(v.string(), v.regex(SUBJECT, "must be a NATS subject")),
+      SUBJECT,
+      "a NATS subject",
     ),
-    durable: check(
+    durable: matching(
       "NATS_DURABLE",
       read(env, "NATS_DURABLE") ?? "api-session-audit-consumer",
-      v.pipe(
-        v.string(),
-        v.regex(NAME, "must be a consumer name (letters, digits, - and _)"),
-      ),
+      NAME,
+      "a consumer name (letters, digits, - and _)",
     ),
-    natsAckWaitMs: check(
-      "NATS_ACK_WAIT_MS",
-      read(env, "NATS_ACK_WAIT_MS") ?? "30000",
-      integerIn(1_000, 3_600_000, "milliseconds from 1000 to 3600000"),
-    ),
+    natsAckWaitMs: integer(env, "NATS_ACK_WAIT_MS", {
+      fallback: 30_000,
+      min: 1_000,
+      max: 3_600_000,
+      unit: "milliseconds",
+    }),
   };
 }

@@ -70,13 +70,6 @@ export class FairTurns {
     this.#pauseFactor = options.pauseFactor ?? 1;
   }
 
-  /** Steps waiting, all keys together. */
-  get waiting(): number {
-    let n = 0;
-    for (const queue of this.#queues.values()) n += queue.length;
-    return n;
-  }
-
   /** Whether a party of another key than `key` waits for a turn. */
   #othersQueued(key: string): boolean {
     for (const queued of this.#queues.keys()) if (queued !== key) return true;

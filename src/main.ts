@@ -21,7 +21,8 @@ import { startIntegrityWork } from "./integrity/background.ts";
 import { type Keyring, keyringFrom } from "./integrity/keyring.ts";
 import { migrate } from "./store/migrations.ts";
 import { StoredSignal } from "./store/stored_signal.ts";
-import { DEADLINE_PASSED, shutdownDeadline } from "./shutdown.ts";
+import { shutdownDeadline } from "./shutdown.ts";
+import { settledBefore } from "./until_aborted.ts";
 
 /** Exit code for a configuration that stops start-up. */
 export const EXIT_CONFIG = 2;
@@ -187,7 +188,7 @@ export async function main(
   const serverClosed = server.shutdown();
 
   // Ingest commits and acks what it had, then the rest lets go, all within the deadline.
-  if (ingest && await deadline.within(ingest) === DEADLINE_PASSED) {
+  if (ingest && !await settledBefore(ingest, deadline.passed)) {
     logger.error(
       "ingest did not stop within the shutdown deadline; unacknowledged messages will be redelivered",
       {
@@ -198,10 +199,10 @@ export async function main(
   }
   if (nc) {
     const drained = nc.drain().catch((err) => logger.warn("nats drain failed", { error: err }));
-    await deadline.within(drained);
+    await settledBefore(drained, deadline.passed);
   }
-  await deadline.within(Promise.allSettled([...work, integrity.done]));
-  if (await deadline.within(serverClosed) === DEADLINE_PASSED) {
+  await settledBefore(Promise.allSettled([...work, integrity.done]), deadline.passed);
+  if (!await settledBefore(serverClosed, deadline.passed)) {
     logger.warn("shutdown deadline reached: open HTTP responses are cut", {
       deadline_seconds: config.shutdownDeadlineSeconds,
     });

@@ -17,15 +17,23 @@ export class ShuttingDown extends Error {
   }
 }
 
-/** Returned by {@linkcode ShutdownDeadline.within} when the deadline passed first. */
-export const DEADLINE_PASSED: unique symbol = Symbol("deadline passed");
+/** The reason of {@linkcode ShutdownDeadline.passed}: the process stops waiting. */
+export class DeadlinePassed extends Error {
+  constructor() {
+    super("the shutdown deadline has passed");
+    this.name = "DeadlinePassed";
+  }
+}
 
 /** The time the stop signal's work has left. */
 export interface ShutdownDeadline {
   /** Aborted (with a {@linkcode ShuttingDown}) at the cut-off: long responses end. */
   readonly cutoff: AbortSignal;
-  /** `work`'s result, or {@linkcode DEADLINE_PASSED} once the deadline has passed. */
-  within<T>(work: Promise<T>): Promise<T | typeof DEADLINE_PASSED>;
+  /**
+   * Aborted (with a {@linkcode DeadlinePassed}) at the deadline: wait on
+   * work with `untilAborted` (src/until_aborted.ts) or `settledBefore`.
+   */
+  readonly passed: AbortSignal;
   /** Stops the timers (after the process has closed everything). */
   dispose(): void;
 }
@@ -50,8 +58,7 @@ export function shutdownDeadline(
     throw new RangeError(`'deadlineMs' must be a positive integer: current value is ${deadlineMs}`);
   }
   const cutoff = new AbortController();
-  let passed = false;
-  const waiters = new Set<() => void>();
+  const passed = new AbortController();
   const ids: number[] = [];
   const start = () => {
     ids.push(
@@ -59,26 +66,14 @@ export function shutdownDeadline(
         () => cutoff.abort(new ShuttingDown()),
         deadlineMs - cutoffReserveMs(deadlineMs),
       ),
-      timers.setTimeout(() => {
-        passed = true;
-        for (const wake of waiters) wake();
-        waiters.clear();
-      }, deadlineMs),
+      timers.setTimeout(() => passed.abort(new DeadlinePassed()), deadlineMs),
     );
   };
   if (stop.aborted) start();
   else stop.addEventListener("abort", start, { once: true });
   return {
     cutoff: cutoff.signal,
-    within<T>(work: Promise<T>) {
-      if (passed) return Promise.resolve(DEADLINE_PASSED);
-      let wake = () => {};
-      const deadline = new Promise<typeof DEADLINE_PASSED>((resolve) => {
-        wake = () => resolve(DEADLINE_PASSED);
-        waiters.add(wake);
-      });
-      return Promise.race([work, deadline]).finally(() => waiters.delete(wake));
-    },
+    passed: passed.signal,
     dispose() {
       stop.removeEventListener("abort", start);
       for (const id of ids) timers.clearTimeout(id);

@@ -1,6 +1,7 @@
 import { equal, ok } from "node:assert/strict";
 import { FakeTimers } from "./testing/fake_timers.ts";
-import { cutoffReserveMs, DEADLINE_PASSED, shutdownDeadline, ShuttingDown } from "./shutdown.ts";
+import { cutoffReserveMs, DeadlinePassed, shutdownDeadline, ShuttingDown } from "./shutdown.ts";
+import { settledBefore } from "./until_aborted.ts";
 
 Deno.test("nothing is cut before the stop signal, however long the process runs", () => {
   const timers = new FakeTimers();
@@ -16,17 +17,23 @@ Deno.test("long responses are cut a reserve before the deadline, then the deadli
   const stop = new AbortController();
   const deadline = shutdownDeadline(stop.signal, 20_000, timers);
   stop.abort();
-  const hanging = deadline.within(new Promise<never>(() => {}));
+  const hanging = settledBefore(new Promise<never>(() => {}), deadline.passed);
   timers.advance(14_999);
   equal(deadline.cutoff.aborted, false);
   timers.advance(1);
   ok(deadline.cutoff.reason instanceof ShuttingDown, "cut at 15 s");
   timers.advance(4_999);
-  const finished = await deadline.within(Promise.resolve("done"));
-  equal(finished, "done", "work that ends in time gives its result");
+  equal(await settledBefore(Promise.resolve("done"), deadline.passed), true, "work in time");
+  equal(await settledBefore(Promise.reject(new Error("x")), deadline.passed), true, "failed too");
+  equal(deadline.passed.aborted, false);
   timers.advance(1);
-  equal(await hanging, DEADLINE_PASSED);
-  equal(await deadline.within(new Promise<never>(() => {})), DEADLINE_PASSED, "after it, at once");
+  ok(deadline.passed.reason instanceof DeadlinePassed, "the deadline at 20 s");
+  equal(await hanging, false, "work still running at the deadline is given up");
+  equal(
+    await settledBefore(new Promise<never>(() => {}), deadline.passed),
+    false,
+    "after it, at once",
+  );
   deadline.dispose();
 });
 

@@ -62,7 +62,9 @@ Deno.test("dead letters: admin-only list, payload encodings, replay both ways", 
       letter(4, encoder.encode(event(VALID_ID)), "old rule"),
       ...Array.from({ length: 6 }, (_, i) => letter(10 + i, encoder.encode("x"), "not JSON")),
     ], BASE_TIME + 60_000);
-    const { app } = makeLiveApp(store.db);
+    // Replays happen at a set wall-clock time, a day after the events.
+    const replayTime = Date.UTC(2026, 2, 13, 9, 30, 0);
+    const { app } = makeLiveApp(store.db, { clock: { now: () => replayTime } });
     const admin = await adminToken();
 
     await t.step("a tenant token is 403, no token 401", async () => {
@@ -130,7 +132,7 @@ Deno.test("dead letters: admin-only list, payload encodings, replay both ways", 
       const list = await (await get(app, "/v1/dead-letters?limit=100", admin)).json();
       const marked = list.items.find((i: { id: number }) => i.id === 3);
       deepStrictEqual(marked.replay_outcome, "stored");
-      ok(marked.replayed_at !== null);
+      deepStrictEqual(marked.replayed_at, "2026-03-13T09:30:00Z", "replayed at the service's time");
       // replaying it again is refused
       const again = await replay(app, 3, admin);
       deepStrictEqual(again.status, 409);

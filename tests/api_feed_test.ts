@@ -15,6 +15,7 @@ import {
 } from "./api_fixture.ts";
 import { bulkInsert, makeLiveApp, SseReader } from "./api_live_fixture.ts";
 import { waitFor } from "./harness.ts";
+import { FakeTimers } from "../src/testing/fake_timers.ts";
 import type { AuthEnv } from "../src/api/auth.ts";
 import { feedRoutes } from "../src/api/feed.ts";
 import { PositionTokenCodec } from "../src/api/position_token.ts";
@@ -314,6 +315,41 @@ Deno.test("feed as server-sent events without the ingest signal: polls, and send
     await insertRows(store.db, rows);
     const events = await sse.data(3);
     deepStrictEqual(events.map((e) => JSON.parse(e.data).session_id), rows.map((r) => r.sessionId));
+    await sse.cancel();
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("a live feed with nothing to send writes a heartbeat after heartbeatMs of silence on its clock, not before", async () => {
+  const store = await openTestDb();
+  try {
+    const timers = new FakeTimers();
+    const POLL_MS = 1_000;
+    const HEARTBEAT_MS = 15_000;
+    const replica = makeLiveApp(store.db, {
+      withoutSignal: true,
+      pollMs: POLL_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      timers,
+    });
+    const res = await get(replica.app, "/v1/session-ends/feed", await tenantToken(TENANT_A), SSE);
+    const sse = new SseReader(res.body!);
+    await sse.next(); // retry
+    let received: string | undefined;
+    const next = sse.next().then((event) => received = event?.comment);
+    let silentMs = 0;
+    for (;;) {
+      // The feed has read (nothing) and waits for its next poll, or it wrote the heartbeat.
+      await waitFor("the feed waiting for its poll", () => timers.pending > 0 || received);
+      if (received !== undefined) break;
+      ok(silentMs < HEARTBEAT_MS, `no heartbeat after ${silentMs} ms of silence`);
+      timers.advance(POLL_MS);
+      silentMs += POLL_MS;
+    }
+    await next;
+    deepStrictEqual(received, "heartbeat");
+    deepStrictEqual(silentMs, HEARTBEAT_MS, "the heartbeat once the silence reached heartbeatMs");
     await sse.cancel();
   } finally {
     await store.close();

@@ -202,6 +202,22 @@ Deno.test("a provider answering garbage keeps the cached keys and accepts nothin
   });
 });
 
+Deno.test("a key set past its maximum age is refreshed behind the scenes: a provider down then refuses nothing it verified", async () => {
+  const key = await signingKey("RS256", "aged");
+  await withProvider([key], {}, async ({ app, fetchErrors, server, timers }) => {
+    const token = await signWith(key, claims());
+    deepStrictEqual(await answer(app, token), [200, TENANT_A]);
+    server.behave({ kind: "status", status: 503 });
+    timers.advance(600_000);
+    deepStrictEqual(await answer(app, token), [200, TENANT_A], "verified with the cached set");
+    await waitFor("the background refresh", () => fetchErrors.length === 1);
+    match(fetchErrors[0], /HTTP 503/);
+    deepStrictEqual(server.requests, 2, "the first fetch, then one refresh");
+    deepStrictEqual(await answer(app, token), [200, TENANT_A]);
+    deepStrictEqual(server.requests, 2, "no refetch per request within the cool-down");
+  });
+});
+
 Deno.test("an unreachable provider crashes nothing and accepts nothing; HS256 tokens still work", async () => {
   const key = await signingKey("RS256", "k");
   await withTwoTenants(async (db) => {

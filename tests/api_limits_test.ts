@@ -130,8 +130,11 @@ Deno.test("the total concurrency limit refuses everyone; administrators count as
 Deno.test("a tenant's bulk work yields only while someone else is active: its own exports do not count", () =>
   withRows(async (db) => {
     const timers = new FakeTimers();
-    const activity = new Activity({ clock: timers, lingerMs: 1_000 });
-    const { app } = makeLiveApp(db, { timers, activity });
+    let activity!: Activity;
+    const { app } = makeLiveApp(db, {
+      timers,
+      activity: (requests) => activity = new Activity({ clock: timers, lingerMs: 1_000, requests }),
+    });
     const [a, b] = await Promise.all([tenantToken(TENANT_A), tenantToken(TENANT_B)]);
     const exports = [await openExport(app, a), await openExport(app, a)];
     const stats = await get(app, "/v1/session-ends/stats?group_by=device_id", a);

@@ -6,8 +6,9 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { Timers } from "../src/clock.ts";
+import type { Clock, Timers } from "../src/clock.ts";
 import type { Activity } from "../src/api/activity.ts";
+import type { Admission } from "../src/api/admission.ts";
 import { createApp } from "../src/api/app.ts";
 import type { CheckpointCopy } from "../src/integrity/verify.ts";
 import { loadConfig } from "../src/config.ts";
@@ -35,19 +36,21 @@ export interface LiveAppOptions {
   pollMs?: number;
   heartbeatMs?: number;
   env?: Record<string, string>;
-  /** The time of query budgets. */
+  /** The time of query budgets and live feeds. */
   timers?: Timers;
+  /** The wall clock of dead-letter replays. */
+  clock?: Clock;
   /** Cuts long responses, as the shutdown deadline does. */
   cutoff?: AbortSignal;
   /** The checkpoints' independent copy that `/v1/integrity` compares. */
   checkpointCopy?: CheckpointCopy;
-  /** Who is using the read API (watched by the test). */
-  activity?: Activity;
+  /** Makes the record of who is using the read API (watched by the test). */
+  activity?: (requests: Admission) => Activity;
 }
 
 /** Builds the app over `db` with a {@linkcode StoredSignal} and a shutdown controller. */
 export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp {
-  const stored = new StoredSignal();
+  const stored = new StoredSignal(options.timers);
   const shutdown = new AbortController();
   const metrics = new Metrics();
   const logs: string[] = [];
@@ -61,6 +64,7 @@ export function makeLiveApp(db: Database, options: LiveAppOptions = {}): LiveApp
     shutdown: shutdown.signal,
     feed: { pollMs: options.pollMs, heartbeatMs: options.heartbeatMs },
     timers: options.timers,
+    clock: options.clock,
     cutoff: options.cutoff,
     checkpointCopy: options.checkpointCopy,
     activity: options.activity,

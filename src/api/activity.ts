@@ -1,7 +1,7 @@
 /**
  * Who besides a tenant's bulk work is using the read API: the requests in
- * progress, by tenant and kind, remembered for a short while after they
- * end. Fair turns ask it whether a bulk step should pause to leave room
+ * progress (as their {@linkcode Admission} counts them) and their kind,
+ * remembered for a short while after they end. Fair turns ask it whether a bulk step should pause to leave room
  * (src/fair_turns.ts): a tenant alone exports at full speed; a quiet
  * request, of any tenant, or any request of another tenant makes its steps
  * yield.
@@ -10,6 +10,7 @@
  */
 import { type Clock, systemTimers } from "../clock.ts";
 import type { Party } from "../fair_turns.ts";
+import type { Admission } from "./admission.ts";
 
 /**
  * `bulk`: an export, a stats query, an integrity walk (work that takes
@@ -20,6 +21,8 @@ export type RequestKind = "bulk" | "quiet";
 
 /** Options of {@linkcode Activity}. */
 export interface ActivityOptions {
+  /** The admission of the read API's requests (live feeds apart): who has one in progress. */
+  requests: Pick<Admission, "tenants">;
   /**
    * Where time is read.
    * @default systemTimers
@@ -37,32 +40,31 @@ export interface ActivityOptions {
 export class Activity {
   readonly #clock: Clock;
   readonly #lingerMs: number;
+  readonly #requests: Pick<Admission, "tenants">;
   /** Quiet requests in progress, all tenants together. */
   #quiet = 0;
   /** When the last quiet request ended. */
   #quietEnded = -Infinity;
-  /** Requests in progress per tenant, bulk and quiet. */
-  readonly #inProgress = new Map<string, number>();
   /** When each tenant's last request ended (dropped once the linger is over). */
   readonly #ended = new Map<string, number>();
 
-  constructor(options: ActivityOptions = {}) {
+  constructor(options: ActivityOptions) {
+    this.#requests = options.requests;
     this.#clock = options.clock ?? systemTimers;
     this.#lingerMs = options.lingerMs ?? 1_000;
   }
 
-  /** Counts a request of `tenant` from now; call the result once when it has ended. */
+  /**
+   * Notes the kind of a request of `tenant` admitted by `requests`; call the
+   * result once when it has ended (its place given back there).
+   */
   enter(tenant: string, kind: RequestKind): () => void {
-    this.#inProgress.set(tenant, (this.#inProgress.get(tenant) ?? 0) + 1);
     if (kind === "quiet") this.#quiet++;
     let left = false;
     return () => {
       if (left) return;
       left = true;
       const now = this.#clock.now();
-      const n = this.#inProgress.get(tenant)! - 1;
-      if (n === 0) this.#inProgress.delete(tenant);
-      else this.#inProgress.set(tenant, n);
       this.#ended.set(tenant, now);
       if (kind === "quiet") {
         this.#quiet--;
@@ -79,7 +81,7 @@ export class Activity {
   contended(tenant: string): boolean {
     const now = this.#clock.now();
     if (this.#quiet > 0 || now - this.#quietEnded < this.#lingerMs) return true;
-    for (const other of this.#inProgress.keys()) if (other !== tenant) return true;
+    for (const other of this.#requests.tenants()) if (other !== tenant) return true;
     let seen = false;
     for (const [other, ended] of this.#ended) {
       if (now - ended >= this.#lingerMs) this.#ended.delete(other);

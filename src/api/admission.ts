@@ -59,6 +59,11 @@ export class Admission {
     return this.#tenants.get(tenant) ?? 0;
   }
 
+  /** The tenants with something in progress. */
+  tenants(): IterableIterator<string> {
+    return this.#tenants.keys();
+  }
+
   /** Takes a place for `tenant` (and `subject`), or says which ceiling refuses it. */
   tryEnter(tenant: string, subject?: string): Entry {
     const { perSubject, perTenant, total } = this.#limits;

@@ -8,52 +8,48 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
-import type { Timers } from "../clock.ts";
-import type { Activity } from "./activity.ts";
 import type { Config } from "../config.ts";
-import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
 import type { Readiness } from "../readiness.ts";
-import type { Keyring } from "../integrity/keyring.ts";
-import type { CheckpointCopy } from "../integrity/verify.ts";
-import type { Database } from "../store/client.ts";
-import type { StoredSignal } from "../store/stored_signal.ts";
 import { accessLog } from "./access_log.ts";
 import { docsContentSecurityPolicy, docsRoutes } from "./docs.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
 import { opsRoutes } from "./ops.ts";
 import { requestMetrics } from "./request_metrics.ts";
-import { startTokenVerifier, type TokenVerifier } from "./token_verifier.ts";
-import { v1Routes } from "./v1.ts";
+import { startTokenVerifier } from "./token_verifier.ts";
+import { v1Routes, type V1RoutesOptions } from "./v1.ts";
 
-/** What the HTTP application needs from the rest of the process. */
-export interface AppDeps {
+/**
+ * What the HTTP application needs from the rest of the process: the
+ * configuration and readiness, and what the read API takes as given (its
+ * options, documented on {@linkcode V1RoutesOptions}).
+ */
+export interface AppDeps extends
+  Pick<
+    V1RoutesOptions,
+    | "db"
+    | "metrics"
+    | "logger"
+    | "stored"
+    | "shutdown"
+    | "cutoff"
+    | "timers"
+    | "clock"
+    | "activity"
+    | "feed"
+    | "keyring"
+    | "checkpointCopy"
+  >,
+  Partial<Pick<V1RoutesOptions, "tokens">> {
+  /** The process's validated configuration. */
   config: Config;
-  db: Database;
+  /** What `/readyz` reports. */
   readiness: Readiness;
-  metrics: Metrics;
-  logger: Logger;
-  /** Told by the ingest loop after each commit that stored rows; wakes live feeds. */
-  stored?: StoredSignal;
-  /** Aborted at process shutdown: ends live feeds so the server can stop. */
-  shutdown?: AbortSignal;
-  /** Aborted when the shutdown deadline cuts long responses (exports, integrity walks). */
-  cutoff?: AbortSignal;
-  /** The time of heavy queries' budgets (tests drive it). @default systemTimers */
-  timers?: Timers;
-  /** Who is using the read API, which fair turns ask before pausing (tests watch it). */
-  activity?: Activity;
-  /** Live-feed timing (tests shorten it). */
-  feed?: { pollMs?: number; heartbeatMs?: number };
-  /** Verifies the signatures of chain checkpoints in `/v1/integrity`. */
-  keyring?: Keyring;
-  /** The independent copy of the checkpoints, compared by `/v1/integrity` when it can be read. */
-  checkpointCopy?: CheckpointCopy;
-  /** Verifies bearer tokens (default: built from the configuration). */
-  tokens?: TokenVerifier;
 }
 
-/** Builds the Hono application. */
+/**
+ * Builds the Hono application; without `tokens`, the token verifier is
+ * built from the configuration.
+ */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use(

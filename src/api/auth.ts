@@ -6,7 +6,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { type AuthScope, type ClaimPolicy, decideAccess, SERVICE_POLICY } from "./claims.ts";
+import { type AuthScope, type ClaimPolicy, decideAccess } from "./claims.ts";
 import { apiError } from "./errors.ts";
 import { SECRET_ALGORITHM, type TokenVerifier } from "./token_verifier.ts";
 
@@ -40,15 +40,6 @@ const BEARER = /^Bearer +(\S+) *$/i;
 
 function quote(text: string): string {
   return `"${text.replace(/["\\]/g, "")}"`;
-}
-
-/**
- * Turns the claims of a service token into a scope: `role: "admin"` reads
- * every tenant, a UUID `tenant_id` reads that tenant, anything else reads nothing.
- */
-export function scopeFromClaims(claims: unknown): AuthScope | undefined {
-  const decision = decideAccess(claims, SERVICE_POLICY);
-  return decision.ok ? decision.scope : undefined;
 }
 
 /**

@@ -23,9 +23,6 @@ export interface ClaimPolicy {
   readRoles?: readonly string[];
 }
 
-/** The mapping of a token the service has always accepted: `role: "admin"` reads every tenant. */
-export const SERVICE_POLICY: ClaimPolicy = { adminRoles: ["admin"] };
-
 /** What the claims allow: a scope, or a refusal (401: not a usable token; 403: it grants nothing). */
 export type AccessDecision =
   | { ok: true; scope: AuthScope }

@@ -6,6 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { type Clock, wallClock } from "../clock.ts";
 import { formatRfc3339 } from "../rfc3339.ts";
 import type { Database } from "../store/client.ts";
 import {
@@ -103,6 +104,12 @@ export interface DeadLetterRoutesOptions {
   stored?: StoredSignal;
   /** `CLOCK_SKEW_SECONDS` in ms, as ingest decodes with. */
   skewMs?: number;
+  /**
+   * The wall clock (epoch ms) of a replay: its `replayed_at`, and the time
+   * its event is decoded at.
+   * @default wallClock
+   */
+  clock?: Clock;
 }
 
 /**
@@ -110,7 +117,7 @@ export interface DeadLetterRoutesOptions {
  * left to the routes mounted beside it), relative to where they are mounted.
  */
 export function deadLetterRoutes(
-  { db, cursors, stored, skewMs }: DeadLetterRoutesOptions,
+  { db, cursors, stored, skewMs, clock = wallClock }: DeadLetterRoutesOptions,
 ): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
 
@@ -135,7 +142,7 @@ export function deadLetterRoutes(
   app.post(`/${DEAD_LETTER_ID_PARAM}/replay`, deadLettersAdminOnly, async (c) => {
     valid(parseQuery(EmptyQuerySchema, searchParams(c)));
     // The route's pattern admits only positive integers of at most 15 digits.
-    const outcome = await replayDeadLetter(db, Number(c.req.param("id")), Date.now(), skewMs);
+    const outcome = await replayDeadLetter(db, Number(c.req.param("id")), clock.now(), skewMs);
     switch (outcome.kind) {
       case "not_found":
         throw notFound("no dead letter with this id");

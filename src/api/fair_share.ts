@@ -16,21 +16,45 @@ import { type Clock, wallClock } from "../clock.ts";
 import type { ApiLimits } from "../config_limits.ts";
 import type { Party } from "../fair_turns.ts";
 import type { Metrics, RejectionLimit } from "../metrics.ts";
-import type { Activity } from "./activity.ts";
+import type { Activity, RequestKind } from "./activity.ts";
 import { Admission, type AdmissionLimit } from "./admission.ts";
 import type { AuthEnv, AuthScope } from "./auth.ts";
 import { apiError } from "./errors.ts";
 import { FixedWindowStore } from "./rate_window.ts";
+
+/**
+ * How fair sharing counts a request: `live`, a live feed (against the
+ * live-feed limits); else as its {@linkcode RequestKind}.
+ */
+export type RequestClass = "live" | RequestKind;
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** Set by {@linkcode classedAs} on the routes it is mounted on; `quiet` when unset. */
+    requestClass: RequestClass;
+  }
+}
+
+/**
+ * Middleware that classes the requests of the routes it is mounted on, for
+ * {@linkcode fairShare} (mount it before): a class, or a function of the request.
+ */
+export function classedAs(
+  requestClass: RequestClass | ((c: Context) => RequestClass),
+): MiddlewareHandler {
+  return async function fairShareClass(c, next) {
+    c.set("requestClass", typeof requestClass === "function" ? requestClass(c) : requestClass);
+    await next();
+  };
+}
 
 /** Options of {@linkcode fairShare}. */
 export interface FairShareOptions {
   limits: ApiLimits;
   /** Counts refusals and what is in progress. */
   metrics: Metrics;
-  /** Whether a request opens a live feed (counted against the live-feed limits instead). */
-  isLiveFeed(c: Context): boolean;
-  /** Whether a request does bulk work (an export, stats, an integrity walk). */
-  isBulk(c: Context): boolean;
+  /** Counts the requests in progress (live feeds apart) against `limits`; see {@linkcode requestAdmission}. */
+  requests: Admission;
   /** Told of every request admitted (live feeds apart), by tenant and kind. */
   activity: Activity;
   /**
@@ -129,17 +153,21 @@ function streams(res: Response): boolean {
   return res.body !== null && !/json/i.test(res.headers.get("Content-Type") ?? "");
 }
 
+/** The admission of requests in progress (live feeds apart) under `limits`. */
+export function requestAdmission(limits: ApiLimits): Admission {
+  return new Admission({
+    total: limits.concurrent,
+    perTenant: limits.concurrentPerTenant,
+    perSubject: limits.concurrentPerSubject,
+  });
+}
+
 /**
  * The middlewares of the policy, to mount behind authentication: the rate
  * limit per tenant, then the limits on what is in progress.
  */
 export function fairShare(options: FairShareOptions): MiddlewareHandler<AuthEnv>[] {
-  const { limits, metrics } = options;
-  const requests = new Admission({
-    total: limits.concurrent,
-    perTenant: limits.concurrentPerTenant,
-    perSubject: limits.concurrentPerSubject,
-  });
+  const { limits, metrics, requests } = options;
   const feeds = new Admission({ total: limits.liveFeeds, perTenant: limits.liveFeedsPerTenant });
   const gauges = () => {
     metrics.set("session_audit_http_requests_in_flight", requests.total);
@@ -148,7 +176,8 @@ export function fairShare(options: FairShareOptions): MiddlewareHandler<AuthEnv>
   gauges();
 
   const inProgress: MiddlewareHandler<AuthEnv> = async function fairShareInProgress(c, next) {
-    const live = options.isLiveFeed(c);
+    const requestClass = c.get("requestClass") ?? "quiet";
+    const live = requestClass === "live";
     const tenant = tenantKey(c.get("auth"));
     const entry = live
       ? feeds.tryEnter(tenant)
@@ -165,7 +194,7 @@ export function fairShare(options: FairShareOptions): MiddlewareHandler<AuthEnv>
     gauges();
     const active = live
       ? () => {}
-      : options.activity.enter(tenant, options.isBulk(c) ? "bulk" : "quiet");
+      : options.activity.enter(tenant, requestClass === "bulk" ? "bulk" : "quiet");
     const leave = () => {
       entry.leave();
       active();

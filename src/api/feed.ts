@@ -25,6 +25,7 @@ import type { PositionTokenCodec } from "./position_token.ts";
 import { parseFeedQuery } from "./query.ts";
 import { PRIVATE, searchParams, tenantFor, valid } from "./request.ts";
 import type { FairTurns } from "../fair_turns.ts";
+import { type Clock, systemTimers, type Timers } from "../clock.ts";
 
 /** How often a live feed looks for new rows when nothing wakes it, ms. */
 export const FEED_POLL_MS = 500;
@@ -61,6 +62,12 @@ export interface FeedRoutesOptions {
    * @default {15000}
    */
   heartbeatMs?: number;
+  /**
+   * The clock of the heartbeat and the timers of the poll (a feed without
+   * `stored` waits on a signal of its own with them).
+   * @default systemTimers
+   */
+  timers?: Timers;
   /** Turns for encoding a live feed's batches, shared by the read API's bulk work. */
   turns?: FairTurns;
   /** Who else is active: the turns pause only then. */
@@ -93,6 +100,8 @@ interface LiveFeed {
   shutdown?: AbortSignal;
   pollMs: number;
   heartbeatMs: number;
+  /** Measures the silence before a heartbeat. */
+  clock: Clock;
   /** Runs one batch's encoding in a turn shared with the read API's other bulk work. */
   turn<T>(step: () => Promise<T>): Promise<T>;
 }
@@ -115,7 +124,7 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
     // data line, which would deliver an empty message to the client.
     await stream.write(`retry: ${SSE_RETRY_MS}\n\n`);
     let lastId = feed.afterId;
-    let lastSent = Date.now();
+    let lastSent = feed.clock.now();
     while (!stop.signal.aborted) {
       // Rows announced from here on are waited for no longer: the read may have missed them.
       const seen = feed.stored.count;
@@ -136,12 +145,12 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
         await stream.write(events.map(({ id, data }) => `data: ${data}\nid: ${id}\n\n`).join(""));
       }
       if (rs.rows.length > 0) lastId = Number(rs.rows[rs.rows.length - 1].id);
-      const silentFor = Date.now() - lastSent;
+      const silentFor = feed.clock.now() - lastSent;
       if (rs.rows.length > 0) {
-        lastSent = Date.now();
+        lastSent = feed.clock.now();
       } else if (silentFor >= feed.heartbeatMs) {
         await stream.write(": heartbeat\n\n");
-        lastSent = Date.now();
+        lastSent = feed.clock.now();
       } else {
         const wait = Math.min(feed.pollMs, feed.heartbeatMs - silentFor);
         await feed.stored.wait(wait, stop.signal, seen);
@@ -181,10 +190,11 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
         tokens,
         tenantId,
         afterId,
-        stored: options.stored ?? new StoredSignal(),
+        stored: options.stored ?? new StoredSignal(options.timers),
         shutdown: options.shutdown,
         pollMs: options.pollMs ?? FEED_POLL_MS,
         heartbeatMs: options.heartbeatMs ?? FEED_HEARTBEAT_MS,
+        clock: options.timers ?? systemTimers,
         turn: (step) =>
           options.turns
             ? options.turns.run(partyOf(c.get("auth"), options.activity), step)

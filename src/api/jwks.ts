@@ -6,6 +6,21 @@
  * refreshed in the background, and a provider that is slow, down or answers
  * garbage leaves the cache as it was (no keys: every token is refused).
  *
+ * Why not `jose`'s `createRemoteJWKSet` (read in jose 6.2, `jwks/remote.js`):
+ * - its cool-down runs from the last *successful* fetch, so while the
+ *   provider is down or hangs every request fetches again and waits up to
+ *   the timeout (here a failed fetch starts the cool-down too);
+ * - once the set is older than `cacheMaxAge` it is fetched before verifying,
+ *   and a failed fetch refuses every token although the keys are cached
+ *   (here the cached set keeps verifying while a refresh runs behind);
+ * - it reads any body size (here at most `maxBytes`), measures time with
+ *   `Date.now()` (here the injected {@linkcode Timers}, so the tests drive
+ *   the cool-down and the maximum age), and reports failures only as the
+ *   failing verification (here `onFetchError`, logged).
+ * `tests/api_jwks_test.ts` holds each of these. The keys themselves, the
+ * `kid`/`alg` matching and all cryptography are `jose`'s
+ * (`createLocalJWKSet`, `jwtVerify`).
+ *
  * @module
  */
 import {

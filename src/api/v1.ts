@@ -6,7 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
-import type { Timers } from "../clock.ts";
+import type { Clock, Timers } from "../clock.ts";
 import type { ApiLimits } from "../config_limits.ts";
 import type { Keyring } from "../integrity/keyring.ts";
 import type { CheckpointCopy } from "../integrity/verify.ts";
@@ -20,7 +20,8 @@ import { CursorCodec } from "./cursor.ts";
 import { deadLetterRoutes, deadLettersAdminOnly } from "./dead_letters.ts";
 import { exportRoutes } from "./export.ts";
 import { Activity } from "./activity.ts";
-import { fairShare } from "./fair_share.ts";
+import type { Admission } from "./admission.ts";
+import { classedAs, fairShare, requestAdmission } from "./fair_share.ts";
 import { feedRoutes, wantsLiveFeed } from "./feed.ts";
 import { integrityRoutes } from "./integrity.ts";
 import { malformedPathParameter } from "./path_params.ts";
@@ -34,7 +35,7 @@ import type { TokenVerifier } from "./token_verifier.ts";
 /** Contended bulk work (export encoding, live-feed batches, integrity hashing) pauses 3× its time. */
 const BULK_PAUSE_FACTOR = 3;
 /** The routes whose work takes turns (live feeds apart): their requests are bulk, not quiet. */
-const BULK_PATH = /\/(?:session-ends\/(?:export|stats)|integrity)$/;
+const BULK_ROUTES = ["/session-ends/export", "/session-ends/stats", "/integrity"];
 
 /** Options of {@linkcode v1Routes}. */
 export interface V1RoutesOptions {
@@ -44,6 +45,7 @@ export interface V1RoutesOptions {
   tokens: TokenVerifier;
   /** Which roles read every tenant and which may read at all. */
   claims: ClaimPolicy;
+  /** The database the routes read (and a dead-letter replay writes). */
   db: Database;
   /** Where the live feed reports a database failure that ended a stream. */
   logger: Logger;
@@ -61,20 +63,26 @@ export interface V1RoutesOptions {
   skewMs?: number;
   /** Fair sharing: what one tenant, one subject and everyone may take (src/api/fair_share.ts). */
   limits: ApiLimits;
-  /** Counts refusals. */
+  /** Counts refusals and what is in progress. */
   metrics: Metrics;
   /** Aborted when long responses (exports, integrity walks, heavy queries) must end at shutdown. */
   cutoff?: AbortSignal;
   /**
-   * The time of query budgets.
+   * The time of query budgets and of live feeds' polls and heartbeats.
    * @default systemTimers
    */
   timers?: Timers;
   /**
-   * Who is using the read API, which fair turns ask before pausing.
+   * The wall clock of dead-letter replays.
+   * @default wallClock
+   */
+  clock?: Clock;
+  /**
+   * Makes the record of who is using the read API, which fair turns ask
+   * before pausing, from the admission of requests in progress.
    * @default a new one on `timers`
    */
-  activity?: Activity;
+  activity?: (requests: Admission) => Activity;
 }
 
 /** Routes mounted under `/v1`. */
@@ -85,17 +93,13 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
   if (secret === undefined || !options.tokens.acceptsAny) return app;
   const { limits, metrics } = options;
   // Who else is active: a tenant's bulk work pauses between its steps only when someone is.
-  const activity = options.activity ?? new Activity({ clock: options.timers });
-  app.use(
-    "*",
-    ...fairShare({
-      limits,
-      metrics,
-      isLiveFeed: (c) => c.req.path.endsWith("/session-ends/feed") && wantsLiveFeed(c),
-      isBulk: (c) => BULK_PATH.test(c.req.path),
-      activity,
-    }),
-  );
+  const requests = requestAdmission(limits);
+  const activity = options.activity?.(requests) ??
+    new Activity({ clock: options.timers, requests });
+  // Classed by the router that serves them; every other request is quiet.
+  for (const path of BULK_ROUTES) app.use(path, classedAs("bulk"));
+  app.use("/session-ends/feed", classedAs((c) => wantsLiveFeed(c) ? "live" : "quiet"));
+  app.use("*", ...fairShare({ limits, metrics, requests, activity }));
   const budget: QueryBudget = {
     budgetMs: limits.queryBudgetMs,
     cutoff: options.cutoff,
@@ -119,6 +123,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       shutdown: options.shutdown,
       turns,
       activity,
+      timers: options.timers,
       pollMs: options.feed?.pollMs,
       heartbeatMs: options.feed?.heartbeatMs,
       onError: (error) => options.logger.warn("live feed ended: the database failed", { error }),
@@ -131,6 +136,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<AuthEnv> {
       cursors: new PositionTokenCodec(secret, "dead-letters"),
       stored,
       skewMs: options.skewMs,
+      clock: options.clock,
     }),
   );
   app.route(

@@ -104,7 +104,7 @@ export class Database {
     // An in-memory database exists only on its own connection: no separate writer.
     if (path && path !== ":memory:" && !path.startsWith(":memory:")) {
       this.#writer = new LocalWriter(path, {
-        timeoutMs: BUSY_TIMEOUT_MS,
+        timeoutMs: this.#config.databaseBusyTimeoutMs ?? BUSY_TIMEOUT_MS,
         encryptionKey: this.#config.databaseEncryptionKey,
       });
       // An ack promises the row survives a crash: in WAL mode that takes
@@ -204,7 +204,7 @@ export class Database {
     const path = localPath(this.#config.databaseUrl);
     if (!this.isLocalFile || !path || path.startsWith(":memory:")) return undefined;
     return this.#reader ??= new InterruptibleReader(path, {
-      timeoutMs: BUSY_TIMEOUT_MS,
+      timeoutMs: this.#config.databaseBusyTimeoutMs ?? BUSY_TIMEOUT_MS,
       encryptionKey: this.#config.databaseEncryptionKey,
     });
   }

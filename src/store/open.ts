@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../config.ts";
 
-/** Busy timeout of every local connection, in milliseconds. */
+/** Busy timeout of every local connection, in milliseconds, unless `DATABASE_BUSY_TIMEOUT_MS` says otherwise. */
 export const BUSY_TIMEOUT_MS = 2_000;
 /** How often an embedded replica pulls from its primary, in seconds. */
 export const SYNC_INTERVAL_SECONDS = 60;
@@ -26,7 +26,12 @@ export function localPath(url: string): string | undefined {
 /** What opening the database (`Database.open` in client.ts) needs from the configuration. */
 export type DatabaseConfig =
   & Pick<Config, "databaseUrl">
-  & Partial<Pick<Config, "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey">>;
+  & Partial<
+    Pick<
+      Config,
+      "databaseAuthToken" | "databaseSyncUrl" | "databaseEncryptionKey" | "databaseBusyTimeoutMs"
+    >
+  >;
 
 /** Throws unless `synchronous` (a PRAGMA answer) is FULL or stricter. */
 export function checkDurable(synchronous: unknown): void {
@@ -67,7 +72,7 @@ export function createLibsqlClient(config: DatabaseConfig): Client {
     syncUrl: config.databaseSyncUrl,
     syncInterval: config.databaseSyncUrl ? SYNC_INTERVAL_SECONDS : undefined,
     encryptionKey: config.databaseEncryptionKey,
-    timeout: BUSY_TIMEOUT_MS,
+    timeout: config.databaseBusyTimeoutMs ?? BUSY_TIMEOUT_MS,
   });
 }
 

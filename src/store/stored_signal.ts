@@ -5,11 +5,18 @@
  *
  * @module
  */
+import { systemTimers, type Timers } from "../clock.ts";
 
 /** Wakes every waiter when rows are stored. */
 export class StoredSignal {
   readonly #waiters = new Set<() => void>();
+  readonly #timers: Timers;
   #count = 0;
+
+  /** @param timers The timers of {@linkcode StoredSignal.wait}'s timeout. @default systemTimers */
+  constructor(timers: Timers = systemTimers) {
+    this.#timers = timers;
+  }
 
   /**
    * How many times rows were announced. A reader takes it before reading
@@ -37,12 +44,12 @@ export class StoredSignal {
     return new Promise((resolve) => {
       if (signal?.aborted || (seen !== undefined && seen !== this.#count)) return resolve();
       const done = () => {
-        clearTimeout(timer);
+        this.#timers.clearTimeout(timer);
         signal?.removeEventListener("abort", done);
         this.#waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, timeoutMs);
+      const timer = this.#timers.setTimeout(done, timeoutMs);
       signal?.addEventListener("abort", done, { once: true });
       this.#waiters.add(done);
     });

@@ -52,8 +52,13 @@ Deno.test(
           100,
         );
         const rebindSeconds = (performance.now() - deletedAt) / 1000;
-        // Two missed idle heartbeats of a 5 s pull, then a look-up: well under 20 s.
-        ok(rebindSeconds < 20, `noticed the deletion in ${rebindSeconds} s`);
+        // The service noticed the deletion itself (it says so) and created the consumer again.
+        const lost = service.logs.filter((l) => l.includes('"msg":"consumer lost; binding again"'));
+        ok(lost.length > 0, `no "consumer lost" line:\n${service.logs.slice(-10).join("\n")}`);
+        ok(
+          /"notification":"(consumer_deleted|consumer_not_found|stream_not_found)"/.test(lost[0]),
+          lost[0],
+        );
         await rowsReach(world.db, backlog.length + live.length);
         await consumerSettled(world.t);
         const duplicates = await service.metric(
@@ -67,7 +72,7 @@ Deno.test(
         report("durable consumer deleted under load", {
           ...result,
           rows_at_delete: rowsAtDelete,
-          rebound_after_seconds: Math.round(rebindSeconds * 10) / 10,
+          rebound_after_seconds: Math.round(rebindSeconds * 10) / 10, // a figure, not a check
           duplicates_absorbed: duplicates,
         });
         assertExact(result, "after the consumer was deleted");
