@@ -32,6 +32,18 @@ export interface ReadPeerFigures {
   peer: ReadFigures[];
   /** All the service's requests over all the peer's (the runs last the same). */
   ratio: number;
+  /** CPU time the service process used per request, over all its runs, ms (`/proc/<pid>/stat`). */
+  serviceCpuMsPerRequest: number;
+  /** The same for the peer. */
+  peerCpuMsPerRequest: number;
+}
+
+/** CPU time (user + system) a process has used so far, ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
 }
 
 /**
@@ -84,7 +96,15 @@ export async function readPeerBench(
       },
     );
     try {
-      const figures: ReadPeerFigures = { rows: options.rows, service: [], peer: [], ratio: NaN };
+      const figures: ReadPeerFigures = {
+        rows: options.rows,
+        service: [],
+        peer: [],
+        ratio: NaN,
+        serviceCpuMsPerRequest: NaN,
+        peerCpuMsPerRequest: NaN,
+      };
+      const cpu = { service: 0, peer: 0 };
       const paths = ["/v1/session-ends?limit=50"];
       const load = (baseUrl: string) =>
         loadTest(baseUrl, tenants, paths, {
@@ -96,13 +116,19 @@ export async function readPeerBench(
         const order = round % 2 === 0 ? ["service", "peer"] as const : ["peer", "service"] as const;
         for (const side of order) {
           progress(`read vs peer: ${side}, run ${round + 1} of ${plan.alternations}`);
-          const result = await load(side === "service" ? service.baseUrl : peer.baseUrl);
+          const process = side === "service" ? service : peer;
+          const cpuBefore = await cpuMs(process.pid);
+          const result = await load(process.baseUrl);
+          cpu[side] += await cpuMs(process.pid) - cpuBefore;
           if (result.errors > 0) throw new Error(`the ${side} answered ${result.errors} errors`);
           figures[side].push(result);
         }
       }
       const total = (runs: ReadFigures[]) => runs.reduce((sum, r) => sum + r.requests, 0);
       figures.ratio = total(figures.service) / total(figures.peer);
+      // Warm-up requests cost CPU too but are not counted: both sides alike.
+      figures.serviceCpuMsPerRequest = cpu.service / total(figures.service);
+      figures.peerCpuMsPerRequest = cpu.peer / total(figures.peer);
       return figures;
     } finally {
       await peer.stop();

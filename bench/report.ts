@@ -164,7 +164,9 @@ export function formatReadPeer(f: ReadPeerFigures): string {
   }
   return [
     table(rows),
-    `(${count(f.rows)} rows, runs alternating; service / peer = ${f.ratio.toFixed(3)})`,
+    `(${count(f.rows)} rows, runs alternating; service / peer = ${f.ratio.toFixed(3)}; ` +
+    `CPU per request: service ${f.serviceCpuMsPerRequest.toFixed(2)} ms, ` +
+    `peer ${f.peerCpuMsPerRequest.toFixed(2)} ms)`,
   ].join("\n");
 }
 

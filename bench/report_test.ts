@@ -90,6 +90,8 @@ function peerRun(service: number[], peer: number[]) {
     service: service.map(figures),
     peer: peer.map(figures),
     ratio: sum(service) / sum(peer),
+    serviceCpuMsPerRequest: 1.2,
+    peerCpuMsPerRequest: 1,
   };
 }
 

@@ -58,7 +58,7 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const port = Number(env.PORT);
   const child = new Deno.Command(Deno.execPath(), {
-    args: options.args ?? await startTaskArgs(),
+    args: options.args ?? await startTaskArgs(env.ROLE),
     cwd: REPO_ROOT,
     clearEnv: true,
     env: {
