@@ -40,3 +40,9 @@ Deno.test("the start task's permissions are the same whatever the role", async (
   deepStrictEqual(permissions(await startTaskArgs("api")), permissions(await startTaskArgs("all")));
   equal(permissions(await startTaskArgs("all")).length > 0, true);
 });
+
+Deno.test("the compiled executables carry the flags of their roles", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)).tasks;
+  equal(String(tasks.compile).split(" ").includes(INGEST_FLAGS), true, tasks.compile);
+  equal(String(tasks["compile:api"]).includes("--v8-flags"), false, tasks["compile:api"]);
+});
