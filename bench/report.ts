@@ -6,7 +6,20 @@
  */
 import type { Rate } from "./consumers.ts";
 import type { FloodFigures } from "./flood.ts";
+import type { HistogramCost, IdleFigures } from "./footprint.ts";
 import type { ReadFigures } from "./read.ts";
+import type { ReadPeerFigures } from "./read_peer.ts";
+
+/** The targets' thresholds (issue 18 for the footprint and the peer). */
+export const THRESHOLDS = Object.freeze({
+  ingestOverCeiling: 0.8,
+  ingestOverNaive: 4,
+  peakRssMB: 128,
+  idleRssMB: 64,
+  readOverPeer: 0.85,
+  readScaling: 1.5,
+  floodP99: 2,
+});
 
 /** The three read queries. */
 export const READ_QUERIES = ["first", "deep", "device"] as const;
@@ -53,6 +66,12 @@ export interface BenchResults {
   /** Absent when the read API could not be measured. */
   read?: ReadAtSize[];
   readError?: string;
+  /** The first page against the bare peer (bench/peer.ts), at the largest read size. */
+  readPeer?: ReadPeerFigures;
+  /** The service's resident memory when idle. */
+  idle: IdleFigures;
+  /** The ingest's histogram work per event, timed in the benchmark process. */
+  histogramCost: HistogramCost;
   /** The fair-sharing scenario (bench/flood.ts); absent when not run. */
   flood?: FloodFigures;
   floodError?: string;
@@ -73,9 +92,21 @@ export function checkTargets(r: Omit<BenchResults, "targets">): TargetResult[] {
   // The better of the two store ceilings, so that larger transactions never flatter the ratio.
   const store = Math.max(r.storeCeiling.perSecond, r.storeCeilingLargest.perSecond);
   const ceiling = Math.min(r.consumeCeiling.perSecond, store);
-  add("ingest / min(consume, store ceiling)", r.ingest.perSecond / ceiling, ">=", 0.8);
-  add("ingest / naive baseline", r.ingest.perSecond / r.naiveBaseline.perSecond, ">=", 4);
-  add("ingest peak RSS, MB", r.ingest.peakRssMB, "<=", 200);
+  const t = THRESHOLDS;
+  add(
+    "ingest / min(consume, store ceiling)",
+    r.ingest.perSecond / ceiling,
+    ">=",
+    t.ingestOverCeiling,
+  );
+  add(
+    "ingest / naive baseline",
+    r.ingest.perSecond / r.naiveBaseline.perSecond,
+    ">=",
+    t.ingestOverNaive,
+  );
+  add("ingest peak RSS, MB", r.ingest.peakRssMB, "<=", t.peakRssMB);
+  add("idle RSS, MB", r.idle.rssMB, "<=", t.idleRssMB);
   if (r.read && r.read.length >= 2) {
     const small = r.read[0];
     const large = r.read[r.read.length - 1];
@@ -84,11 +115,19 @@ export function checkTargets(r: Omit<BenchResults, "targets">): TargetResult[] {
         `read ${q} p50 @${count(large.rows)} / @${count(small.rows)}`,
         large.queries[q].p50Ms / small.queries[q].p50Ms,
         "<=",
-        1.5,
+        t.readScaling,
       );
     }
   }
-  if (r.flood) add("quiet list p99 under flood / alone", r.flood.p99Ratio, "<=", 2);
+  if (r.readPeer) {
+    add(
+      `read first req/s @${count(r.readPeer.rows)}, service / peer`,
+      r.readPeer.ratio,
+      ">=",
+      t.readOverPeer,
+    );
+  }
+  if (r.flood) add("quiet list p99 under flood / alone", r.flood.p99Ratio, "<=", t.floodP99);
   return targets;
 }
 
@@ -113,6 +152,35 @@ export function formatFlood(f: FloodFigures): string {
     `noisy: ${Object.entries(f.plan.noisy).map(([k, v]) => `${v} ${k}`).join(", ")})`,
     `noisy tenant's answers: ${answers}; ${int(f.noisy.exportBytes / 1e6)} MB exported`,
   ].join("\n");
+}
+
+/** The service-versus-peer lines: each run's req/s, in order, and the ratio. */
+export function formatReadPeer(f: ReadPeerFigures): string {
+  const rows = [["read first page vs bare peer", "run", "req/s", "p50 ms", "p99 ms"]];
+  for (const side of ["service", "peer"] as const) {
+    f[side].forEach((x, i) =>
+      rows.push([side, String(i + 1), int(x.perSecond), ms(x.p50Ms), ms(x.p99Ms)])
+    );
+  }
+  return [
+    table(rows),
+    `(${count(f.rows)} rows, runs alternating; service / peer = ${f.ratio.toFixed(3)}; ` +
+    `CPU per request: service ${f.serviceCpuMsPerRequest.toFixed(2)} ms, ` +
+    `peer ${f.peerCpuMsPerRequest.toFixed(2)} ms)`,
+  ].join("\n");
+}
+
+/** The idle-memory line. */
+export function formatIdle(f: IdleFigures): string {
+  return `idle RSS (VmRSS, ${f.settleMs / 1000} s after ready): ${f.rssMB.toFixed(1)} MB ` +
+    `(anonymous ${f.anonMB.toFixed(1)}, mapped files ${f.fileMB.toFixed(1)})`;
+}
+
+/** The histogram-overhead line: ns per event, and that as a share of an event's time in the drain. */
+export function formatHistogramCost(cost: HistogramCost, ingestPerSecond: number): string {
+  const share = cost.nsPerEvent * ingestPerSecond / 1e9;
+  return `histogram overhead on ingest: ${cost.nsPerEvent.toFixed(1)} ns per event ` +
+    `(timed alone), ${(share * 100).toFixed(2)} % of the drain's time per event`;
 }
 
 /** 1000000 → "1M", 10000 → "10k". */
@@ -164,6 +232,8 @@ export function formatResults(r: BenchResults): string {
       int(r.ingest.stored)
     }, duplicates ${int(r.ingest.duplicates)}, quarantined ${int(r.ingest.quarantined)}`,
   );
+  parts.push(formatHistogramCost(r.histogramCost, r.ingest.perSecond));
+  parts.push(formatIdle(r.idle));
   parts.push("");
   if (r.read) {
     const rows = [["read GET /v1/session-ends?limit=50", "rows", "req/s", "p50 ms", "p99 ms"]];
@@ -175,6 +245,7 @@ export function formatResults(r: BenchResults): string {
     }
     parts.push(table(rows));
     parts.push(`(${r.settings.readClients} concurrent clients, ${r.settings.readSeconds} s each)`);
+    if (r.readPeer) parts.push("", formatReadPeer(r.readPeer));
   } else {
     parts.push(`read: not measured (${r.readError ?? "skipped"})`);
   }

@@ -1,6 +1,14 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import type { Rate } from "./consumers.ts";
-import { type BenchResults, checkTargets, count, type ReadAtSize } from "./report.ts";
+import {
+  type BenchResults,
+  checkTargets,
+  count,
+  formatHistogramCost,
+  formatReadPeer,
+  type ReadAtSize,
+} from "./report.ts";
+import type { ReadFigures } from "./read.ts";
 
 const rate = (perSecond: number): Rate => ({ messages: perSecond, seconds: 1, perSecond });
 
@@ -25,8 +33,10 @@ function run(changes: Partial<Omit<BenchResults, "targets">> = {}): Omit<BenchRe
     storeCeiling: rate(5_000),
     storeCeilingLargest: { ...rate(10_000), rowsPerTransaction: 4_000 },
     naiveBaseline: rate(2_000),
-    ingest: { ...rate(8_500), peakRssMB: 190, stored: 1, duplicates: 0, quarantined: 0 },
+    ingest: { ...rate(8_500), peakRssMB: 120, stored: 1, duplicates: 0, quarantined: 0 },
     read: [readAt(10_000, 30), readAt(1_000_000, 40)],
+    idle: { rssMB: 60, anonMB: 20, fileMB: 40, settleMs: 5_000 },
+    histogramCost: { nsPerEvent: 20, events: 1_000_000 },
     ...changes,
   };
 }
@@ -38,7 +48,8 @@ Deno.test("ingest is compared with the better store ceiling when the store is th
   const targets = measured(run());
   deepStrictEqual(targets["ingest / min(consume, store ceiling)"], [0.85, true]);
   deepStrictEqual(targets["ingest / naive baseline"], [4.25, true]);
-  deepStrictEqual(targets["ingest peak RSS, MB"], [190, true]);
+  deepStrictEqual(targets["ingest peak RSS, MB"], [120, true]);
+  deepStrictEqual(targets["idle RSS, MB"], [60, true]);
   deepStrictEqual(targets["read first p50 @1M / @10k"], [40 / 30, true]);
 });
 
@@ -50,17 +61,71 @@ Deno.test("ingest is compared with the consume ceiling when NATS is the bottlene
 Deno.test("each target fails on its own side of the threshold", () => {
   const targets = measured(run({
     naiveBaseline: rate(2_500),
-    ingest: { ...rate(7_000), peakRssMB: 200.5, stored: 1, duplicates: 0, quarantined: 0 },
+    ingest: { ...rate(7_000), peakRssMB: 128.5, stored: 1, duplicates: 0, quarantined: 0 },
+    idle: { rssMB: 64.1, anonMB: 24, fileMB: 40.1, settleMs: 5_000 },
     read: [readAt(10_000, 30), readAt(1_000_000, 46)],
+    readPeer: peerRun([500, 520], [600, 620]),
   }));
   deepStrictEqual(
     Object.values(targets).map(([, pass]) => pass),
-    [false, false, false, false, false, false],
+    [false, false, false, false, false, false, false, false],
   );
 });
 
 Deno.test("without read figures only the ingest targets are checked", () => {
-  equal(checkTargets(run({ read: undefined, readError: "the API did not start" })).length, 3);
+  equal(checkTargets(run({ read: undefined, readError: "the API did not start" })).length, 4);
+});
+
+function peerRun(service: number[], peer: number[]) {
+  const figures = (perSecond: number): ReadFigures => ({
+    requests: perSecond * 5,
+    errors: 0,
+    perSecond,
+    p50Ms: 20,
+    p99Ms: 60,
+  });
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    rows: 1_000_000,
+    service: service.map(figures),
+    peer: peer.map(figures),
+    ratio: sum(service) / sum(peer),
+    serviceCpuMsPerRequest: 1.2,
+    peerCpuMsPerRequest: 1,
+  };
+}
+
+Deno.test("the read path passes at 0.85 of the bare peer's requests per second, not below", () => {
+  const name = "read first req/s @1M, service / peer";
+  deepStrictEqual(measured(run({ readPeer: peerRun([850, 850], [1_000, 1_000]) }))[name], [
+    0.85,
+    true,
+  ]);
+  deepStrictEqual(measured(run({ readPeer: peerRun([840, 850], [1_000, 1_000]) }))[name], [
+    0.845,
+    false,
+  ]);
+  equal(measured(run())[name], undefined, "not checked when the comparison did not run");
+});
+
+Deno.test("the comparison prints every run of both sides and the ratio", () => {
+  const text = formatReadPeer(peerRun([700, 720], [800, 820]));
+  equal(text.split("\n").filter((l) => /^(service|peer) /.test(l)).length, 4);
+  equal(text.includes("service / peer = 0.877"), true);
+});
+
+Deno.test("idle RSS passes at 64 MB and fails above", () => {
+  const idle = (rssMB: number) => ({ rssMB, anonMB: 20, fileMB: rssMB - 20, settleMs: 5_000 });
+  deepStrictEqual(measured(run({ idle: idle(64) }))["idle RSS, MB"], [64, true]);
+  deepStrictEqual(measured(run({ idle: idle(64.01) }))["idle RSS, MB"], [64.01, false]);
+});
+
+Deno.test("histogram overhead is shown per event and as a share of the drain's time per event", () => {
+  // 50 ns per event at 10,000 events/s: 0.5 ms of every second, 0.05 %.
+  equal(
+    formatHistogramCost({ nsPerEvent: 50, events: 1 }, 10_000),
+    "histogram overhead on ingest: 50.0 ns per event (timed alone), 0.05 % of the drain's time per event",
+  );
 });
 
 Deno.test("table sizes are written short", () => {

@@ -8,8 +8,9 @@
  * and the fair-sharing scenario (`flood.ts`: a quiet tenant's list latency
  * alone and while a noisy tenant floods).
  *
- * Usage: `deno run -A bench/run.ts [--quick] [--events N] [--out FILE] [--keep] [--flood]`
- * (`--flood` runs only the fair-sharing scenario and prints its lines).
+ * Usage: `deno run -A bench/run.ts [--quick] [--events N] [--out FILE] [--keep] [--flood]
+ * [--read-peer [--rows N]] [--idle]` (`--flood`, `--read-peer` and `--idle` each run only that
+ * scenario and print its lines and target).
  *
  * @module
  */
@@ -23,6 +24,7 @@ import { freePort, startNatsServer } from "../scripts/nats_server.ts";
 import { consumeCeiling, naiveBaseline, rate } from "./consumers.ts";
 import { BENCH_STREAM, createFleet, rowsOf, sessionEndMessages, syntheticRows } from "./events.ts";
 import { floodBench, floodPlan } from "./flood.ts";
+import { histogramCost, idleFootprint } from "./footprint.ts";
 import { connectWs, createStream, publishAll, timeDrain } from "./nats.ts";
 import { loadTest, prepareQueries, type ReadTenant } from "./read.ts";
 import {
@@ -30,11 +32,15 @@ import {
   checkTargets,
   count,
   formatFlood,
+  formatIdle,
+  formatReadPeer,
   formatResults,
   READ_QUERIES,
   type ReadAtSize,
   type ReadQuery,
+  THRESHOLDS,
 } from "./report.ts";
+import { READ_RATE_LIMIT, readPeerBench, type ReadPeerFigures } from "./read_peer.ts";
 import { settledEvents, startService } from "./service.ts";
 import { fillRows, openMigrated, storeCeiling } from "./store.ts";
 
@@ -54,6 +60,10 @@ export interface BenchPlan {
   readClients: number;
   readMs: number;
   readWarmupMs: number;
+  /** Load runs of each side in the service-versus-peer comparison. */
+  peerAlternations: number;
+  /** How long the idle service is left alone before its memory is read. */
+  idleSettleMs: number;
 }
 
 /** The full run (a few minutes on 2 cores) or `--quick` (a smoke run). */
@@ -69,6 +79,8 @@ export function benchPlan(quick: boolean, events?: number): BenchPlan {
     readClients: 16,
     readMs: quick ? 1_000 : 5_000,
     readWarmupMs: quick ? 200 : 1_000,
+    peerAlternations: quick ? 2 : 3,
+    idleSettleMs: quick ? 2_000 : 5_000,
   };
 }
 
@@ -105,6 +117,17 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     const js = jetstream(nc);
     await createStream(jsm);
 
+    progress("idle footprint: the service started, connected, migrated, caught up");
+    const idle = await idleFootprint({
+      natsUrl: nats.wsUrl,
+      dir,
+      secret: SECRET,
+      durable: "bench-idle",
+      settleMs: plan.idleSettleMs,
+    });
+    await jsm.consumers.delete(BENCH_STREAM.name, "bench-idle");
+    await removeDatabase(`${dir}/idle.db`);
+
     progress(`generating and publishing ${plan.events} session ends`);
     const messages = sessionEndMessages({ count: plan.events });
     const lastSeq = await publishAll(js, messages);
@@ -125,6 +148,7 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
     const decodeStart = performance.now();
     const rows = rowsOf(messages);
     const decode = rate(messages.length, performance.now() - decodeStart);
+    const histograms = histogramCost(1_000_000, plan.batchSize);
     const store = await storeCeiling(`${dir}/store.db`, rows, 500);
     await removeDatabase(`${dir}/store.db`);
     const largestTransaction = plan.batchSize * BACKLOG_BATCH_FACTOR;
@@ -176,8 +200,11 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
 
     let read: ReadAtSize[] | undefined;
     let readError: string | undefined;
+    let readPeer: ReadPeerFigures | undefined;
     try {
-      read = await readBench(plan, dir, nats.wsUrl);
+      const data = await readData(plan, dir);
+      read = await readBench(plan, data, dir, nats.wsUrl);
+      readPeer = await comparePeer(plan, data, dir, nats.wsUrl);
     } catch (err) {
       readError = (err as Error).message;
       progress(`read benchmark failed: ${readError}`);
@@ -211,6 +238,9 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
       ingest,
       read,
       readError,
+      readPeer,
+      idle,
+      histogramCost: histograms,
       flood,
       floodError,
     };
@@ -221,34 +251,86 @@ export async function runBench(plan: BenchPlan, dir: string): Promise<BenchResul
   }
 }
 
-/** Fills a database to each read size in turn and load-tests the three queries. */
-async function readBench(plan: BenchPlan, dir: string, natsUrl: string): Promise<ReadAtSize[]> {
+/** The read scenarios' data set: a fleet, its readers and the rows' time span. */
+interface ReadData {
+  path: string;
+  fleet: ReturnType<typeof createFleet>;
+  tenants: ReadTenant[];
+  firstEndMs: number;
+  stepMs: number;
+  filled: number;
+}
+
+/** A migrated, empty read database in `dir` and four tenants' tokens. */
+async function readData(plan: BenchPlan, dir: string): Promise<ReadData> {
   const path = `${dir}/read.db`;
   (await openMigrated(path)).close();
   const fleet = createFleet(plan.readTenants, plan.readDevicesPerTenant);
   const largest = Math.max(...plan.readSizes);
-  const stepMs = Math.max(1, Math.floor(30 * 86_400_000 / largest));
-  const firstEndMs = Date.now() - 30 * 86_400_000;
   const readers = fleet.tenants.slice(0, 4);
   const tenants: ReadTenant[] = await Promise.all(readers.map(async (t) => ({
     token: await mintToken({ secret: SECRET, tenantId: t.id, ttlSeconds: 3600 }),
     deviceId: t.devices[0], // the busiest: a full page at every size
   })));
+  return {
+    path,
+    fleet,
+    tenants,
+    stepMs: Math.max(1, Math.floor(30 * 86_400_000 / largest)),
+    firstEndMs: Date.now() - 30 * 86_400_000,
+    filled: 0,
+  };
+}
+
+/** Fills the read database up to `size` rows. */
+async function fillTo(data: ReadData, size: number): Promise<void> {
+  progress(`read: filling ${count(size)} rows`);
+  while (data.filled < size) {
+    const n = Math.min(100_000, size - data.filled);
+    const firstEnd = data.firstEndMs + data.filled * data.stepMs;
+    await fillRows(data.path, syntheticRows(data.fleet, n, firstEnd, data.stepMs, data.filled));
+    data.filled += n;
+  }
+}
+
+/** The service against the bare peer at the largest read size (bench/read_peer.ts). */
+function comparePeer(plan: BenchPlan, data: ReadData, dir: string, natsUrl?: string) {
+  return readPeerBench({
+    path: data.path,
+    rows: data.filled,
+    tenants: data.tenants,
+    secret: SECRET,
+    natsUrl,
+    dir,
+    plan: {
+      alternations: plan.peerAlternations,
+      clients: plan.readClients,
+      durationMs: plan.readMs,
+      warmupMs: plan.readWarmupMs,
+    },
+    progress,
+  });
+}
+
+/** Fills a database to each read size in turn and load-tests the three queries. */
+async function readBench(
+  plan: BenchPlan,
+  data: ReadData,
+  dir: string,
+  natsUrl: string,
+): Promise<ReadAtSize[]> {
+  const { path, tenants } = data;
   const results: ReadAtSize[] = [];
-  let filled = 0;
   for (const size of [...plan.readSizes].sort((a, b) => a - b)) {
-    progress(`read: filling ${count(size)} rows`);
-    while (filled < size) {
-      const n = Math.min(100_000, size - filled);
-      await fillRows(path, syntheticRows(fleet, n, firstEndMs + filled * stepMs, stepMs, filled));
-      filled += n;
-    }
+    await fillTo(data, size);
     const service = await startService({
       ROLE: "api",
       NATS_URL: natsUrl,
       DATABASE_URL: `file:${path}`,
       PORT: String(freePort()),
       API_JWT_SECRET: SECRET,
+      // Counted but never reached: 16 clients of 4 tenants ask far more than the default 1,200/min.
+      API_RATE_LIMIT_PER_TENANT: String(READ_RATE_LIMIT),
       LOG_LEVEL: "warn",
     }, `${dir}/read.log`);
     try {
@@ -272,6 +354,34 @@ async function readBench(plan: BenchPlan, dir: string, natsUrl: string): Promise
   return results;
 }
 
+/** `--idle`: the idle footprint alone, with a nats-server of its own. */
+async function idleOnly(plan: BenchPlan, dir: string) {
+  const nats = await startNatsServer({ dir: `${dir}/nats` });
+  const nc = await connectWs(nats.wsUrl);
+  try {
+    await createStream(await jetstreamManager(nc));
+    return await idleFootprint({
+      natsUrl: nats.wsUrl,
+      dir,
+      secret: SECRET,
+      durable: "bench-idle",
+      settleMs: plan.idleSettleMs,
+    });
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+}
+
+function targetLine(name: string, measured: number, comparison: ">=" | "<=", threshold: number) {
+  const pass = comparison === ">=" ? measured >= threshold : measured <= threshold;
+  console.log(
+    `\ntarget: ${name} = ${measured.toFixed(2)} (need ${comparison} ${threshold}): ${
+      pass ? "PASS" : "FAIL"
+    }`,
+  );
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -281,6 +391,9 @@ if (import.meta.main) {
       out: { type: "string" },
       keep: { type: "boolean", default: false },
       flood: { type: "boolean", default: false },
+      "read-peer": { type: "boolean", default: false },
+      rows: { type: "string" },
+      idle: { type: "boolean", default: false },
     },
   });
   const plan = benchPlan(values.quick ?? false, values.events ? Number(values.events) : undefined);
@@ -289,7 +402,18 @@ if (import.meta.main) {
   const dir = await Deno.makeTempDir({ prefix: "session-audit-bench-" });
   progress(`working in ${dir}`);
   try {
-    if (values.flood) {
+    if (values["read-peer"]) {
+      const rows = values.rows ? Number(values.rows) : Math.max(...plan.readSizes);
+      const data = await readData(plan, dir);
+      await fillTo(data, rows);
+      const figures = await comparePeer(plan, data, dir);
+      console.log(formatReadPeer(figures));
+      targetLine("read first req/s, service / peer", figures.ratio, ">=", THRESHOLDS.readOverPeer);
+    } else if (values.idle) {
+      const figures = await idleOnly(plan, dir);
+      console.log(formatIdle(figures));
+      targetLine("idle RSS, MB", figures.rssMB, "<=", THRESHOLDS.idleRssMB);
+    } else if (values.flood) {
       const figures = await floodBench(floodPlan(values.quick ?? false), dir, SECRET, progress);
       console.log(formatFlood(figures));
       const pass = figures.p99Ratio <= 2;

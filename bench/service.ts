@@ -47,16 +47,18 @@ export async function procStatusMiB(pid: number, field: "VmHWM" | "VmRSS"): Prom
 }
 
 /**
- * Starts the service as `deno task start` does, with `env` (on top of PATH
- * and HOME), and waits until `GET /healthz` answers.
+ * Starts the service as `deno task start` does (or another program of the
+ * repository: `options.args`, the arguments of `deno`), with `env` (on top
+ * of PATH and HOME), and waits until `GET /healthz` answers.
  */
 export async function startService(
   env: Record<string, string>,
   logPath: string,
+  options: { args?: string[] } = {},
 ): Promise<ServiceProcess> {
   const port = Number(env.PORT);
   const child = new Deno.Command(Deno.execPath(), {
-    args: await startTaskArgs(),
+    args: options.args ?? await startTaskArgs(env.ROLE),
     cwd: REPO_ROOT,
     clearEnv: true,
     env: {

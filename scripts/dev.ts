@@ -153,7 +153,7 @@ export async function main(): Promise<number> {
     }
     env.NATS_URL = nats.wsUrl;
     service = new Deno.Command(deno, {
-      args: await startTaskArgs(),
+      args: await startTaskArgs(env.ROLE),
       cwd: ROOT,
       env: {
         ...env,

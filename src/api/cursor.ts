@@ -47,11 +47,8 @@ export class CursorCodec {
    * Encodes a position for the query identified by `binding` (a canonical
    * text of the filters and the caller's scope).
    */
-  encode(position: CursorPosition, binding: string): Promise<string> {
-    return this.#tokens.seal(
-      JSON.stringify([VERSION, position.sortTime, position.id]),
-      binding,
-    );
+  encode(position: CursorPosition, binding: string): string {
+    return this.#tokens.seal(`[${VERSION},${position.sortTime},${position.id}]`, binding);
   }
 
   /**
@@ -60,11 +57,8 @@ export class CursorCodec {
    * @returns the position, or `undefined` when the text is garbage, was
    * altered, or belongs to another query or secret.
    */
-  async decode(
-    cursor: string,
-    binding: string,
-  ): Promise<CursorPosition | undefined> {
-    const body = await this.#tokens.open(cursor, binding);
+  decode(cursor: string, binding: string): CursorPosition | undefined {
+    const body = this.#tokens.open(cursor, binding);
     if (body === undefined) return undefined;
     let json: unknown;
     try {

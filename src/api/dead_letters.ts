@@ -125,7 +125,7 @@ export function deadLetterRoutes(
     const query = valid(parseDeadLetterListQuery(searchParams(c)));
     let beforeId: number | undefined;
     if (query.cursor !== undefined) {
-      beforeId = await cursors.decode(query.cursor, DEAD_LETTER_BINDING);
+      beforeId = cursors.decode(query.cursor, DEAD_LETTER_BINDING);
       if (beforeId === undefined) {
         throw invalidParameter("cursor", "cursor is not valid: pass back a next_cursor unchanged");
       }
@@ -133,7 +133,7 @@ export function deadLetterRoutes(
     const rs = await db.execute(listDeadLettersSql(query.limit, beforeId));
     const rows = rs.rows.slice(0, query.limit).map(toDeadLetter);
     const next = rs.rows.length > query.limit
-      ? await cursors.encode(rows[rows.length - 1].id, DEAD_LETTER_BINDING)
+      ? cursors.encode(rows[rows.length - 1].id, DEAD_LETTER_BINDING)
       : null;
     const page: DeadLetterPage = { items: rows.map(toDeadLetterItem), next_cursor: next };
     return c.json(page, 200, PRIVATE);

@@ -134,10 +134,10 @@ async function writeLiveFeed(stream: SSEStreamingApi, feed: LiveFeed): Promise<v
         const rs = await feed.db.execute(
           feedSql({ tenantId: feed.tenantId, afterId: lastId, limit: SSE_CHUNK }),
         );
-        const events = await Promise.all(rs.rows.map(async (row) => ({
-          id: await feed.tokens.encode(Number(row.id), binding),
+        const events = rs.rows.map((row) => ({
+          id: feed.tokens.encode(Number(row.id), binding),
           data: JSON.stringify(toItem(row)),
-        })));
+        }));
         return { rs, events };
       });
       // One write per batch (`data` is one line of JSON: no line breaks to split).
@@ -175,7 +175,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
     const [param, token] = lastEventId ? ["Last-Event-ID", lastEventId] : ["after", query.after];
     let afterId = 0;
     if (token !== undefined) {
-      const decoded = await tokens.decode(token, binding);
+      const decoded = tokens.decode(token, binding);
       if (decoded === undefined) {
         throw invalidParameter(
           param,
@@ -217,7 +217,7 @@ export function feedRoutes(options: FeedRoutesOptions): Hono<AuthEnv> {
     const lastId = rs.rows.length > 0 ? Number(rs.rows[rs.rows.length - 1].id) : afterId;
     const page: FeedPage = {
       items: rs.rows.map(toItem),
-      next: await tokens.encode(lastId, binding),
+      next: tokens.encode(lastId, binding),
     };
     return c.json(page, 200, PRIVATE);
   });

@@ -28,11 +28,11 @@ export class PositionTokenCodec {
   }
 
   /** Encodes row id `id` (0 = before the first row) for `binding`. */
-  async encode(id: number, binding: string): Promise<string> {
+  encode(id: number, binding: string): string {
     if (!Number.isSafeInteger(id) || id < 0) {
       throw new Error(`'id' must be a non-negative integer: current value is ${id}`);
     }
-    return await this.#tokens.seal(`${VERSION}:${id}`, binding);
+    return this.#tokens.seal(`${VERSION}:${id}`, binding);
   }
 
   /**
@@ -41,8 +41,8 @@ export class PositionTokenCodec {
    * @returns the row id, or `undefined` when the text is garbage, was altered,
    * or belongs to another binding, purpose or secret.
    */
-  async decode(token: string, binding: string): Promise<number | undefined> {
-    const body = await this.#tokens.open(token, binding);
+  decode(token: string, binding: string): number | undefined {
+    const body = this.#tokens.open(token, binding);
     if (body === undefined) return undefined;
     const match = /^1:(0|[1-9]\d{0,15})$/.exec(body);
     if (!match) return undefined;

@@ -42,12 +42,11 @@ export function sessionEndRoutes({ db, cursors }: SessionEndRoutesOptions): Hono
   const app = new Hono<AuthEnv>();
 
   app.get("/", async (c) => {
-    const query = valid(parseListQuery(searchParams(c)));
+    const params = searchParams(c);
+    const query = valid(parseListQuery(params));
     const filter = listFilter(c.get("auth"), query);
     const binding = cursorBinding(filter);
-    const after = query.cursor === undefined
-      ? undefined
-      : await cursors.decode(query.cursor, binding);
+    const after = query.cursor === undefined ? undefined : cursors.decode(query.cursor, binding);
     if (query.cursor !== undefined && after === undefined) {
       throw invalidParameter(
         "cursor",
@@ -57,16 +56,16 @@ export function sessionEndRoutes({ db, cursors }: SessionEndRoutesOptions): Hono
     const rs = await db.execute(listSessionEndsSql(filter, { limit: query.limit, after }));
     const rows = rs.rows.slice(0, query.limit);
     const next = rs.rows.length > query.limit
-      ? await cursors.encode(sortKeyOf(rows[rows.length - 1]), binding)
+      ? cursors.encode(sortKeyOf(rows[rows.length - 1]), binding)
       : null;
-    const headers: Record<string, string> = { ...PRIVATE };
-    if (next !== null) {
-      const url = new URL(c.req.url);
-      url.searchParams.set("cursor", next);
-      headers["Link"] = `<${url.pathname}${url.search}>; rel="next"`;
-    }
     const page: SessionEndPage = { items: rows.map(toItem), next_cursor: next };
-    return c.json(page, 200, headers);
+    if (next === null) return c.json(page, 200, PRIVATE);
+    // The request's own parameters (parsed once, above), the cursor replaced.
+    params.set("cursor", next);
+    return c.json(page, 200, {
+      ...PRIVATE,
+      Link: `<${c.req.path}?${params}>; rel="next"`,
+    });
   });
 
   app.get(`/${SESSION_ID_PARAM}`, async (c) => {

@@ -26,3 +26,28 @@ Deno.test("garbage and over-long text are not signed tokens", async () => {
     deepStrictEqual(await codec.open(text, "b"), undefined, text);
   }
 });
+
+Deno.test("tokens signed before the switch to node:crypto (WebCrypto HMAC) still open", async () => {
+  // The construction the codec used until then: the key is HMAC(secret, label), the MAC
+  // HMAC(key, "payload.binding"), both through WebCrypto. Outstanding cursors must survive.
+  const enc = new TextEncoder();
+  const hmacKey = async (raw: Uint8Array<ArrayBuffer>) =>
+    await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const label = "session-audit/test/v1";
+  const key = new Uint8Array(
+    await crypto.subtle.sign("HMAC", await hmacKey(enc.encode(SECRET)), enc.encode(label)),
+  );
+  const b64url = (bytes: Uint8Array) =>
+    btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(
+      /=+$/,
+      "",
+    );
+  const payload = b64url(enc.encode("[2,1764452672000,42]"));
+  const mac = new Uint8Array(
+    await crypto.subtle.sign("HMAC", await hmacKey(key), enc.encode(`${payload}.binding`)),
+  );
+  const old = `${payload}.${b64url(mac)}`;
+  const codec = new SignedTokenCodec(SECRET, label);
+  deepStrictEqual(codec.open(old, "binding"), "[2,1764452672000,42]");
+  deepStrictEqual(codec.seal("[2,1764452672000,42]", "binding"), old);
+});

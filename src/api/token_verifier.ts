@@ -20,6 +20,7 @@ import type { Config } from "../config.ts";
 import type { ApiAuthConfig } from "../config_auth.ts";
 import type { Logger } from "../log.ts";
 import { JwksKeys, JwksUnavailableError } from "./jwks.ts";
+import { VerifiedTokens } from "./verified_tokens.ts";
 
 /** The algorithm of tokens signed with the shared secret (`API_JWT_SECRET`). */
 export const SECRET_ALGORITHM = "HS256";
@@ -67,6 +68,8 @@ export class TokenVerifier {
   readonly #keySet: KeySource | undefined;
   readonly #leeway: number;
   readonly #clock: Clock;
+  /** HS256 tokens already verified (the secret never changes in a process; a key set may). */
+  readonly #verified = new VerifiedTokens();
 
   constructor(options: TokenVerifierOptions) {
     this.#leeway = options.leewaySeconds ?? 60;
@@ -113,6 +116,8 @@ export class TokenVerifier {
   /** Verifies a token: its signature by the source of its algorithm, then its times. */
   async verify(token: string): Promise<Verification> {
     if (!COMPACT_JWS.test(token)) return refused("the token is not a compact JWT");
+    const known = this.#verified.get(token, Math.floor(this.#clock.now() / 1000));
+    if (known !== undefined) return { ok: true, claims: known };
     let alg: unknown;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -131,6 +136,7 @@ export class TokenVerifier {
     if (typeof claims.iat === "number" && claims.iat > now + this.#leeway) {
       return refused("the token is issued in the future (iat), beyond the clock leeway");
     }
+    if (alg === SECRET_ALGORITHM) this.#verified.remember(token, claims, this.#leeway);
     return { ok: true, claims };
   }
 
