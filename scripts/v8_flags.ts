@@ -9,6 +9,9 @@
  *
  * @module
  */
+import { ConfigError } from "../src/config_error.ts";
+import { type Role, ROLES } from "../src/config.ts";
+import { oneOf } from "../src/config_values.ts";
 
 /** The flags of the roles that ingest (`all`, `ingest`, and any value `main.ts` will refuse). */
 export const INGEST_V8_FLAGS: readonly string[] = Object.freeze([
@@ -16,10 +19,19 @@ export const INGEST_V8_FLAGS: readonly string[] = Object.freeze([
   "--heap-growing-percent=100",
 ]);
 
-/** The `deno run` arguments that set the V8 flags for `role` (none for `api`). */
+/**
+ * The `deno run` arguments that set the V8 flags for `role` (none for `api`),
+ * `ROLE` read as the service reads it; a value it refuses gets the ingest
+ * flags (the service then stops with exit 2 and says why).
+ */
 export function v8FlagArgs(role: string | undefined): string[] {
-  if ((role ?? "all").trim().toLowerCase() === "api") return [];
-  return [`--v8-flags=${INGEST_V8_FLAGS.join(",")}`];
+  let parsed: Role = "all";
+  try {
+    parsed = oneOf({ ROLE: role }, "ROLE", ROLES, "all");
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+  }
+  return parsed === "api" ? [] : [`--v8-flags=${INGEST_V8_FLAGS.join(",")}`];
 }
 
 if (import.meta.main) {
