@@ -18,6 +18,20 @@ function taking(turns: FairTurns, party: Party) {
   return { release, granted: () => granted };
 }
 
+/** Asserts that `next` is granted exactly `pauseMs` after now: not 1 ms before, and then. */
+async function grantedAfter(
+  timers: FakeTimers,
+  next: ReturnType<typeof taking>,
+  pauseMs: number,
+): Promise<void> {
+  timers.advance(pauseMs - 1);
+  await settle();
+  equal(next.granted(), false, `still pausing after ${pauseMs - 1} of ${pauseMs} ms`);
+  timers.advance(1);
+  await settle();
+  equal(next.granted(), true);
+}
+
 Deno.test("tenants take turns in rotation, whoever queued most", async () => {
   const timers = new FakeTimers();
   const turns = new FairTurns({ timers, pauseFactor: 0 });
@@ -45,12 +59,7 @@ Deno.test("while another tenant waits, the next step waits as long as the step t
   timers.advance(10); // the step takes 10 ms
   const next = taking(turns, alone("b"));
   release();
-  timers.advance(29);
-  await settle();
-  equal(next.granted(), false, "still pausing after 29 of 30 ms");
-  timers.advance(1);
-  await settle();
-  equal(next.granted(), true);
+  await grantedAfter(timers, next, 30);
   (await next.release)();
 });
 
@@ -82,12 +91,7 @@ Deno.test("a tenant whose work is contended from outside the turns pauses though
   others = true;
   const next = taking(turns, party);
   release();
-  timers.advance(29);
-  await settle();
-  equal(next.granted(), false, "still pausing after 29 of 30 ms");
-  timers.advance(1);
-  await settle();
-  equal(next.granted(), true);
+  await grantedAfter(timers, next, 30);
   // The quiet request is gone: the next step follows at once.
   others = false;
   timers.advance(10);

@@ -248,28 +248,23 @@ Deno.test("a copy whose last checkpoint carries another signature is reported by
     };
     let copied = genuine;
     // Without a key nothing verifies a signature: only the comparison with the copy sees it.
-    const check = new IntegritySelfCheck({
-      db: p.db,
-      keyring: NO_KEYS,
-      metrics: new Metrics(),
-      logger: createLogger("error", () => {}),
-      latestInCopy: () => Promise.resolve(copied),
-      clock: { now: () => p.clock.now },
-    });
+    const unkeyed = (latestInCopy: () => Promise<typeof genuine>) =>
+      new IntegritySelfCheck({
+        db: p.db,
+        keyring: NO_KEYS,
+        metrics: new Metrics(),
+        logger: createLogger("error", () => {}),
+        latestInCopy,
+        clock: { now: () => p.clock.now },
+      });
+    const check = unkeyed(() => Promise.resolve(copied));
     equal((await check.checkOnce()).broken.size, 0, "the copy as published");
     copied = other;
     const later = (await check.checkOnce()).broken.get(TENANT);
     equal(later?.problem, "altered", "an incremental round");
     match(later?.detail ?? "", /differs from the checkpoint \d+ of the independent copy/);
 
-    const fresh = new IntegritySelfCheck({
-      db: p.db,
-      keyring: NO_KEYS,
-      metrics: new Metrics(),
-      logger: createLogger("error", () => {}),
-      latestInCopy: () => Promise.resolve(other),
-      clock: { now: () => p.clock.now },
-    });
+    const fresh = unkeyed(() => Promise.resolve(other));
     equal((await fresh.checkOnce()).broken.get(TENANT)?.problem, "altered", "a first round");
 
     const copy = { read: () => Promise.resolve([other]), tenants: () => Promise.resolve([TENANT]) };
