@@ -155,7 +155,10 @@ export function releasingAtEnd(
  * instead of its fast path for a body in memory (bench/README.md).
  */
 export function streams(res: Response): boolean {
-  return !/json/i.test(res.headers.get("Content-Type") ?? "") && res.body !== null;
+  const media = (res.headers.get("Content-Type") ?? "").split(";")[0].trim().toLowerCase();
+  // `application/json` or a `+json` type; `application/x-ndjson` (an export) streams.
+  const json = media === "application/json" || media.endsWith("+json");
+  return !json && res.body !== null;
 }
 
 /** The admission of requests in progress (live feeds apart) under `limits`. */

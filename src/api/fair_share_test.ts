@@ -24,5 +24,7 @@ Deno.test("a JSON answer is complete and its body is never read (Deno keeps its 
 Deno.test("any other answer with a body streams; one without a body does not", () => {
   equal(streams(watched("a,b\n", "text/csv").res), true);
   equal(streams(watched("data: x\n\n", "text/event-stream").res), true);
+  // An NDJSON export is not a JSON answer: it holds its place until its last line.
+  equal(streams(watched('{"a":1}\n', "application/x-ndjson; charset=utf-8").res), true);
   equal(streams(watched(null, "text/plain").res), false);
 });
